@@ -1,0 +1,171 @@
+"""One frozen Config, merged in layers: defaults < user file < repo file < environment < flags.
+
+Each field is documented once, here; the README's configuration table is generated from the same
+metadata in spirit (keep them in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from agent.errors import UsageError
+
+APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
+SANDBOX_MODES = ("auto", "require", "off")
+
+
+def _doc(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"doc": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class Config:
+    base_url: str | None = _doc("OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; found by probing when unset", default=None)
+    model: str | None = _doc("served model name; the server's first model when unset", default=None)
+    api_key: str = _doc("API key for the server (local servers accept any)", default="sk-local")
+    max_steps: int = _doc("model turns before the run gives up", default=50)
+    max_retries: int = _doc("retries on connection errors, 429 and 5xx, with backoff", default=3)
+    request_timeout: float = _doc("seconds to wait for the server before a request fails", default=600.0)
+    temperature: float | None = _doc("sampling temperature; the server's default when unset", default=None)
+    max_output_tokens: int = _doc("tokens reserved for each model answer", default=16384)
+    context_window: int | None = _doc("window in tokens; read from the server when unset", default=None)
+    enable_thinking: bool = _doc("let reasoning models think before answering", default=True)
+    approval: str | None = _doc("approval mode: read-only, ask, auto-edit or full-auto; unset: ask in the TUI, auto-edit in `heron fix`", default=None)
+    sandbox: str = _doc("shell sandbox: auto (bubblewrap when installed), require, or off", default="auto")
+    network: bool = _doc("allow network access from the sandboxed shell", default=False)
+    shell_timeout: float = _doc("default seconds a shell command may run", default=120.0)
+    test_cmd: str | None = _doc("command that decides whether `heron fix` succeeded", default=None)
+    retries: int = _doc("extra rounds the model gets after --test-cmd fails", default=2)
+    allow: tuple[str, ...] = _doc("command or path patterns always allowed", default=())
+    ask: tuple[str, ...] = _doc("command or path patterns that always ask", default=())
+    deny: tuple[str, ...] = _doc("command or path patterns always refused", default=())
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = {f.name: f for f in fields(Config)}
+ENV_VARS = {
+    "HERON_BASE_URL": "base_url",
+    "HERON_MODEL": "model",
+    "HERON_API_KEY": "api_key",
+    "HERON_APPROVAL": "approval",
+    "HERON_SANDBOX": "sandbox",
+    "HERON_MAX_RETRIES": "max_retries",
+}
+# Honoured after heron's own names, so HERON_* wins when both are set.
+FALLBACK_ENV_VARS = {"OPENAI_BASE_URL": "base_url", "OPENAI_API_KEY": "api_key"}
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    return Path(base) / "heron" / "config.toml"
+
+
+def load_config(
+    repo: Path,
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge every layer into one Config; a bad file or value raises UsageError naming it."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    values.update(_file_layer(user_config_path(env)))
+    values.update(_repo_layer(repo))
+    values.update(_env_layer(env))
+    values.update(_checked({k: v for k, v in (flags or {}).items() if v is not None}, "command-line flags"))
+    return Config(**values)
+
+
+def _file_layer(path: Path, table: str | None = None) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: not valid TOML: {e}") from None
+    if table is not None:
+        data = data.get("tool", {}).get(table, None)
+        if data is None:
+            return {}
+        where = f"{path} [tool.{table}]"
+    else:
+        where = str(path)
+    return _checked(data, where)
+
+
+def _repo_layer(repo: Path) -> dict[str, Any]:
+    heron_toml = repo / "heron.toml"
+    if heron_toml.is_file():
+        return _file_layer(heron_toml)
+    return _file_layer(repo / "pyproject.toml", table="heron")
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    for names in (FALLBACK_ENV_VARS, ENV_VARS):
+        for var, key in names.items():
+            if env.get(var):
+                raw[key] = env[var]
+    return _checked(raw, "environment", from_text=True)
+
+
+def _checked(data: Mapping[str, Any], where: str, from_text: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            known = ", ".join(sorted(FIELDS))
+            raise UsageError(f"{where}: unknown key '{key}' (known keys: {known})")
+        out[name] = _coerce(name, value, where, from_text)
+    return out
+
+
+def _coerce(name: str, value: Any, where: str, from_text: bool) -> Any:
+    kind = FIELDS[name].type
+    problem = None
+    try:
+        if "tuple" in kind:
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                problem = "expected a list of strings"
+            else:
+                value = tuple(value)
+        elif kind.startswith("bool"):
+            if from_text and isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    problem = "expected true or false"
+                value = value.lower() in ("1", "true", "yes")
+            elif not isinstance(value, bool):
+                problem = "expected true or false"
+        elif kind.startswith("int"):
+            if isinstance(value, bool):
+                problem = "expected a whole number"
+            else:
+                value = int(value)
+                if value < 0:
+                    problem = "expected a number of zero or more"
+        elif kind.startswith("float"):
+            if isinstance(value, bool):
+                problem = "expected a number"
+            else:
+                value = float(value)
+        elif not isinstance(value, str):
+            problem = "expected a string"
+    except (TypeError, ValueError):
+        problem = "expected a number"
+    if problem is None and name == "approval" and value not in APPROVAL_MODES:
+        problem = f"expected one of {', '.join(APPROVAL_MODES)}"
+    if problem is None and name == "sandbox" and value not in SANDBOX_MODES:
+        problem = f"expected one of {', '.join(SANDBOX_MODES)}"
+    if problem is None and name == "max_steps" and value < 1:
+        problem = "expected at least 1"
+    if problem:
+        raise UsageError(f"{where}: '{name}' = {value!r}: {problem}")
+    return value
