@@ -1,0 +1,127 @@
+"""The typed events every front-end consumes; `heron fix --json` writes one per line.
+
+Each event is a frozen dataclass; `to_json()` gives {"type": <snake_case name>, ...fields}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    @property
+    def type(self) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    """A run begins: where, against which server and model."""
+
+    workspace: str
+    base_url: str
+    model: str
+    task: str
+
+
+@dataclass(frozen=True)
+class TextDelta(Event):
+    """A piece of the assistant's answer as it streams."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta(Event):
+    """A piece of the model's reasoning as it streams; never the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamRestarted(Event):
+    """The stream broke and the request is being retried: discard the partial turn shown so far."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class AssistantTurn(Event):
+    """A finished model turn: its answer, reasoning and the tools it called."""
+
+    step: int
+    text: str
+    reasoning: str
+    tool_calls: list[dict[str, Any]]
+    finish_reason: str | None
+
+
+@dataclass(frozen=True)
+class ToolStarted(Event):
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolFinished(Event):
+    call_id: str
+    name: str
+    output: str
+    is_error: bool
+    # Extra, tool-specific data for display (an edit's diff, the plan's items).
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApprovalRequested(Event):
+    """The policy asked; the front-end answered (approved or not, with a reason)."""
+
+    call_id: str
+    name: str
+    subject: str
+    approved: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlanUpdated(Event):
+    items: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Usage(Event):
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int | None
+    context_window: int | None
+
+
+@dataclass(frozen=True)
+class Warning(Event):  # noqa: A001 - the event's name in the JSONL schema
+    message: str
+
+
+@dataclass(frozen=True)
+class TestRun(Event):
+    """The configured test command ran after the model finished."""
+
+    command: str
+    passed: bool
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True)
+class Done(Event):
+    """The run ended. status: fixed, not_fixed or interrupted (`heron fix`)."""
+
+    status: str
+    summary: str

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import git
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAIServer
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+# The installed console script, beside this interpreter: the CLI exactly as a user runs it.
+HERON = Path(sys.executable).parent / "heron"
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeOpenAIServer]:
+    """A scripted OpenAI-compatible server; fails the test on surprises and on unused replies."""
+    server = FakeOpenAIServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not server.surprises, f"the fake server got requests it did not expect: {server.surprises}"
+    assert not server.replies, f"{len(server.replies)} scripted replies were never asked for"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty HOME, so no user config on this machine leaks into a test."""
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def make_repo(path: Path, files: dict[str, str] | None = None, source: Path | None = None) -> git.Repo:
+    """A real git repository with one commit, from a dict of files or a copy of a directory."""
+    if source is not None:
+        shutil.copytree(source, path, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {}).items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    repo = git.Repo.init(path, initial_branch="main")
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "Test")
+        cw.set_value("user", "email", "test@example.com")
+        cw.set_value("commit", "gpgsign", "false")
+    repo.git.add(A=True)
+    repo.index.commit("initial")
+    return repo
+
+
+def heron_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HERON_", "OPENAI_")) and k != "XDG_CONFIG_HOME"}
+    env.update(HOME=str(home), HERON_MAX_RETRIES="0", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def run_heron(args: list[str], home: Path, cwd: Path | None = None, input: str | None = None,
+              timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI, as a subprocess."""
+    return subprocess.run(
+        [str(HERON), *args], cwd=cwd, input=input, capture_output=True,
+        text=True, timeout=timeout, env=heron_env(home, **env),
+    )

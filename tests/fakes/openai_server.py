@@ -1,0 +1,240 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1, scripted per test.
+
+Each POST /v1/chat/completions takes the next Reply from the script and answers it, streamed (SSE,
+in uneven chunks) or whole, as the request asks. Every request body is recorded. A request the
+script did not expect gets HTTP 500 and is recorded as a surprise, which the test fixture turns
+into a failure; so are replies left unused at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Call:
+    name: str
+    arguments: dict[str, Any] | str  # a str is sent verbatim (for malformed-argument tests)
+
+    def arguments_text(self) -> str:
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+
+
+def call(name: str, **arguments: Any) -> Call:
+    return Call(name, arguments)
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[Call] = field(default_factory=list)
+    finish_reason: str | None = None
+    # Which field carries reasoning: vLLM's "reasoning_content" or the newer "reasoning".
+    reasoning_field: str = "reasoning_content"
+    prompt_tokens: int = 100
+    completion_tokens: int = 20
+    cached_tokens: int | None = None
+    # Seconds to wait between streamed chunks, to make a slow server.
+    chunk_delay: float = 0.0
+    # An HTTP error instead of an answer: (status, message).
+    error: tuple[int, str] | None = None
+    # Close the connection after this many streamed chunks, mid-answer.
+    cut_after_chunks: int | None = None
+    # Extra top-level fields on the final chunk or whole response (llama-server's "timings").
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def tool_reply(*calls: Call, text: str = "") -> Reply:
+    return Reply(text=text, tool_calls=list(calls))
+
+
+class FakeOpenAIServer:
+    def __init__(self, models: list[dict[str, Any]] | None = None, chunk_size: int = 7) -> None:
+        self.models = models if models is not None else [{"id": "fake-model", "object": "model"}]
+        self.chunk_size = chunk_size
+        self.replies: deque[Reply] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.surprises: list[str] = []
+        self.lock = threading.Lock()
+        self.got_request = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def script(self, *replies: Reply) -> "FakeOpenAIServer":
+        with self.lock:
+            self.replies.extend(replies)
+        return self
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r["body"] for r in self.requests if r["path"].endswith("/chat/completions")]
+
+    def start(self) -> "FakeOpenAIServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def _next_reply(self, body: dict[str, Any]) -> Reply | None:
+        with self.lock:
+            self.requests.append({"path": "/v1/chat/completions", "body": body})
+            self.got_request.set()
+            if self.replies:
+                return self.replies.popleft()
+            self.surprises.append(f"unexpected chat request #{len(self.chat_requests)}")
+            return None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with server.lock:
+                    server.requests.append({"path": self.path, "body": None})
+                if self.path.rstrip("/").endswith("/models"):
+                    self._json(200, {"object": "list", "data": server.models})
+                else:
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not self.path.endswith("/chat/completions"):
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                reply = server._next_reply(body)
+                if reply is None:
+                    self._json(500, {"error": {"message": "fake server: the script has no reply left"}})
+                elif reply.error:
+                    status, message = reply.error
+                    self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}})
+                elif body.get("stream"):
+                    self._stream(reply, body)
+                else:
+                    self._json(200, whole_response(reply, body.get("model", "")))
+
+            def _json(self, status: int, payload: Any) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, reply: Reply, body: dict[str, Any]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                chunks = stream_chunks(reply, body.get("model", ""), server.chunk_size,
+                                       bool((body.get("stream_options") or {}).get("include_usage")))
+                try:
+                    for n, chunk in enumerate(chunks):
+                        if reply.cut_after_chunks is not None and n >= reply.cut_after_chunks:
+                            return  # drop the connection mid-answer
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        if reply.chunk_delay:
+                            time.sleep(reply.chunk_delay)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler
+
+
+_ids = itertools.count(1)
+
+
+def _finish_reason(reply: Reply) -> str:
+    return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+
+
+def _usage(reply: Reply) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+    }
+    if reply.cached_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
+    return usage
+
+
+def whole_response(reply: Reply, model: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.reasoning:
+        message[reply.reasoning_field] = reply.reasoning
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": f"call_{next(_ids)}", "type": "function",
+             "function": {"name": c.name, "arguments": c.arguments_text()}}
+            for c in reply.tool_calls
+        ]
+    return {
+        "id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(reply)}],
+        "usage": _usage(reply), **reply.extra,
+    }
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    # Uneven pieces: sizes cycle through size-2 .. size+2, so tags and escapes fall across edges.
+    out, i, widths = [], 0, itertools.cycle([max(1, size - 2), size, size + 2, 1, size + 1])
+    while i < len(text):
+        w = next(widths)
+        out.append(text[i : i + w])
+        i += w
+    return out
+
+
+def stream_chunks(reply: Reply, model: str, size: int, include_usage: bool) -> list[dict[str, Any]]:
+    rid = f"chatcmpl-{next(_ids)}"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": rid, "object": "chat.completion.chunk", "created": 0, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    chunks += [chunk({reply.reasoning_field: p}) for p in _pieces(reply.reasoning, size)]
+    chunks += [chunk({"content": p}) for p in _pieces(reply.text, size)]
+    for index, c in enumerate(reply.tool_calls):
+        chunks.append(chunk({"tool_calls": [{"index": index, "id": f"call_{next(_ids)}", "type": "function",
+                                             "function": {"name": c.name, "arguments": ""}}]}))
+        chunks += [chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]})
+                   for p in _pieces(c.arguments_text(), size)]
+    chunks.append(chunk({}, _finish_reason(reply)))
+    if include_usage:
+        chunks.append({"id": rid, "object": "chat.completion.chunk", "created": 0, "model": model,
+                       "choices": [], "usage": _usage(reply), **reply.extra})
+    return chunks
