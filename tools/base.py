@@ -1,0 +1,128 @@
+"""Tool, ToolResult and ToolContext: the one shape every tool has.
+
+A tool is a typed function: its name, its docstring (the description the model reads), an
+argument model (a pydantic model, which yields the JSON schema and validates the call), whether
+it mutates, and what kind of permission it needs. Tools never print and never ask: the
+dispatcher consults the policy before `run`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, get_type_hints
+
+from pydantic import BaseModel
+
+# What a call needs permission for: reading, editing the workspace, running commands, or nothing.
+Kind = Literal["read", "edit", "shell", "meta"]
+
+
+class ToolError(Exception):
+    """A tool's own failure (bad path, no match, non-zero exit): its message goes to the model."""
+
+
+class TaskFinished(Exception):
+    """Raised by the `finish` tool: the model says the task is done."""
+
+    def __init__(self, summary: str) -> None:
+        super().__init__(summary)
+        self.summary = summary
+
+
+@dataclass
+class ToolResult:
+    output: str
+    is_error: bool = False
+    # Tool-specific data for front-ends (an edit's diff, the plan); never sent to the model.
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ToolContext:
+    """Per-session state the tools share. Created by the front-end, owned by the session."""
+
+    workspace: Path
+    # Resources that live for the session (the shell, the plan, read stamps), keyed by the module
+    # that owns them, so a tool family keeps its state without the context knowing its type.
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def resource(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self.state:
+            self.state[key] = make()
+        return self.state[key]
+
+    def close(self) -> None:
+        for value in self.state.values():
+            closer = getattr(value, "close", None)
+            if callable(closer):
+                closer()
+        self.state.clear()
+
+
+Runner = Callable[[Any, ToolContext], "ToolResult | str"]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    kind: Kind
+    run_fn: Runner
+    # The text a rule matches and an approval shows: the command, or the path being changed.
+    subject_fn: Callable[[Any], str] | None = None
+
+    @property
+    def mutates(self) -> bool:
+        return self.kind in ("edit", "shell")
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI function schema; built the same way every time so the prompt prefix is stable."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": _clean_schema(self.args_model.model_json_schema()),
+            },
+        }
+
+    def subject(self, args: BaseModel) -> str:
+        return self.subject_fn(args) if self.subject_fn else ""
+
+    def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
+        result = self.run_fn(args, ctx)
+        return result if isinstance(result, ToolResult) else ToolResult(str(result))
+
+
+def tool(kind: Kind, subject: Callable[[Any], str] | None = None) -> Callable[[Runner], Tool]:
+    """Make a Tool from `def name(args: ArgsModel, ctx: ToolContext)` with a docstring."""
+
+    def wrap(fn: Runner) -> Tool:
+        hints = get_type_hints(fn)
+        first = next(iter(inspect.signature(fn).parameters))
+        return Tool(
+            name=fn.__name__,
+            description=inspect.getdoc(fn) or "",
+            args_model=hints[first],
+            kind=kind,
+            run_fn=fn,
+            subject_fn=subject,
+        )
+
+    return wrap
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop pydantic's 'title' keys: they cost tokens and tell the model nothing."""
+    if isinstance(schema, dict):
+        return {
+            k: _clean_schema(v)
+            for k, v in schema.items()
+            if not (k == "title" and isinstance(v, str))
+        }
+    if isinstance(schema, list):
+        return [_clean_schema(v) for v in schema]
+    return schema
