@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from agent.dispatch import Dispatcher
 from agent.errors import Interrupted
@@ -42,6 +42,7 @@ class Loop:
         max_steps: int,
         cancel: threading.Event | None = None,
         context_window: int | None = None,
+        turn_context: Callable[[], str | None] | None = None,
     ) -> None:
         self.model = model
         self.dispatcher = dispatcher
@@ -49,12 +50,17 @@ class Loop:
         self.max_steps = max_steps
         self.cancel = cancel or threading.Event()
         self.context_window = context_window
+        # Called at each user turn: context to put before the user's words (a refreshed repo
+        # map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
+        self.turn_context = turn_context
         self.tools = dispatcher.schemas()  # fixed for the session: part of the cached prefix
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
         self.steps = 0
 
     def run(self, user_message: str) -> Outcome:
-        self.messages.append({"role": "user", "content": user_message})
+        context = self.turn_context() if self.turn_context else None
+        content = f"{context}\n\n{user_message}" if context else user_message
+        self.messages.append({"role": "user", "content": content})
         try:
             while True:
                 self.step()
