@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from agent import __version__
 from agent.config import load_config
-from agent.errors import HeronError
+from agent.errors import HeronError, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,14 @@ def _add_fix(commands: Any) -> None:
     fix.add_argument("--retries", type=int, metavar="N", help="rounds the model gets after the check fails (default 2)")
     fix.add_argument("--json", action="store_true", help="write one JSON event per line on stdout")
     fix.add_argument("--yes", action="store_true", help="approve everything the policy would ask")
+    batch = fix.add_argument_group("batch", "many issues against one server (see README)")
+    batch.add_argument("--batch", metavar="TASKS.jsonl", help="run every task of a JSONL file")
+    batch.add_argument("--workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
+    batch.add_argument("--out", metavar="RESULTS.jsonl", help="results file; rerunning skips finished ids")
+    batch.add_argument("--task-timeout", type=float, default=3600.0, metavar="S",
+                       help="seconds before a task is stopped (default 3600)")
+    batch.add_argument("--format", choices=["heron", "swebench"], default="heron",
+                       help="swebench also writes predictions for the SWE-bench harness")
     fix.set_defaults(handler=_fix)
 
 
@@ -50,6 +58,13 @@ def _fix(args: argparse.Namespace) -> int:
         "base_url": args.base_url, "model": args.model, "max_steps": args.max_steps,
         "test_cmd": args.test_cmd, "retries": args.retries,
     })
+    if args.batch:
+        from agent.batch import run_batch
+
+        if args.issue or args.issue_file:
+            raise UsageError("--batch takes its issues from the task file; give no other issue")
+        return run_batch(config, repo, Path(args.batch), Path(args.out) if args.out else None,
+                         args.workers, args.task_timeout, swebench=args.format == "swebench")
     issue = read_issue(args.issue, args.issue_file, sys.stdin)
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes)
 

@@ -27,7 +27,7 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
     finally:
         server.stop()
     assert not server.surprises, f"the fake server got requests it did not expect: {server.surprises}"
-    assert not server.replies, f"{len(server.replies)} scripted replies were never asked for"
+    assert not server.unused, f"{server.unused} scripted replies were never asked for"
 
 
 @pytest.fixture

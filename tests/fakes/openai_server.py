@@ -57,15 +57,18 @@ def tool_reply(*calls: Call, text: str = "") -> Reply:
 
 
 class FakeOpenAIServer:
-    def __init__(self, models: list[dict[str, Any]] | None = None, chunk_size: int = 7) -> None:
+    def __init__(self, models: list[dict[str, Any]] | None = None, chunk_size: int = 7, port: int = 0) -> None:
         self.models = models if models is not None else [{"id": "fake-model", "object": "model"}]
         self.chunk_size = chunk_size
         self.replies: deque[Reply] = deque()
+        # Replies for conversations whose first user message contains a key: concurrent
+        # conversations (batch workers) each follow their own script.
+        self.keyed: dict[str, deque[Reply]] = {}
         self.requests: list[dict[str, Any]] = []
         self.surprises: list[str] = []
         self.lock = threading.Lock()
         self.got_request = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -75,6 +78,15 @@ class FakeOpenAIServer:
         with self.lock:
             self.replies.extend(replies)
         return self
+
+    def script_for(self, key: str, *replies: Reply) -> "FakeOpenAIServer":
+        with self.lock:
+            self.keyed.setdefault(key, deque()).extend(replies)
+        return self
+
+    @property
+    def unused(self) -> int:
+        return len(self.replies) + sum(len(q) for q in self.keyed.values())
 
     @property
     def base_url(self) -> str:
@@ -105,8 +117,15 @@ class FakeOpenAIServer:
         with self.lock:
             self.requests.append({"path": "/v1/chat/completions", "body": body})
             self.got_request.set()
-            if self.replies:
-                return self.replies.popleft()
+            first_user = next((str(m.get("content")) for m in body.get("messages", []) if m.get("role") == "user"), "")
+            for key, queue in self.keyed.items():
+                if key in first_user:
+                    if queue:
+                        return queue.popleft()
+                    break
+            else:
+                if self.replies:
+                    return self.replies.popleft()
             self.surprises.append(f"unexpected chat request #{len(self.chat_requests)}")
             return None
 

