@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from agent.errors import UsageError
 
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
+FULL_WINDOW = 262_144  # Qwen3.6-27B's native context length, the window heron is built for
 SANDBOX_MODES = ("auto", "require", "off")
 
 

@@ -14,11 +14,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config import Config
+from agent.config import FULL_WINDOW, Config
 from agent.errors import ServerError
 from agent.model import unreachable
 
-FULL_WINDOW = 262_144  # Qwen3.6-27B's native context length
 PROBE_TIMEOUT = 2.0
 KIND_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "llama-server": "llama-server", "ollama": "Ollama",
               "lmstudio": "LM Studio", "openai": "an OpenAI-compatible server"}

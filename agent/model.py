@@ -334,6 +334,8 @@ class TurnReader:
         else:
             keep = max(_partial_suffix(unseen, m) for m in CALL_MARKERS)
             ready = unseen[: len(unseen) - keep]
+        # Trailing space waits for what follows: it is dropped if a call comes next.
+        ready = ready.rstrip()
         if ready:
             self.shown += ready
             self.emit(TextDelta(ready))

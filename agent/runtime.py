@@ -71,7 +71,8 @@ def open_runtime(
     return Runtime(config, ctx.workspace, model, ctx, loop, cancel, endpoint)
 
 
-def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | None = None) -> OpenAIModel:
+def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | None = None,
+                 max_output_tokens: int | None = None) -> OpenAIModel:
     """The model client for this server, with the request extras its kind takes."""
     thinking = config.enable_thinking if enable_thinking is None else enable_thinking
     return OpenAIModel(
@@ -81,7 +82,7 @@ def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | Non
         max_retries=config.max_retries,
         timeout=config.request_timeout,
         temperature=config.temperature,
-        max_output_tokens=config.max_output_tokens,
+        max_output_tokens=max_output_tokens or config.max_output_tokens,
         extra_body=endpoint.request_extras(thinking),
         stream=config.stream,
     )

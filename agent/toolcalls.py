@@ -172,10 +172,9 @@ def _markup_call(text: str, start: int, schemas: dict[str, dict[str, Any]]) -> t
         end = body_end
     else:
         return None
-    if wrapped:
-        after = _skip_space(text, end)
-        if text.startswith(TOOL_CALL_CLOSE, after):
-            end = after + len(TOOL_CALL_CLOSE)
+    after = _skip_space(text, end)  # the closer, even when the model left out the opener
+    if text.startswith(TOOL_CALL_CLOSE, after):
+        end = after + len(TOOL_CALL_CLOSE)
     return end, call
 
 
