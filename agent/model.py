@@ -153,7 +153,7 @@ class OpenAIModel:
 
     def _read_stream(self, stream: Any, reader: "TurnReader") -> list[dict[str, str]]:
         turn = reader.turn
-        calls: dict[int, dict[str, str]] = {}
+        calls: dict[int, dict[str, Any]] = {}
         for chunk in _guarded(stream):
             if chunk.usage is not None:
                 turn.usage = _usage(chunk)
@@ -167,18 +167,19 @@ class OpenAIModel:
             reader.reasoning(extra.get("reasoning_content") or extra.get("reasoning") or "")
             reader.content(delta.content or "")
             for tc in delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": []})
                 if tc.id:
                     slot["id"] = tc.id
                 if tc.function and tc.function.name:
                     slot["name"] += tc.function.name
                 if tc.function and tc.function.arguments:
-                    slot["arguments"] += tc.function.arguments
+                    slot["arguments"].append(tc.function.arguments)
         if turn.finish_reason is None:
             # Every server ends a complete answer with a finish_reason; a stream that stops
             # without one was cut, and its tool calls may be half-written: never run them.
             raise StreamBroken("the stream ended before the answer was complete")
-        return [{**slot, "id": slot["id"] or f"call_{index}"} for index, slot in sorted(calls.items())]
+        return [{"id": slot["id"] or f"call_{index}", "name": slot["name"], "arguments": "".join(slot["arguments"])}
+                for index, slot in sorted(calls.items())]
 
     def _read_whole(self, response: Any, reader: "TurnReader") -> list[dict[str, str]]:
         turn = reader.turn
@@ -288,19 +289,23 @@ class TurnReader:
 
     `<think>` in the content goes to the reasoning. The answer's display is held back from the
     first sign of call markup, so a call written as text is never shown as prose; `release`
-    shows what is left of the answer once the calls are taken out.
+    shows what is left of the answer once the calls are taken out. Pieces are kept in lists and
+    joined once, so a long answer streamed a token at a time costs linear time.
     """
 
     def __init__(self, emit: EventSink) -> None:
         self.emit = emit
         self.turn = Turn()
         self.splitter = ThinkSplitter()
-        self.shown = ""
+        self.text: list[str] = []
+        self.thought: list[str] = []
+        self.shown: list[str] = []
+        self.unshown = ""  # answer text not shown yet, while not holding
         self.holding = False
 
     def reasoning(self, text: str) -> None:
         if text:
-            self.turn.reasoning += text
+            self.thought.append(text)
             self.emit(ReasoningDelta(text))
 
     def content(self, text: str) -> None:
@@ -308,25 +313,29 @@ class TurnReader:
             self._piece(is_thinking, piece)
 
     def flush(self) -> None:
+        """The stream is over: the turn gets its whole text and reasoning."""
         for is_thinking, piece in self.splitter.flush():
             self._piece(is_thinking, piece)
+        self.turn.text = "".join(self.text)
+        self.turn.reasoning = "".join(self.thought)
 
     def release(self, final_text: str) -> None:
+        shown = "".join(self.shown)
         # Taking calls out strips the answer, so what was shown may have lost its leading space.
-        for shown in (self.shown, self.shown.lstrip()):
-            if final_text.startswith(shown):
-                if len(final_text) > len(shown):
-                    self.emit(TextDelta(final_text[len(shown):]))
+        for start in (shown, shown.lstrip()):
+            if final_text.startswith(start):
+                if len(final_text) > len(start):
+                    self.emit(TextDelta(final_text[len(start):]))
                 return
 
     def _piece(self, is_thinking: bool, piece: str) -> None:
         if is_thinking:
             self.reasoning(piece)
             return
-        self.turn.text += piece
+        self.text.append(piece)
         if self.holding:
             return
-        unseen = self.turn.text[len(self.shown):]
+        unseen = self.unshown + piece
         marks = [i for i in (unseen.find(m) for m in CALL_MARKERS) if i != -1]
         if marks:
             self.holding = True
@@ -336,8 +345,9 @@ class TurnReader:
             ready = unseen[: len(unseen) - keep]
         # Trailing space waits for what follows: it is dropped if a call comes next.
         ready = ready.rstrip()
+        self.unshown = unseen[len(ready):]
         if ready:
-            self.shown += ready
+            self.shown.append(ready)
             self.emit(TextDelta(ready))
 
 

@@ -25,7 +25,7 @@ PARAMETER_OPEN, PARAMETER_CLOSE = "<parameter=", "</parameter>"
 # What starts a call in text; a streaming front-end holds its display back from here.
 CALL_MARKERS = (TOOL_CALL_OPEN, FUNCTION_OPEN, "```json", "```tool_call")
 
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+_FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w-]*)[^\n]*\n", re.M)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _NAME = re.compile(r"([^>\s]+)>")
 _CALL_FENCE_LANGS = ("json", "tool_call", "")
@@ -46,9 +46,10 @@ class Recovery:
 def recover_calls(text: str, tools: list[dict[str, Any]]) -> Recovery:
     """The calls written as markup in `text`, and the text without them."""
     schemas = _parameter_schemas(tools)
-    code = _code_spans(text)
+    fences = _fences(text)
+    code = _code_spans(text, fences)
     spans: list[tuple[int, int, RecoveredCall]] = []
-    for start, end, lang, body in _fences(text):
+    for start, end, lang, body in fences:
         found = _fenced_call(lang, body, schemas)
         if found:
             spans.append((start, end, found))
@@ -130,12 +131,20 @@ def text_protocol_messages(messages: list[dict[str, Any]], tools: list[dict[str,
 
 
 def _fences(text: str) -> list[tuple[int, int, str, str]]:
-    return [(m.start(), m.end(), m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(text)]
+    """Fenced code blocks: (start, end, language, body); an unclosed fence runs to the end."""
+    out = []
+    pos = 0
+    while (opening := _FENCE_OPEN.search(text, pos)) is not None:
+        closing = re.compile(rf"^[ \t]*{re.escape(opening.group(1))}[ \t]*$", re.M).search(text, opening.end())
+        body_end, end = (closing.start(), closing.end()) if closing else (len(text), len(text))
+        out.append((opening.start(), end, opening.group(2).lower(), text[opening.end():body_end]))
+        pos = max(end, opening.end())
+    return out
 
 
-def _code_spans(text: str) -> list[tuple[int, int]]:
+def _code_spans(text: str, fences: list[tuple[int, int, str, str]]) -> list[tuple[int, int]]:
     """Where markup is content: fenced blocks and inline code."""
-    spans = [(start, end) for start, end, _, _ in _fences(text)]
+    spans = [(start, end) for start, end, _, _ in fences]
     for m in _INLINE_CODE.finditer(text):
         if not any(s <= m.start() < e for s, e in spans):
             spans.append((m.start(), m.end()))
@@ -302,18 +311,21 @@ def _convert(value: str, schema: dict[str, Any] | None) -> Any:
 
 def _lenient_json(text: str) -> Any:
     """JSON as models write it: raw newlines in strings, trailing commas. None when it is not JSON."""
-    for candidate in (text, _without_trailing_commas(text)):
-        try:
-            return json.loads(candidate, strict=False)
-        except json.JSONDecodeError:
-            continue
-    return None
+    try:
+        return json.loads(text, strict=False)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return json.loads(_without_trailing_commas(text), strict=False)
+    except json.JSONDecodeError:
+        return None
 
 
 def _without_trailing_commas(text: str) -> str:
     out: list[str] = []
+    comma: int | None = None  # where in `out` the last comma outside a string sits, until a token follows
     in_string = escaped = False
-    for i, ch in enumerate(text):
+    for ch in text:
         if in_string:
             if escaped:
                 escaped = False
@@ -321,12 +333,12 @@ def _without_trailing_commas(text: str) -> str:
                 escaped = True
             elif ch == '"':
                 in_string = False
+        elif ch in "}]" and comma is not None:
+            del out[comma]
         elif ch == '"':
             in_string = True
-        elif ch == ",":
-            rest = text[i + 1:].lstrip()
-            if rest[:1] in ("}", "]"):
-                continue
+        if not ch.isspace():
+            comma = len(out) if ch == "," and not in_string else None
         out.append(ch)
     return "".join(out)
 
