@@ -4,7 +4,7 @@ fake server streamed in uneven chunks and whole; near-misses that must stay text
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import pytest
