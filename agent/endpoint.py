@@ -18,7 +18,10 @@ from agent.config import FULL_WINDOW, Config
 from agent.errors import ServerError
 from agent.model import unreachable
 
+# Seconds to wait for an answer: short when trying the usual ports (a port nobody listens on
+# refuses at once), longer for the configured server, which may be busy with other requests.
 PROBE_TIMEOUT = 2.0
+CONFIGURED_TIMEOUT = 30.0
 KIND_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "llama-server": "llama-server", "ollama": "Ollama",
               "lmstudio": "LM Studio", "openai": "an OpenAI-compatible server"}
 # Servers whose chat template takes `chat_template_kwargs` (Qwen3.6 reads enable_thinking and
@@ -58,13 +61,13 @@ class Endpoint:
 def find_endpoint(config: Config) -> Endpoint:
     """The configured server, or the first that answers on the probe addresses; one-line errors."""
     if config.base_url:
-        endpoint = probe(config.base_url, config)
+        endpoint = probe(config.base_url, config, timeout=CONFIGURED_TIMEOUT)
         if endpoint is None:
             raise unreachable(config.base_url)
         return endpoint
     for address in config.probe_addresses:
         try:
-            endpoint = probe(f"http://{address}/v1", config)
+            endpoint = probe(f"http://{address}/v1", config, timeout=PROBE_TIMEOUT)
         except ServerError:
             continue  # something else listens there
         if endpoint is not None:
@@ -75,11 +78,12 @@ def find_endpoint(config: Config) -> Endpoint:
     )
 
 
-def probe(base_url: str, config: Config) -> Endpoint | None:
+def probe(base_url: str, config: Config, timeout: float) -> Endpoint | None:
     """What serves at base_url, or None when nothing answers there."""
     base_url = base_url.rstrip("/")
+    http = _Http(config.api_key, timeout)
     try:
-        listing = _get(f"{base_url}/models", config.api_key)
+        listing = http.get(f"{base_url}/models")
     except OSError:
         return None
     except ServerError as e:
@@ -91,39 +95,39 @@ def probe(base_url: str, config: Config) -> Endpoint | None:
     models = tuple(str(m["id"]) for m in entries)
     model = config.model or models[0]
     root = base_url.removesuffix("/v1")
-    kind = _kind(entries[0], root, config.api_key)
+    kind = _kind(entries[0], root, http)
     entry = next((m for m in entries if m["id"] == model), entries[0])
-    window = config.context_window or _window(kind, entry, root, model, config.api_key)
+    window = config.context_window or _window(kind, entry, root, model, http)
     return Endpoint(base_url, kind, models, model, window)
 
 
-def _kind(entry: dict[str, Any], root: str, api_key: str) -> str:
+def _kind(entry: dict[str, Any], root: str, http: "_Http") -> str:
     owner = entry.get("owned_by")
     if owner in ("vllm", "sglang"):
         return str(owner)
     if owner == "llamacpp":
         return "llama-server"
-    if isinstance(_get_or_none(f"{root}/api/version", api_key), dict):
+    if isinstance(http.get_or_none(f"{root}/api/version"), dict):
         return "ollama"
-    props = _get_or_none(f"{root}/props", api_key)
+    props = http.get_or_none(f"{root}/props")
     if isinstance(props, dict) and "default_generation_settings" in props:
         return "llama-server"
-    if isinstance(_get_or_none(f"{root}/api/v0/models/{entry['id']}", api_key), dict):
+    if isinstance(http.get_or_none(f"{root}/api/v0/models/{entry['id']}"), dict):
         return "lmstudio"
     return "openai"
 
 
-def _window(kind: str, entry: dict[str, Any], root: str, model: str, api_key: str) -> int | None:
+def _window(kind: str, entry: dict[str, Any], root: str, model: str, http: "_Http") -> int | None:
     if _positive(entry.get("max_model_len")):
         return int(entry["max_model_len"])
     if kind == "llama-server":
-        props = _get_or_none(f"{root}/props", api_key) or {}
+        props = http.get_or_none(f"{root}/props") or {}
         # Per slot: with --parallel N each request gets n_ctx / N, which is what counts here.
         return _positive((props.get("default_generation_settings") or {}).get("n_ctx")) or _positive(props.get("n_ctx"))
     if kind == "ollama":
-        return _ollama_window(_post_or_none(f"{root}/api/show", {"model": model}, api_key) or {})
+        return _ollama_window(http.post_or_none(f"{root}/api/show", {"model": model}) or {})
     if kind == "lmstudio":
-        info = _get_or_none(f"{root}/api/v0/models/{model}", api_key) or {}
+        info = http.get_or_none(f"{root}/api/v0/models/{model}") or {}
         return _positive(info.get("loaded_context_length")) or _positive(info.get("max_context_length"))
     return None
 
@@ -144,40 +148,43 @@ def _positive(value: Any) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _get(url: str, api_key: str) -> Any:
-    return _fetch(urllib.request.Request(url, headers=_headers(api_key)))
+@dataclass(frozen=True)
+class _Http:
+    """JSON over HTTP with the server's key and one timeout."""
 
+    api_key: str
+    timeout: float
 
-def _get_or_none(url: str, api_key: str) -> Any:
-    try:
-        return _get(url, api_key)
-    except (OSError, ServerError):
-        return None
+    def get(self, url: str) -> Any:
+        """OSError when nothing answers, ServerError when the answer is an error or not JSON."""
+        return self._fetch(urllib.request.Request(url, headers=self._headers()))
 
+    def get_or_none(self, url: str) -> Any:
+        try:
+            return self.get(url)
+        except (OSError, ServerError):
+            return None
 
-def _post_or_none(url: str, body: dict[str, Any], api_key: str) -> Any:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={**_headers(api_key), "Content-Type": "application/json"})
-    try:
-        return _fetch(request)
-    except (OSError, ServerError):
-        return None
+    def post_or_none(self, url: str, body: dict[str, Any]) -> Any:
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                         headers={**self._headers(), "Content-Type": "application/json"})
+        try:
+            return self._fetch(request)
+        except (OSError, ServerError):
+            return None
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
 
-def _headers(api_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-
-
-def _fetch(request: urllib.request.Request) -> Any:
-    """JSON from the server; OSError when nothing answers, ServerError when it answers badly."""
-    try:
-        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT) as response:
-            data = response.read()
-    except urllib.error.HTTPError as e:
-        raise ServerError(f"HTTP {e.code}") from None
-    except urllib.error.URLError as e:
-        raise OSError(str(e.reason)) from None
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise ServerError("the answer is not JSON") from None
+    def _fetch(self, request: urllib.request.Request) -> Any:
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                data = response.read()
+        except urllib.error.HTTPError as e:
+            raise ServerError(f"HTTP {e.code}") from None
+        except urllib.error.URLError as e:
+            raise OSError(str(e.reason)) from None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ServerError("the answer is not JSON") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from agent.config import Config
 from agent.dispatch import Dispatcher
 from agent.endpoint import Endpoint, find_endpoint
-from agent.events import Warning
+from agent.events import Warning as WarningEvent
 from agent.interfaces import Approver, EventSink
 from agent.loop import Loop
 from agent.model import OpenAIModel
@@ -48,7 +48,7 @@ def open_runtime(
     endpoint = find_endpoint(config)  # also fails early, in one line, when unreachable
     warning = endpoint.window_warning()
     if warning:
-        emit(Warning(warning))
+        emit(WarningEvent(warning))
     model = model_client(config, endpoint)
     ctx = ToolContext(workspace=workspace.resolve(), state={"shell_timeout": config.shell_timeout})
     policy = Policy(

@@ -46,7 +46,7 @@ def fake_servers() -> Iterator[Callable[..., FakeOpenAIServer]]:
             server.stop()
     for server in servers:
         assert not server.surprises, f"a fake {server.kind} server got unexpected requests: {server.surprises}"
-        assert not server.replies, f"{len(server.replies)} scripted replies were never asked for"
+        assert not server.unused, f"{server.unused} scripted replies were never asked for"
 
 
 @pytest.fixture
