@@ -199,14 +199,15 @@ class OpenAIModel:
         ]
 
     def _attach_calls(self, turn: Turn, native: list[dict[str, str]], tools: list[dict[str, Any]]) -> None:
-        """Native calls with their arguments repaired; else calls written as text (in the answer,
-        or failing that in the reasoning), their markup taken out of it."""
+        """Native calls with their arguments repaired; else calls written as text, their markup
+        taken out of it: in the answer, or in the reasoning when no answer follows it (a call
+        drafted while thinking and then dropped for a written answer is not run)."""
         if native:
             turn.tool_calls = [ToolCall(c["id"], c["name"], normalize_arguments(c["arguments"])) for c in native]
             return
         if not tools:
             return
-        for part in ("text", "reasoning"):
+        for part in ("text", "reasoning") if not turn.text.strip() else ("text",):
             found = recover_calls(getattr(turn, part), tools)
             if found.calls:
                 setattr(turn, part, found.text)

@@ -40,6 +40,7 @@ class Case:
             self.rest = self.text
 
 
+DRAFTED = 'Maybe <tool_call>\n{"name": "shell", "arguments": {"command": "ls"}}\n</tool_call>? No need.'
 WRITE_WITH_MARKUP = "Write `<parameter=name>` and close with </parameter>; see <function=x>.\n"
 
 CORPUS = [
@@ -115,6 +116,8 @@ NEAR_MISSES = [
     Case("hermes-without-name", "<tool_call>{\"arguments\": {\"path\": \"a.py\"}}</tool_call>", []),
     Case("fenced-package-json", "```json\n{\"name\": \"my-app\", \"version\": \"1.0.0\"}\n```", []),
     Case("fenced-json-unknown-tool", "```json\n{\"name\": \"deploy\", \"arguments\": {}}\n```", []),
+    Case("call-drafted-in-reasoning-then-an-answer", "The file is fine as it is.", [],
+         reasoning=DRAFTED, expected_reasoning=DRAFTED),
     Case("fenced-python-printing-markup", "```python\nprint('<function=shell><parameter=command>ls</parameter></function>')\n```", []),
 ]
 
