@@ -173,12 +173,13 @@ def _markup_call(text: str, start: int, schemas: dict[str, dict[str, Any]]) -> t
             return None
         end, call = found
     elif wrapped and text.startswith("{", pos):
+        # The JSON ends at the first closer after which it parses: a value may hold "</tool_call>".
         close = text.find(TOOL_CALL_CLOSE, pos)
-        body_end = close if close != -1 else len(text)
-        call = _json_call(text[pos:body_end])
-        if call is None:
-            return None
-        end = body_end
+        while (call := _json_call(text[pos:close if close != -1 else len(text)])) is None:
+            if close == -1:
+                return None
+            close = text.find(TOOL_CALL_CLOSE, close + 1)
+        end = close if close != -1 else len(text)
     else:
         return None
     after = _skip_space(text, end)  # the closer, even when the model left out the opener

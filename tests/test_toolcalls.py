@@ -88,6 +88,9 @@ CORPUS = [
          [("write_file", {"path": "t.txt", "content": "line one\nline two\n"})]),
     Case("hermes-json-unclosed-at-end", "<tool_call>\n{\"name\": \"finish\", \"arguments\": {\"summary\": \"done\"}}",
          [("finish", {"summary": "done"})]),
+    Case("hermes-json-content-holding-the-closer", "<tool_call>\n{\"name\": \"write_file\", \"arguments\": "
+         "{\"path\": \"p.md\", \"content\": \"end with </tool_call> here\"}}\n</tool_call>",
+         [("write_file", {"path": "p.md", "content": "end with </tool_call> here"})]),
     Case("hermes-json-parameters-key", "<tool_call>{\"name\": \"shell\", \"parameters\": {\"command\": \"make\"}}"
          "</tool_call>", [("shell", {"command": "make"})]),
     Case("fenced-json", "Running the tests:\n```json\n{\"name\": \"shell\", \"arguments\": {\"command\": \"pytest\"}}\n```",
