@@ -7,6 +7,8 @@ import socket
 import stat
 from pathlib import Path
 
+import pytest
+
 from agent.serve import llama_server_argv
 from tests.conftest import run_heron
 from tests.fakes.openai_server import Reply, call, tool_reply
@@ -45,6 +47,18 @@ def test_doctor_on_a_ready_vllm(tmp_path, home, fake_servers):
     assert tool_request["chat_template_kwargs"] == {"enable_thinking": False, "preserve_thinking": True}
     assert reasoning_request["chat_template_kwargs"]["enable_thinking"] is True
     assert cache_requests[0]["messages"] == cache_requests[1]["messages"]
+
+
+@pytest.mark.parametrize("kind, shown, window", [("sglang", "SGLang", "131,072 tokens"),
+                                                 ("lmstudio", "LM Studio", "131,072 tokens"),
+                                                 ("openai", "an OpenAI-compatible server", "not reported")])
+def test_doctor_on_other_kinds(tmp_path, home, fake_servers, kind, shown, window):
+    server = fake_servers(kind=kind, context_window=131072)
+    server.script(*doctor_script(cached=1000))
+    result = run_heron(["doctor", "--base-url", server.base_url], home, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{shown} at {server.base_url}" in result.stdout and window in result.stdout
+    assert ("change:" in result.stdout) == (kind != "openai")  # a short window, when it is known
 
 
 def test_doctor_on_llama_server_without_jinja_and_a_short_window(tmp_path, home, fake_servers):
