@@ -330,14 +330,17 @@ def summary_table(results: list[TaskResult]) -> str:
 def run_batch(config: Config, repo: Path, tasks_file: Path, out: Path | None, workers: int,
               task_timeout: float, swebench: bool) -> int:
     """The batch front-end: exit 0 when every task ran (whatever its status), 1 when any errored."""
-    from agent.runtime import DEFAULT_BASE_URL, served_models
+    from agent.endpoint import find_endpoint
 
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     tasks = load_tasks(tasks_file)
     out = out or tasks_file.with_name(tasks_file.stem + ".results.jsonl")
-    base_url = config.base_url or DEFAULT_BASE_URL
-    model = config.model or served_models(base_url, config)[0]
+    if config.base_url and config.model:
+        base_url, model = config.base_url, config.model  # the server may come up later: workers wait
+    else:
+        endpoint = find_endpoint(config)  # found once; every task's child uses the same server
+        base_url, model = endpoint.base_url, endpoint.model
     run = BatchRun(config, base_url, model, tasks, out, workers, task_timeout, repo.resolve(),
                    work_dir=out.with_name(out.stem + ".work"), swebench=swebench)
     results = run.run()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agent import __version__
-from agent.config import load_config
+from agent.config import FULL_WINDOW, load_config
 from agent.errors import HeronError, UsageError
 
 
@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"heron {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_fix(commands)
+    _add_doctor(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -67,6 +69,40 @@ def _fix(args: argparse.Namespace) -> int:
                          args.workers, args.task_timeout, swebench=args.format == "swebench")
     issue = read_issue(args.issue, args.issue_file, sys.stdin)
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes)
+
+
+def _add_doctor(commands: Any) -> None:
+    doctor = commands.add_parser("doctor", help="check that the local model server is ready for heron",
+                                 description="Find the model server and try it: tools, reasoning, prefix cache.")
+    _server_flags(doctor)
+    doctor.set_defaults(handler=_doctor)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from agent.doctor import run_doctor
+
+    config = load_config(Path(args.repo), {"base_url": args.base_url, "model": args.model})
+    return run_doctor(config, sys.stdout)
+
+
+def _add_serve(commands: Any) -> None:
+    from agent.serve import RUNTIMES
+
+    serve = commands.add_parser("serve", help="start a local server for Qwen3.6-27B",
+                                description="Start vLLM, llama-server or Ollama for Qwen3.6-27B with its full window.")
+    serve.add_argument("--runtime", choices=RUNTIMES, help="which server (default: the first installed)")
+    serve.add_argument("--gguf", metavar="PATH", help="the GGUF file llama-server loads")
+    serve.add_argument("--port", type=int, metavar="N", help="port on 127.0.0.1 (default: the runtime's usual one)")
+    serve.add_argument("--context", type=int, default=FULL_WINDOW, metavar="N",
+                       help=f"context window in tokens (default {FULL_WINDOW})")
+    serve.add_argument("--print", action="store_true", dest="print_only", help="show the command instead of running it")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from agent.serve import run_serve
+
+    return run_serve(args.runtime, args.port, args.context, args.gguf, args.print_only, sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from agent.errors import UsageError
 
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
+FULL_WINDOW = 262_144  # Qwen3.6-27B's native context length, the window heron is built for
 SANDBOX_MODES = ("auto", "require", "off")
 
 
@@ -27,6 +28,10 @@ def _doc(text: str, **kwargs: Any) -> Any:
 class Config:
     base_url: str | None = _doc("OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; found by probing when unset", default=None)
     model: str | None = _doc("served model name; the server's first model when unset", default=None)
+    probe_addresses: tuple[str, ...] = _doc(
+        "host:port pairs tried in order when base_url is unset (vLLM, llama-server, Ollama, LM Studio, SGLang)",
+        default=("127.0.0.1:8000", "127.0.0.1:8080", "127.0.0.1:11434", "127.0.0.1:1234", "127.0.0.1:30000"),
+    )
     api_key: str = _doc("API key for the server (local servers accept any)", default="sk-local")
     max_steps: int = _doc("model turns before the run gives up", default=50)
     max_retries: int = _doc("retries on connection errors, 429 and 5xx, with backoff", default=3)
@@ -35,6 +40,7 @@ class Config:
     max_output_tokens: int = _doc("tokens reserved for each model answer", default=16384)
     context_window: int | None = _doc("window in tokens; read from the server when unset", default=None)
     enable_thinking: bool = _doc("let reasoning models think before answering", default=True)
+    stream: bool = _doc("stream answers as they are written; false asks for whole answers", default=True)
     approval: str | None = _doc("approval mode: read-only, ask, auto-edit or full-auto; unset: ask in the TUI, auto-edit in `heron fix`", default=None)
     sandbox: str = _doc("shell sandbox: auto (bubblewrap when installed), require, or off", default="auto")
     network: bool = _doc("allow network access from the sandboxed shell", default=False)
@@ -57,6 +63,7 @@ ENV_VARS = {
     "HERON_APPROVAL": "approval",
     "HERON_SANDBOX": "sandbox",
     "HERON_MAX_RETRIES": "max_retries",
+    "HERON_PROBE_ADDRESSES": "probe_addresses",  # comma-separated
 }
 # Honoured after heron's own names, so HERON_* wins when both are set.
 FALLBACK_ENV_VARS = {"OPENAI_BASE_URL": "base_url", "OPENAI_API_KEY": "api_key"}
@@ -132,7 +139,7 @@ def _coerce(name: str, value: Any, where: str, from_text: bool) -> Any:
     try:
         if "tuple" in kind:
             if isinstance(value, str):
-                value = [value]
+                value = [v.strip() for v in value.split(",") if v.strip()] if from_text else [value]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 problem = "expected a list of strings"
             else:

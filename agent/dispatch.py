@@ -14,6 +14,10 @@ from tools.base import Tool, ToolContext, ToolError, ToolResult
 from tools.policy import Policy
 
 
+class InvalidCall(ToolError):
+    """The call itself is wrong: an unknown tool, or arguments that are not its schema's."""
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -26,6 +30,9 @@ class Dispatcher:
         self.policy = policy
         self.approver = approver
         self.ctx = ctx
+        # Invalid calls since the last valid one, and the last one's error, for the loop to stop on.
+        self.invalid_in_a_row = 0
+        self.last_invalid = ""
 
     def schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.tools.values()]
@@ -39,7 +46,13 @@ class Dispatcher:
         emit(ToolStarted(call.id, call.name, arguments if isinstance(arguments, dict) else {}))
         try:
             result = self._run(call, arguments, emit)
+            self.invalid_in_a_row = 0
+        except InvalidCall as e:
+            self.invalid_in_a_row += 1
+            self.last_invalid = str(e)
+            result = ToolResult(str(e), is_error=True)
         except ToolError as e:
+            self.invalid_in_a_row = 0
             result = ToolResult(str(e), is_error=True)
         emit(ToolFinished(call.id, call.name, result.output, result.is_error, result.data))
         return result
@@ -47,13 +60,13 @@ class Dispatcher:
     def _run(self, call: ToolCall, arguments: Any, emit: EventSink) -> ToolResult:
         tool = self.tools.get(call.name)
         if tool is None:
-            raise ToolError(f"unknown tool '{call.name}'; the tools are: {', '.join(self.tools)}")
+            raise InvalidCall(f"unknown tool '{call.name}'; the tools are: {', '.join(self.tools)}")
         if not isinstance(arguments, dict):
-            raise ToolError(f"arguments for {call.name} must be a JSON object; got: {call.arguments[:200]}")
+            raise InvalidCall(f"arguments for {call.name} must be a JSON object; got: {call.arguments[:200]}")
         try:
             args = tool.args_model.model_validate(arguments)
         except ValidationError as e:
-            raise ToolError(f"bad arguments for {call.name}: {_describe(e)}") from None
+            raise InvalidCall(f"bad arguments for {call.name}: {_describe(e)}") from None
         subject = tool.subject(args)
         decision = self.policy.decide(tool, subject)
         if decision.verdict == "deny":

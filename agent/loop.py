@@ -18,8 +18,18 @@ from agent.interfaces import EventSink, ModelClient
 from tools.base import TaskFinished
 
 
+# Invalid tool calls in a row (unknown tool, arguments not matching the schema) before the run
+# stops: each is sent back as an error the model can correct, but a model that keeps failing is
+# not going to.
+MAX_INVALID_CALLS = 4
+
+
 class StepLimitReached(Exception):
     pass
+
+
+class InvalidCallsLimit(Exception):
+    """The model made MAX_INVALID_CALLS invalid tool calls in a row."""
 
 
 class Answered(Exception):
@@ -28,7 +38,7 @@ class Answered(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # finished | answered | step_limit | interrupted
+    status: str  # finished | answered | step_limit | invalid_calls | interrupted
     summary: str
 
 
@@ -70,6 +80,8 @@ class Loop:
             return Outcome("answered", str(e))
         except StepLimitReached:
             return Outcome("step_limit", f"stopped after {self.steps} steps (the --max-steps limit)")
+        except InvalidCallsLimit as e:
+            return Outcome("invalid_calls", str(e))
         except (Interrupted, KeyboardInterrupt):
             return Outcome("interrupted", "interrupted by the user")
 
@@ -90,6 +102,12 @@ class Loop:
         if not turn.tool_calls:
             raise Answered(turn.text.strip())
         self._run_calls(turn.tool_calls)
+        if self.dispatcher.invalid_in_a_row >= MAX_INVALID_CALLS:
+            raise InvalidCallsLimit(
+                f"stopped: the model made {self.dispatcher.invalid_in_a_row} invalid tool calls in a row "
+                f"(the last: {self.dispatcher.last_invalid}); a model or server that writes calls "
+                "correctly is needed (`heron doctor` checks)"
+            )
 
     def _run_calls(self, calls: list[Any]) -> None:
         """Run each call and answer it; every call gets a tool message, even on an ending."""

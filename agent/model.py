@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -11,10 +12,17 @@ import openai
 
 from agent.errors import ContextOverflow, ServerError
 from agent.events import ReasoningDelta, StreamRestarted, TextDelta
+from agent.events import Warning as WarningEvent
 from agent.interfaces import EventSink
+from agent.toolcalls import CALL_MARKERS, normalize_arguments, recover_calls, text_protocol_messages
 
 OVERFLOW_HINTS = ("context length", "context window", "maximum context", "too many tokens",
                   "exceeds the available context", "prompt is too long", "exceed_context_size")
+# How servers say they take no `tools`: llama-server without --jinja, vLLM without
+# --enable-auto-tool-choice, Ollama with a model whose template has no tools, and others.
+TOOLS_REJECTED_HINTS = ("tools param requires", "enable-auto-tool-choice", "does not support tools",
+                        "tools are not supported", "tool calling is not supported",
+                        "tool use is not supported")
 
 
 @dataclass
@@ -42,6 +50,8 @@ class Turn:
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str | None = None
     usage: TurnUsage | None = None
+    # The calls were recovered from text the model wrote, not sent as the protocol's tool_calls.
+    recovered: bool = False
 
     def to_message(self) -> dict[str, Any]:
         """The assistant message for history; reasoning is kept so the template can show it again."""
@@ -70,6 +80,8 @@ class OpenAIModel:
         temperature: float | None = None,
         max_output_tokens: int | None = None,
         extra_body: dict[str, Any] | None = None,
+        stream: bool = True,
+        text_protocol: bool = False,
     ) -> None:
         self.base_url = base_url
         self.model = model
@@ -77,6 +89,11 @@ class OpenAIModel:
         self.temperature = temperature
         self.max_output_tokens = max_output_tokens
         self.extra_body = extra_body or {}
+        self.stream = stream
+        # Tools described in the system prompt instead of sent as `tools`; switched on for the
+        # rest of the session when the server rejects `tools`.
+        self.text_protocol = text_protocol
+        self._recovered_ids = itertools.count(1)
         # The SDK retries connection errors, 429 and 5xx with exponential backoff.
         self.client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "sk-local", max_retries=max_retries, timeout=timeout
@@ -87,7 +104,7 @@ class OpenAIModel:
     ) -> Turn:
         for attempt in range(self.max_retries + 1):
             try:
-                return self._stream_once(messages, tools, emit)
+                return self._once(messages, tools, emit)
             except StreamBroken as e:
                 if attempt == self.max_retries:
                     raise ServerError(
@@ -99,12 +116,11 @@ class OpenAIModel:
         raise AssertionError("unreachable")
 
     def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
+        if tools and self.text_protocol:
+            messages, tools = text_protocol_messages(messages, tools), []
+        request: dict[str, Any] = {"model": self.model, "messages": messages, "stream": self.stream}
+        if self.stream:
+            request["stream_options"] = {"include_usage": True}
         if tools:
             request["tools"] = tools
         if self.temperature is not None:
@@ -115,16 +131,29 @@ class OpenAIModel:
             request["extra_body"] = self.extra_body
         return request
 
-    def _stream_once(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink
-    ) -> Turn:
+    def _once(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink) -> Turn:
         try:
-            stream = self.client.chat.completions.create(**self._request(messages, tools))
+            response = self.client.chat.completions.create(**self._request(messages, tools))
         except openai.APIError as e:
+            if tools and not self.text_protocol and rejects_tools(e):
+                self.text_protocol = True
+                emit(WarningEvent(
+                    f"the server at {self.base_url} does not take tools ({_error_message(e)}); "
+                    "heron describes them in the prompt and reads calls from the text instead"
+                ))
+                return self._once(messages, tools, emit)
             raise self._server_error(e) from None
-        turn = Turn()
-        text = ThinkSplitter()
-        calls: dict[int, dict[str, str]] = {}
+        reader = TurnReader(emit)
+        native = self._read_stream(response, reader) if self.stream else self._read_whole(response, reader)
+        turn = reader.turn
+        reader.flush()
+        self._attach_calls(turn, native, tools)
+        reader.release(turn.text)
+        return turn
+
+    def _read_stream(self, stream: Any, reader: "TurnReader") -> list[dict[str, str]]:
+        turn = reader.turn
+        calls: dict[int, dict[str, Any]] = {}
         for chunk in _guarded(stream):
             if chunk.usage is not None:
                 turn.usage = _usage(chunk)
@@ -135,32 +164,57 @@ class OpenAIModel:
             if choice.finish_reason:
                 turn.finish_reason = choice.finish_reason
             extra = delta.model_extra or {}
-            reasoning = extra.get("reasoning_content") or extra.get("reasoning")
-            if reasoning:
-                turn.reasoning += reasoning
-                emit(ReasoningDelta(reasoning))
-            if delta.content:
-                for is_thinking, piece in text.feed(delta.content):
-                    _route(turn, emit, is_thinking, piece)
+            reader.reasoning(extra.get("reasoning_content") or extra.get("reasoning") or "")
+            reader.content(delta.content or "")
             for tc in delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": []})
                 if tc.id:
                     slot["id"] = tc.id
                 if tc.function and tc.function.name:
                     slot["name"] += tc.function.name
                 if tc.function and tc.function.arguments:
-                    slot["arguments"] += tc.function.arguments
+                    slot["arguments"].append(tc.function.arguments)
         if turn.finish_reason is None:
             # Every server ends a complete answer with a finish_reason; a stream that stops
             # without one was cut, and its tool calls may be half-written: never run them.
             raise StreamBroken("the stream ended before the answer was complete")
-        for is_thinking, piece in text.flush():
-            _route(turn, emit, is_thinking, piece)
-        turn.tool_calls = [
-            ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"] or "{}")
-            for index, slot in sorted(calls.items())
+        return [{"id": slot["id"] or f"call_{index}", "name": slot["name"], "arguments": "".join(slot["arguments"])}
+                for index, slot in sorted(calls.items())]
+
+    def _read_whole(self, response: Any, reader: "TurnReader") -> list[dict[str, str]]:
+        turn = reader.turn
+        if response.usage is not None:
+            turn.usage = _usage(response)
+        if not response.choices:
+            raise ServerError(f"the model server at {self.base_url} sent an answer with no choices")
+        choice = response.choices[0]
+        message = choice.message
+        turn.finish_reason = choice.finish_reason or "stop"
+        extra = message.model_extra or {}
+        reader.reasoning(extra.get("reasoning_content") or extra.get("reasoning") or "")
+        reader.content(message.content or "")
+        return [
+            {"id": tc.id or f"call_{index}", "name": tc.function.name or "", "arguments": tc.function.arguments or ""}
+            for index, tc in enumerate(message.tool_calls or [])
         ]
-        return turn
+
+    def _attach_calls(self, turn: Turn, native: list[dict[str, str]], tools: list[dict[str, Any]]) -> None:
+        """Native calls with their arguments repaired; else calls written as text, their markup
+        taken out of it: in the answer, or in the reasoning when no answer follows it (a call
+        drafted while thinking and then dropped for a written answer is not run)."""
+        if native:
+            turn.tool_calls = [ToolCall(c["id"], c["name"], normalize_arguments(c["arguments"])) for c in native]
+            return
+        if not tools:
+            return
+        for part in ("text", "reasoning") if not turn.text.strip() else ("text",):
+            found = recover_calls(getattr(turn, part), tools)
+            if found.calls:
+                setattr(turn, part, found.text)
+                turn.tool_calls = [ToolCall(f"call_text_{next(self._recovered_ids)}", c.name, c.arguments)
+                                   for c in found.calls]
+                turn.recovered = True
+                return
 
     def _server_error(self, e: openai.APIError) -> ServerError:
         if isinstance(e, (openai.APIConnectionError, openai.APITimeoutError)):
@@ -175,6 +229,12 @@ class OpenAIModel:
             return ContextOverflow(f"the request did not fit the server's context window: {message}")
         status = getattr(e, "status_code", "?")
         return ServerError(f"the model server at {self.base_url} answered {status}: {message}")
+
+
+def rejects_tools(e: openai.APIError) -> bool:
+    """The server refused the request because it carried `tools`."""
+    message = _error_message(e).lower()
+    return getattr(e, "status_code", None) in (400, 422, 500, 501) and any(h in message for h in TOOLS_REJECTED_HINTS)
 
 
 def unreachable(base_url: str) -> ServerError:
@@ -225,13 +285,71 @@ def _partial_suffix(text: str, tag: str) -> int:
     return 0
 
 
-def _route(turn: Turn, emit: EventSink, is_thinking: bool, piece: str) -> None:
-    if is_thinking:
-        turn.reasoning += piece
-        emit(ReasoningDelta(piece))
-    else:
-        turn.text += piece
-        emit(TextDelta(piece))
+class TurnReader:
+    """Builds a Turn from pieces of reasoning and content, emitting them as they come.
+
+    `<think>` in the content goes to the reasoning. The answer's display is held back from the
+    first sign of call markup, so a call written as text is never shown as prose; `release`
+    shows what is left of the answer once the calls are taken out. Pieces are kept in lists and
+    joined once, so a long answer streamed a token at a time costs linear time.
+    """
+
+    def __init__(self, emit: EventSink) -> None:
+        self.emit = emit
+        self.turn = Turn()
+        self.splitter = ThinkSplitter()
+        self.text: list[str] = []
+        self.thought: list[str] = []
+        self.shown: list[str] = []
+        self.unshown = ""  # answer text not shown yet, while not holding
+        self.holding = False
+
+    def reasoning(self, text: str) -> None:
+        if text:
+            self.thought.append(text)
+            self.emit(ReasoningDelta(text))
+
+    def content(self, text: str) -> None:
+        for is_thinking, piece in self.splitter.feed(text) if text else []:
+            self._piece(is_thinking, piece)
+
+    def flush(self) -> None:
+        """The stream is over: the turn gets its whole text and reasoning."""
+        for is_thinking, piece in self.splitter.flush():
+            self._piece(is_thinking, piece)
+        self.turn.text = "".join(self.text)
+        self.turn.reasoning = "".join(self.thought)
+
+    def release(self, final_text: str) -> None:
+        shown = "".join(self.shown)
+        # Taking calls out strips the answer, so what was shown may have lost its leading space.
+        for start in (shown, shown.lstrip()):
+            if final_text.startswith(start):
+                if len(final_text) > len(start):
+                    self.emit(TextDelta(final_text[len(start):]))
+                return
+
+    def _piece(self, is_thinking: bool, piece: str) -> None:
+        if is_thinking:
+            self.reasoning(piece)
+            return
+        self.text.append(piece)
+        if self.holding:
+            return
+        unseen = self.unshown + piece
+        marks = [i for i in (unseen.find(m) for m in CALL_MARKERS) if i != -1]
+        if marks:
+            self.holding = True
+            ready = unseen[: min(marks)]
+        else:
+            keep = max(_partial_suffix(unseen, m) for m in CALL_MARKERS)
+            ready = unseen[: len(unseen) - keep]
+        # Trailing space waits for what follows: it is dropped if a call comes next.
+        ready = ready.rstrip()
+        self.unshown = unseen[len(ready):]
+        if ready:
+            self.shown.append(ready)
+            self.emit(TextDelta(ready))
 
 
 def _guarded(stream: Any) -> Iterator[Any]:

@@ -10,20 +10,17 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import openai
-
 from agent.config import Config
 from agent.dispatch import Dispatcher
-from agent.errors import ServerError
+from agent.endpoint import Endpoint, find_endpoint
+from agent.events import Warning as WarningEvent
 from agent.interfaces import Approver, EventSink
 from agent.loop import Loop
-from agent.model import OpenAIModel, unreachable
+from agent.model import OpenAIModel
 from prompts import render
 from tools.base import Tool, ToolContext
 from tools.policy import DEFAULT_DENY, Policy
 from tools.registry import DEFAULT_TOOLS
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 
 
 @dataclass
@@ -34,6 +31,7 @@ class Runtime:
     ctx: ToolContext
     loop: Loop
     cancel: threading.Event = field(default_factory=threading.Event)
+    endpoint: Endpoint | None = None
 
     def close(self) -> None:
         self.ctx.close()
@@ -47,18 +45,11 @@ def open_runtime(
     default_mode: str,
     tools: tuple[Tool, ...] = DEFAULT_TOOLS,
 ) -> Runtime:
-    base_url = config.base_url or DEFAULT_BASE_URL
-    served = served_models(base_url, config)  # also fails early, in one line, when unreachable
-    model_name = config.model or served[0]
-    model = OpenAIModel(
-        base_url=base_url,
-        model=model_name,
-        api_key=config.api_key,
-        max_retries=config.max_retries,
-        timeout=config.request_timeout,
-        temperature=config.temperature,
-        max_output_tokens=config.max_output_tokens,
-    )
+    endpoint = find_endpoint(config)  # also fails early, in one line, when unreachable
+    warning = endpoint.window_warning()
+    if warning:
+        emit(WarningEvent(warning))
+    model = model_client(config, endpoint)
     ctx = ToolContext(workspace=workspace.resolve(), state={"shell_timeout": config.shell_timeout})
     policy = Policy(
         mode=config.approval or default_mode,
@@ -75,21 +66,23 @@ def open_runtime(
         emit,
         max_steps=config.max_steps,
         cancel=cancel,
-        context_window=config.context_window,
+        context_window=endpoint.context_window,
     )
-    return Runtime(config, ctx.workspace, model, ctx, loop, cancel)
+    return Runtime(config, ctx.workspace, model, ctx, loop, cancel, endpoint)
 
 
-def served_models(base_url: str, config: Config) -> list[str]:
-    """The models the server lists; the first is used when none is configured."""
-    client = openai.OpenAI(base_url=base_url, api_key=config.api_key, max_retries=config.max_retries,
-                           timeout=30.0)
-    try:
-        models = client.models.list().data
-    except (openai.APIConnectionError, openai.APITimeoutError):
-        raise unreachable(base_url) from None
-    except openai.APIError as e:
-        raise ServerError(f"the server at {base_url} did not list its models: {e}") from None
-    if not models:
-        raise ServerError(f"the server at {base_url} serves no model; load one or set --model")
-    return [m.id for m in models]
+def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | None = None,
+                 max_output_tokens: int | None = None) -> OpenAIModel:
+    """The model client for this server, with the request extras its kind takes."""
+    thinking = config.enable_thinking if enable_thinking is None else enable_thinking
+    return OpenAIModel(
+        base_url=endpoint.base_url,
+        model=endpoint.model,
+        api_key=config.api_key,
+        max_retries=config.max_retries,
+        timeout=config.request_timeout,
+        temperature=config.temperature,
+        max_output_tokens=max_output_tokens or config.max_output_tokens,
+        extra_body=endpoint.request_extras(thinking),
+        stream=config.stream,
+    )

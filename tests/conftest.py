@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import git
 import pytest
@@ -28,6 +28,25 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
         server.stop()
     assert not server.surprises, f"the fake server got requests it did not expect: {server.surprises}"
     assert not server.unused, f"{server.unused} scripted replies were never asked for"
+
+
+@pytest.fixture
+def fake_servers() -> Iterator[Callable[..., FakeOpenAIServer]]:
+    """Makes started fake servers (e.g. posing as a server kind); each is checked like fake_server."""
+    servers: list[FakeOpenAIServer] = []
+
+    def make(**options: Any) -> FakeOpenAIServer:
+        servers.append(FakeOpenAIServer(**options).start())
+        return servers[-1]
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.stop()
+    for server in servers:
+        assert not server.surprises, f"a fake {server.kind} server got unexpected requests: {server.surprises}"
+        assert not server.unused, f"{server.unused} scripted replies were never asked for"
 
 
 @pytest.fixture

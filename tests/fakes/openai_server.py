@@ -4,6 +4,11 @@ Each POST /v1/chat/completions takes the next Reply from the script and answers 
 in uneven chunks) or whole, as the request asks. Every request body is recorded. A request the
 script did not expect gets HTTP 500 and is recorded as a surprise, which the test fixture turns
 into a failure; so are replies left unused at the end.
+
+`kind` makes it pose as a particular server: vLLM, SGLang, llama-server, Ollama or LM Studio, with
+that server's /v1/models entries and its own routes (/props, /api/version, /api/show,
+/api/v0/models/ID) reporting `context_window`. With `rejects_tools`, a request carrying `tools` is
+refused with that server's own error, without using a reply.
 """
 
 from __future__ import annotations
@@ -56,9 +61,39 @@ def tool_reply(*calls: Call, text: str = "") -> Reply:
     return Reply(text=text, tool_calls=list(calls))
 
 
+KINDS = ("openai", "vllm", "sglang", "llama-server", "ollama", "lmstudio")
+
+# The status and wording each server answers a request with `tools` it cannot take.
+TOOLS_REJECTED = {
+    "llama-server": (500, "tools param requires --jinja flag"),
+    "vllm": (400, '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'),
+    "ollama": (400, "registry.ollama.ai/library/qwen3.6:27b does not support tools"),
+}
+
+
+def kind_models(kind: str, window: int) -> list[dict[str, Any]]:
+    """The /v1/models entries each server kind lists."""
+    if kind in ("vllm", "sglang"):
+        name = "Qwen/Qwen3.6-27B"
+        return [{"id": name, "object": "model", "created": 0, "owned_by": kind, "root": name,
+                 "parent": None, "max_model_len": window}]
+    if kind == "llama-server":
+        return [{"id": "Qwen3.6-27B-Q4_K_M.gguf", "object": "model", "created": 0, "owned_by": "llamacpp",
+                 "meta": {"vocab_type": 2, "n_vocab": 248320, "n_ctx_train": 262144}}]
+    if kind == "ollama":
+        return [{"id": "qwen3.6:27b", "object": "model", "created": 0, "owned_by": "library"}]
+    if kind == "lmstudio":
+        return [{"id": "qwen3.6-27b", "object": "model", "owned_by": "organization_owner"}]
+    return [{"id": "fake-model", "object": "model"}]
+
+
 class FakeOpenAIServer:
-    def __init__(self, models: list[dict[str, Any]] | None = None, chunk_size: int = 7, port: int = 0) -> None:
-        self.models = models if models is not None else [{"id": "fake-model", "object": "model"}]
+    def __init__(self, models: list[dict[str, Any]] | None = None, chunk_size: int = 7, port: int = 0,
+                 kind: str = "openai", context_window: int = 262144, rejects_tools: bool = False) -> None:
+        self.kind = kind
+        self.context_window = context_window
+        self.rejects_tools = rejects_tools
+        self.models = models if models is not None else kind_models(kind, context_window)
         self.chunk_size = chunk_size
         self.replies: deque[Reply] = deque()
         # Replies for conversations whose first user message contains a key: concurrent
@@ -129,6 +164,25 @@ class FakeOpenAIServer:
             self.surprises.append(f"unexpected chat request #{len(self.chat_requests)}")
             return None
 
+    def _native_get(self, path: str) -> dict[str, Any] | None:
+        """The kind's own GET routes, beside the OpenAI ones."""
+        if self.kind == "llama-server" and path == "/props":
+            return {"default_generation_settings": {"id": 0, "n_ctx": self.context_window, "params": {}},
+                    "total_slots": 1, "model_path": "/models/Qwen3.6-27B-Q4_K_M.gguf",
+                    "chat_template": "{%- for message in messages %}...", "build_info": "b7000-fake"}
+        if self.kind == "ollama" and path == "/api/version":
+            return {"version": "0.12.6"}
+        if self.kind == "lmstudio" and path.startswith("/api/v0/models/"):
+            return {"id": self.models[0]["id"], "object": "model", "type": "llm", "state": "loaded",
+                    "max_context_length": 262144, "loaded_context_length": self.context_window}
+        return None
+
+    def _ollama_show(self) -> dict[str, Any]:
+        return {"modelfile": "FROM qwen3.6:27b", "parameters": "temperature 0.6\ntop_p 0.95",
+                "template": "{{ .Prompt }}", "details": {"family": "qwen35", "parameter_size": "27B"},
+                "model_info": {"general.architecture": "qwen35", "qwen35.context_length": self.context_window},
+                "capabilities": ["completion", "tools", "thinking"]}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -139,16 +193,30 @@ class FakeOpenAIServer:
             def do_GET(self) -> None:
                 with server.lock:
                     server.requests.append({"path": self.path, "body": None})
+                native = server._native_get(self.path)
                 if self.path.rstrip("/").endswith("/models"):
                     self._json(200, {"object": "list", "data": server.models})
+                elif native is not None:
+                    self._json(200, native)
                 else:
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path == "/api/show" and server.kind == "ollama":
+                    with server.lock:
+                        server.requests.append({"path": self.path, "body": body})
+                    self._json(200, server._ollama_show())
+                    return
                 if not self.path.endswith("/chat/completions"):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                if server.rejects_tools and body.get("tools"):
+                    with server.lock:
+                        server.requests.append({"path": "/v1/chat/completions", "body": body})
+                    status, message = TOOLS_REJECTED.get(server.kind, (400, "tools are not supported"))
+                    self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}})
                     return
                 reply = server._next_reply(body)
                 if reply is None:
