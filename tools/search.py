@@ -258,7 +258,7 @@ def _glob_filter(glob: str) -> Callable[[str], bool]:
     """Gitignore-style: `*.py` matches at any depth, `src/*.py` only under src."""
     if not glob:
         return lambda path: True
-    return pathspec.PathSpec.from_lines("gitwildmatch", [glob]).match_file
+    return pathspec.GitIgnoreSpec.from_lines([glob]).match_file
 
 
 def _clip(text: str) -> str:
