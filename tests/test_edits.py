@@ -127,3 +127,14 @@ def test_a_hint_picks_the_clearly_nearest_of_several():
     assert apply(text, found.replacements) == text[: text.rindex("x")] + "y\nh\n"
     with pytest.raises(Ambiguous):
         locate(text, "x", "y", whole_lines=True, near_line=5)
+
+
+def test_overlapping_places_are_ambiguous_not_the_first():
+    with pytest.raises(Ambiguous, match=r"lines 1, 2"):
+        locate("a = 1\na = 1\na = 1\n", "a = 1\na = 1\n", "b = 2\n")
+
+
+def test_elided_tail_that_fits_twice_is_refused():
+    text = "def f():\n    start()\n    step()\n    done()\n    step()\n    done()\n"
+    with pytest.raises(Ambiguous, match=r"after a `...` in old fit at lines 3 and 5"):
+        locate(text, "    start()\n    ...\n    step()\n    done()", "    start()\n    finish()")

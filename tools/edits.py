@@ -24,6 +24,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import islice
 from typing import Callable, Iterator
 
 from tools.base import ToolError
@@ -42,7 +43,7 @@ UNICODE_ASCII = str.maketrans({
 ELISION = re.compile(r"^\s*(?:\.\.\.|…|(?:#|//|/\*|--|;|<!--).*(?:\.\.\.|…).*)\s*$")
 LINE_NUMBER = re.compile(r"^ *\d+\t")
 ANCHOR_SIMILARITY = 0.85
-MAX_ELIDED_GAP = 400
+MAX_ELIDED_GAP = 300
 
 
 class NoMatch(ToolError):
@@ -126,8 +127,9 @@ def locate(text: str, old: str, new: str, replace_all: bool = False, *, whole_li
         requests.append(("line_numbers+", numbered))
     for prefix, request in requests:
         for name, matcher in MATCHERS:
-            found = [c for c in matcher(doc, request) if _allowed(doc, c, whole_lines, after_line)]
-            found = _non_overlapping(found)
+            found = sorted(c for c in matcher(doc, request) if _allowed(doc, c, whole_lines, after_line))
+            if replace_all:
+                found = _non_overlapping(found)
             if not found:
                 continue
             if len(found) > 1 and not replace_all:
@@ -360,17 +362,23 @@ def _split_elided(lines: list[str]) -> list[list[str]]:
 
 
 def _chains(doc: Lines, parts: list[list[str]]) -> list[list[tuple[int, int]]]:
-    """For each place the first part matches, the nearest following matches of the others."""
+    """For each place the first part matches, where the others follow it; a later part that fits
+    twice within reach makes the edit ambiguous."""
     keyed = [[_key(s) for s in p] for p in parts]
     chains = []
     for start in _windows(doc.keys, keyed[0]):
         chain = [(start, start + len(keyed[0]))]
         for want in keyed[1:]:
             after = chain[-1][1]
-            hit = next(_windows(doc.keys, want, after, after + MAX_ELIDED_GAP), None)
-            if hit is None:
+            hits = list(islice(_windows(doc.keys, want, after, after + MAX_ELIDED_GAP), 2))
+            if not hits:
                 break
-            chain.append((hit, hit + len(want)))
+            if len(hits) > 1:
+                raise Ambiguous(
+                    f"the lines after a `...` in old fit at lines {hits[0] + 1} and {hits[1] + 1}; "
+                    "include more lines there to single out one"
+                )
+            chain.append((hits[0], hits[0] + len(want)))
         else:
             chains.append(chain)
     return chains
@@ -391,7 +399,7 @@ def _find_all(text: str, needle: str) -> list[int]:
     found, start = [], 0
     while (i := text.find(needle, start)) != -1:
         found.append(i)
-        start = i + max(1, len(needle))
+        start = i + 1  # overlapping places count: either could be meant
     return found
 
 
@@ -407,7 +415,7 @@ def _allowed(doc: Lines, c: Candidate, whole_lines: bool, after_line: int) -> bo
 
 def _non_overlapping(found: list[Candidate]) -> list[Candidate]:
     kept: list[Candidate] = []
-    for c in sorted(found):
+    for c in found:
         if not kept or c[0] >= kept[-1][1]:
             kept.append(c)
     return kept
