@@ -34,9 +34,12 @@ def problems(path: str, text: str) -> list[SyntaxProblem]:
 
 def introduced(path: str, before: str, after: str) -> list[SyntaxProblem]:
     """Errors in `after` beyond those `before` already had (compared by what, not where)."""
+    found = problems(path, after)
+    if not found:
+        return []  # the usual case: one parse is enough
     old = Counter(p.what for p in problems(path, before))
     new = []
-    for p in problems(path, after):
+    for p in found:
         if old[p.what] > 0:
             old[p.what] -= 1
         else:
