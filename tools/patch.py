@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tools import edits, textfile
+from tools import edits, syntax, textfile
 from tools.base import ToolContext, ToolError, ToolResult, tool
 from tools.files import commit_edit, forget, load_for_edit, unified_diff
 from tools.textfile import TextFile
@@ -85,7 +85,7 @@ def apply_patch(args: PatchArgs, ctx: ToolContext) -> ToolResult:
     diff = "".join(diffs)
     text = f"Applied the patch: {', '.join(outputs)}.\n{diff}"
     if problems:
-        text += "\nWarning: this patch introduced syntax errors: " + "; ".join(problems) + ". Fix them before going on."
+        text += "\n" + syntax.describe(problems)
     return ToolResult(text, data={"diff": diff, "syntax_errors": problems} if problems else {"diff": diff})
 
 

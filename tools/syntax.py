@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Sequence
 
 from tree_sitter import Node
 
@@ -47,7 +48,8 @@ def introduced(path: str, before: str, after: str) -> list[SyntaxProblem]:
     return new
 
 
-def describe(found: list[SyntaxProblem]) -> str:
+def describe(found: Sequence[object]) -> str:
+    """The warning the model reads, for problems or `path line N: ...` strings."""
     shown = "; ".join(map(str, found[:MAX_REPORTED]))
     more = f"; and {len(found) - MAX_REPORTED} more" if len(found) > MAX_REPORTED else ""
     return f"Warning: this edit introduced syntax errors: {shown}{more}. Fix them before going on."
