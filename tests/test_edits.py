@@ -138,3 +138,12 @@ def test_elided_tail_that_fits_twice_is_refused():
     text = "def f():\n    start()\n    step()\n    done()\n    step()\n    done()\n"
     with pytest.raises(Ambiguous, match=r"after a `...` in old fit at lines 3 and 5"):
         locate(text, "    start()\n    ...\n    step()\n    done()", "    start()\n    finish()")
+
+
+def test_emptying_whole_lines_deletes_them():
+    _, out = edited("        self.size += 1\n        self.trim()", "")
+    assert "self.data[key] = value\n        return value\n" in out
+    _, out = edited("        self.size += 1   \n        self.trim()", "")  # by the whitespace rule
+    assert "self.data[key] = value\n        return value\n" in out
+    _, out = edited("self.size += 1", "")  # part of a line: only that part goes
+    assert "self.data[key] = value\n        \n        self.trim()" in out

@@ -115,7 +115,7 @@ def locate(text: str, old: str, new: str, replace_all: bool = False, *, whole_li
            after_line: int = 0, near_line: int | None = None) -> Found:
     """Where `old` is in `text`, and what goes there. Raises NoMatch or Ambiguous.
 
-    whole_lines: only matches that span whole lines (patch hunks); a deletion takes its newline.
+    whole_lines: only matches that span whole lines (patch hunks).
     after_line: ignore matches that start before this 0-based line (hunks apply in order).
     near_line: of several matches, take the one clearly nearest this 0-based line (a hunk's header).
     """
@@ -140,7 +140,7 @@ def locate(text: str, old: str, new: str, replace_all: bool = False, *, whole_li
                     f"old text matches {len(found)} places (lines {lines}); include more "
                     "surrounding lines to single out one, or set replace_all"
                 )
-            return Found(prefix + name, [_replacement(doc, c, whole_lines) for c in found])
+            return Found(prefix + name, [_replacement(doc, c) for c in found])
     raise NoMatch(_not_found(doc, old))
 
 
@@ -430,10 +430,11 @@ def _nearest(doc: Lines, found: list[Candidate], near_line: int | None) -> list[
     return [ranked[0]] if 2 * d0 < d1 else found
 
 
-def _replacement(doc: Lines, c: Candidate, whole_lines: bool) -> Replacement:
+def _replacement(doc: Lines, c: Candidate) -> Replacement:
     start, end, new = c
-    if whole_lines and not new and end < len(doc.text) and doc.text[end] == "\n":
-        end += 1  # deleting whole lines takes their newline with them
+    at_line_start = start == 0 or doc.text[start - 1] == "\n"
+    if not new and at_line_start and end < len(doc.text) and doc.text[end] == "\n":
+        end += 1  # emptying whole lines deletes them, newline and all
     return Replacement(start, end, new, doc.line_of(start))
 
 
