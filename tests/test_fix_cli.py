@@ -64,7 +64,7 @@ def test_a_failing_check_goes_back_to_the_model(tmp_path, home, fake_server):
     repo = inventory(tmp_path)
     fake_server.script(
         tool_reply(call("finish", summary="looks fine")),
-        *fixing_script()[2:],
+        *fixing_script()[1:],  # read, edit, test, finish
     )
     result = run_heron(["fix", "low stock is wrong", "--repo", str(repo), "--base-url",
                         fake_server.base_url, "--yes", "--test-cmd", TEST_CMD, "--retries", "1"], home)

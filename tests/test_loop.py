@@ -31,6 +31,8 @@ def test_tool_errors_go_back_to_the_model(tmp_path, fake_server):
         tool_reply(Call("read_file", '{"path": "a.txt",')),
         tool_reply(call("read_file", limit=3)),
         tool_reply(call("read_file", path="../../etc/passwd")),
+        tool_reply(call("edit_file", path="a.txt", old="hello", new="x")),
+        tool_reply(call("read_file", path="a.txt")),
         tool_reply(call("edit_file", path="a.txt", old="absent", new="x")),
         Reply(text="I give up."),
     )
@@ -44,8 +46,10 @@ def test_tool_errors_go_back_to_the_model(tmp_path, fake_server):
     assert "must be a JSON object" in errors[1]
     assert "bad arguments for read_file: path: Field required" in errors[2]
     assert "outside the workspace" in errors[3]
-    assert "old text not found in a.txt" in errors[4]
-    assert all(e.is_error for e in events if isinstance(e, ToolFinished))
+    assert "refused: you have not read a.txt in this session" in errors[4]
+    assert errors[6].startswith("a.txt: old text not found")
+    finished = [e.is_error for e in events if isinstance(e, ToolFinished)]
+    assert finished == [True, True, True, True, True, False, True]
 
 
 def test_step_limit_ends_the_run(tmp_path, fake_server):

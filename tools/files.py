@@ -1,19 +1,25 @@
-"""read_file, write_file, edit_file: the model's file tools."""
+"""read_file, write_file, edit_file: the model's file tools, and what every edit goes through.
+
+Every edit is checked against the read stamps (the model must have read the file, and it must not
+have changed on disk since), keeps the file's encoding, byte-order mark, line endings and final
+newline, returns its unified diff, and reports the syntax errors it introduced.
+"""
 
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from tools import edits, syntax, textfile
 from tools.base import ToolContext, ToolError, ToolResult, tool
+from tools.textfile import TextFile
 from tools.workspace import relative, resolve
 
 MAX_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
+READ_STAMPS = "files.read_stamps"
 
 
 class ReadFileArgs(BaseModel):
@@ -28,15 +34,16 @@ def read_file(args: ReadFileArgs, ctx: ToolContext) -> ToolResult:
     path = resolve(ctx.workspace, args.path)
     if path.is_dir():
         raise ToolError(f"{args.path} is a directory; use find_files or shell `ls` to list it")
-    text = read_text(path, args.path)
-    lines = text.splitlines()
+    file, data = textfile.load(path, args.path)
+    remember(ctx, path, data)
+    lines = file.text.splitlines()
     start = args.offset - 1
     if lines and start >= len(lines):
         raise ToolError(f"{args.path} has {len(lines)} lines; offset {args.offset} is past the end")
     shown = lines[start : start + args.limit]
     width = len(str(start + len(shown)))
     body = "\n".join(
-        f"{n:>{width}}\t{_clip(line)}" for n, line in enumerate(shown, start=args.offset)
+        f"{n:>{width}}\t{_clip(textfile.displayable(line))}" for n, line in enumerate(shown, start=args.offset)
     )
     rest = len(lines) - start - len(shown)
     if rest > 0:
@@ -57,90 +64,97 @@ def write_file(args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
     path = resolve(ctx.workspace, args.path)
     if path.is_dir():
         raise ToolError(f"{args.path} is a directory")
-    before = read_text(path, args.path) if path.exists() else ""
-    write_atomic(path, args.content)
-    diff = unified_diff(relative(ctx.workspace, path), before, args.content)
-    verb = "Updated" if before else "Created"
-    return ToolResult(f"{verb} {args.path} ({len(args.content.splitlines())} lines).", data={"diff": diff})
+    if path.exists():
+        before = load_for_edit(ctx, path, args.path)
+        after = before.with_text(args.content)
+        verb = "Updated"
+    else:
+        before, after, verb = None, textfile.new_file(args.content), "Created"
+    result = commit_edit(ctx, path, before, after)
+    result.output = f"{verb} {args.path} ({len(after.text.splitlines())} lines).{result.output}"
+    return result
 
 
 class EditFileArgs(BaseModel):
     path: str = Field(description="file path, relative to the workspace root")
-    old: str = Field(description="the exact text to replace, with enough context to be unique")
+    old: str = Field(description="the text to replace, copied from read_file, with enough context to be unique")
     new: str = Field(description="the text to put in its place")
     replace_all: bool = Field(False, description="replace every occurrence instead of exactly one")
 
 
 @tool(kind="edit", subject=lambda a: a.path)
 def edit_file(args: EditFileArgs, ctx: ToolContext) -> ToolResult:
-    """Replace `old` with `new` in a file. `old` must match exactly once unless replace_all is true."""
+    """Replace `old` with `new` in a file you have read. `old` must match one place unless replace_all is true.
+
+    Small slips in `old` are tolerated (trailing spaces, indentation, typographic quotes, a line of
+    `...` for skipped lines); an `old` that fits several places is refused with their line numbers.
+    """
     path = resolve(ctx.workspace, args.path)
     if not path.is_file():
         raise ToolError(f"{args.path} does not exist; use write_file to create it")
     if not args.old:
         raise ToolError("old is empty; to create or rewrite a whole file use write_file")
-    text = read_text(path, args.path)
-    count = text.count(args.old)
-    if count == 0:
-        raise ToolError(f"old text not found in {args.path}; read the file and copy the text exactly")
-    if count > 1 and not args.replace_all:
-        lines = _match_lines(text, args.old)
-        raise ToolError(
-            f"old text matches {count} places in {args.path} (lines {', '.join(map(str, lines))}); "
-            "add surrounding lines to make it unique, or set replace_all"
-        )
-    updated = text.replace(args.old, args.new) if args.replace_all else text.replace(args.old, args.new, 1)
-    write_atomic(path, updated)
-    diff = unified_diff(relative(ctx.workspace, path), text, updated)
-    return ToolResult(diff or "No change: old and new are the same.", data={"diff": diff})
-
-
-def read_text(path: Path, shown: str) -> str:
+    before = load_for_edit(ctx, path, args.path)
+    old, new = (args.old.replace("\r\n", "\n"), args.new.replace("\r\n", "\n")) if before.crlf else (args.old, args.new)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ToolError(f"{shown} does not exist") from None
-    except OSError as e:
-        raise ToolError(f"{shown}: cannot read: {e.strerror}") from None
-    if b"\0" in data[:8192]:
-        raise ToolError(f"{shown} is a binary file")
-    return data.decode("utf-8", errors="replace")
+        found = edits.locate(before.text, old, new, args.replace_all)
+    except ToolError as e:
+        raise ToolError(f"{args.path}: {e}") from None
+    after = before.with_text(edits.apply(before.text, found.replacements))
+    if after.text == before.text:
+        return ToolResult("No change: old and new are the same.", data={"diff": ""})
+    result = commit_edit(ctx, path, before, after)
+    where = ", ".join(str(r.line) for r in found.replacements)
+    how = "" if found.strategy == "exact" else f" (old matched by the {found.strategy} rule, not exactly)"
+    result.output = f"Edited {args.path} at line {where}{how}.{result.output}"
+    return result
 
 
-def write_atomic(path: Path, content: str) -> None:
-    """Write through a temporary file and rename, so an interrupt never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode if path.exists() else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".heron")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(content)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def load_for_edit(ctx: ToolContext, path: Path, shown: str) -> TextFile:
+    """The file to edit, refused unless the model read it and it has not changed since."""
+    file, data = textfile.load(path, shown)
+    stamps: dict[Path, str] = ctx.state.get(READ_STAMPS, {})
+    if path not in stamps:
+        raise ToolError(f"refused: you have not read {shown} in this session; read it with read_file before editing it")
+    if stamps[path] != textfile.stamp(data):
+        raise ToolError(f"refused: {shown} changed on disk since you read it; read it again before editing it")
+    return file
+
+
+def remember(ctx: ToolContext, path: Path, data: bytes) -> None:
+    ctx.resource(READ_STAMPS, dict)[path] = textfile.stamp(data)
+
+
+def forget(ctx: ToolContext, path: Path) -> None:
+    ctx.resource(READ_STAMPS, dict).pop(path, None)
+
+
+def commit_edit(ctx: ToolContext, path: Path, before: TextFile | None, after: TextFile) -> ToolResult:
+    """Write the file, stamp it as read, and describe the change: its diff and any new syntax errors.
+
+    The output starts with a newline so callers can put their own first line in front of it.
+    """
+    remember(ctx, path, textfile.save(path, after))
+    name = relative(ctx.workspace, path)
+    old_text = before.text if before else ""
+    diff = unified_diff(name, old_text, after.text)
+    output = f"\n{diff}" if diff else ""
+    data: dict[str, object] = {"diff": diff}
+    if found := syntax.introduced(name, old_text, after.text):
+        output += "\n" + syntax.describe(found)
+        data["syntax_errors"] = [str(p) for p in found]
+    return ToolResult(output, data=data)
 
 
 def unified_diff(name: str, before: str, after: str) -> str:
-    return "".join(
+    return textfile.displayable("".join(
         difflib.unified_diff(
             before.splitlines(keepends=True),
             after.splitlines(keepends=True),
             fromfile=f"a/{name}",
             tofile=f"b/{name}",
         )
-    )
-
-
-def _match_lines(text: str, needle: str) -> list[int]:
-    lines, start = [], 0
-    while (i := text.find(needle, start)) != -1:
-        lines.append(text.count("\n", 0, i) + 1)
-        start = i + 1
-    return lines
+    ))
 
 
 def _clip(line: str) -> str:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from tools.base import Tool
 from tools.files import edit_file, read_file, write_file
+from tools.patch import apply_patch
 from tools.plan import finish, todo
+from tools.search import find_files, grep
 from tools.shell import shell
 
-DEFAULT_TOOLS: tuple[Tool, ...] = (todo, read_file, write_file, edit_file, shell, finish)
+DEFAULT_TOOLS: tuple[Tool, ...] = (
+    todo, read_file, write_file, edit_file, apply_patch, grep, find_files, shell, finish,
+)
