@@ -51,6 +51,16 @@ class CgroupSet:
                 made.problems.append(f"no {controller} limit: cannot make a cgroup ({e.strerror or e})")
         return made
 
+    def forks_refused(self) -> int:
+        """How many times a fork failed at the process limit (pids.events), 0 without a pids cgroup."""
+        for path in self.dirs:
+            events = path / "pids.events"
+            if events.is_file():
+                for line in events.read_text().splitlines():
+                    if line.startswith("max "):
+                        return int(line.split()[1])
+        return 0
+
     def join(self) -> None:
         """Move the calling process in; called in the child before it becomes bwrap."""
         for path in self.dirs:

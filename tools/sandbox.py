@@ -113,7 +113,7 @@ class Sandbox:
             os.dup2(fd, SECCOMP_FD)
 
         return Launch(self.argv(command, env, os.geteuid() == 0), dict(env), in_child,
-                      cgroups.remove, cgroups.problems)
+                      cgroups.remove, cgroups.problems, cgroups.forks_refused)
 
 
 def home_toolchains(home: Path, path_env: str) -> list[Path]:
@@ -139,6 +139,8 @@ class Launch:
     cleanup: Callable[[], None] = lambda: None
     # Limits that could not be set, for the user to hear about.
     problems: list[str] = field(default_factory=list)
+    # How often the process limit has refused a fork so far.
+    forks_refused: Callable[[], int] = lambda: 0
 
 
 def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:

@@ -112,6 +112,7 @@ class ShellSession:
         launch = self.sandbox.launch(BASH, self.env) if self.sandbox else unconfined(BASH, self.env)
         self.problems = launch.problems
         self._cleanup = launch.cleanup
+        self._forks_refused = launch.forks_refused
         self.child = pexpect.spawn(
             launch.argv[0], launch.argv[1:], cwd=str(self.cwd), env=launch.env,
             encoding="utf-8", codec_errors="replace", echo=False,
@@ -130,7 +131,15 @@ class ShellSession:
         """Run one command; it is interrupted after `timeout` s, or after `idle_timeout` s silent."""
         if not self.child.isalive():
             self._restart("the shell had died")
-        return self._run_raw(command, timeout, idle_timeout or self.idle_timeout)
+        refused = self._forks_refused()
+        result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout)
+        if self._forks_refused() > refused:
+            # A fork bomb, or a command that left too many processes: clear them all away, or
+            # the shell cannot start another command.
+            self._kill_children()
+            stopped = "it hit the sandbox's process limit; every process it started was killed"
+            return CommandResult(result.output, None, "; ".join(filter(None, [result.stopped, stopped])))
+        return result
 
     def _run_raw(self, command: str, timeout: float, idle: float) -> CommandResult:
         self._drain()
@@ -191,20 +200,27 @@ class ShellSession:
         self._signal(signal.SIGINT, include_shell=True)
         if isinstance(self._read(out, marker, GRACE, GRACE), re.Match):
             return f"it {why} and was interrupted (SIGINT)"
-        for _ in range(20):  # again, until a forking command has no children left
-            if not self._signal(signal.SIGKILL, include_shell=False):
-                break
+        self._kill_children()
         if isinstance(self._read(out, marker, GRACE, GRACE), re.Match):
             return f"it {why}, ignored SIGINT and was killed"
         self._restart("a command would not stop")
         return f"it {why} and would not stop; the shell was replaced"
 
+    def _kill_children(self) -> None:
+        for _ in range(20):  # again, until a forking command has no children left
+            if not self._signal(signal.SIGKILL, include_shell=False):
+                break
+
     def _signal(self, sig: int, include_shell: bool) -> list[int]:
-        """Send `sig` to the shell's children (and the shell); returns the pids signalled."""
+        """Send `sig` to every process the shell started (and to the shell); returns the pids.
+
+        Walked from the shell's parent (the sandbox's init), which inherits the orphans of
+        commands whose parents died, as a fork bomb's do.
+        """
         if self.shell_pid is None:
             return []
-        pids = _descendants(self.shell_pid) + ([self.shell_pid] if include_shell else [])
-        for pid in pids:
+        pids = [p for p in _descendants(_parent(self.shell_pid)) if p != self.shell_pid]
+        for pid in pids + ([self.shell_pid] if include_shell else []):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
@@ -256,6 +272,13 @@ def _descendants(pid: int) -> list[int]:
             found += map(int, children)
             queue += map(int, children)
     return found
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return pid
 
 
 def _comm(pid: int) -> str:
