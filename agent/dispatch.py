@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
@@ -21,11 +21,14 @@ class Dispatcher:
         policy: Policy,
         approver: Approver,
         ctx: ToolContext,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.tools = {t.name: t for t in tools}
         self.policy = policy
         self.approver = approver
         self.ctx = ctx
+        # Applied to every tool output before anyone sees it: secrets never reach the model.
+        self.redact = redact or (lambda text: text)
 
     def schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.tools.values()]
@@ -41,6 +44,7 @@ class Dispatcher:
             result = self._run(call, arguments, emit)
         except ToolError as e:
             result = ToolResult(str(e), is_error=True)
+        result.output = self.redact(result.output)
         emit(ToolFinished(call.id, call.name, result.output, result.is_error, result.data))
         return result
 

@@ -6,6 +6,7 @@ how they render events and answer approvals.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import openai
 from agent.config import Config
 from agent.dispatch import Dispatcher
 from agent.errors import ServerError
+from agent.events import Warning
 from agent.interfaces import Approver, EventSink
 from agent.loop import Loop
 from agent.model import OpenAIModel, unreachable
@@ -22,6 +24,8 @@ from prompts import render
 from tools.base import Tool, ToolContext
 from tools.policy import DEFAULT_DENY, Policy
 from tools.registry import DEFAULT_TOOLS
+from tools.sandbox import choose_sandbox
+from tools.secrets import Redactor
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 
@@ -47,6 +51,10 @@ def open_runtime(
     default_mode: str,
     tools: tuple[Tool, ...] = DEFAULT_TOOLS,
 ) -> Runtime:
+    # Before the server is asked anything: `sandbox = require` without bubblewrap is a config error.
+    sandbox, warning = choose_sandbox(config.sandbox, workspace, config.network)
+    if warning:
+        emit(Warning(warning))
     base_url = config.base_url or DEFAULT_BASE_URL
     served = served_models(base_url, config)  # also fails early, in one line, when unreachable
     model_name = config.model or served[0]
@@ -59,14 +67,18 @@ def open_runtime(
         temperature=config.temperature,
         max_output_tokens=config.max_output_tokens,
     )
-    ctx = ToolContext(workspace=workspace.resolve(), state={"shell_timeout": config.shell_timeout})
+    ctx = ToolContext(workspace=workspace.resolve(), state={
+        "shell_timeout": config.shell_timeout, "shell_idle_timeout": config.shell_idle_timeout,
+        "sandbox": sandbox,
+    })
     policy = Policy(
         mode=config.approval or default_mode,
         allow=config.allow,
         ask=config.ask,
         deny=DEFAULT_DENY + config.deny,
+        sandboxed=sandbox is not None,
     )
-    dispatcher = Dispatcher(tools, policy, approver, ctx)
+    dispatcher = Dispatcher(tools, policy, approver, ctx, redact=Redactor.from_env(ctx.workspace, os.environ))
     cancel = threading.Event()
     loop = Loop(
         model,

@@ -54,7 +54,7 @@ class WriteFileArgs(BaseModel):
 @tool(kind="edit", subject=lambda a: a.path)
 def write_file(args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
     """Create a file or replace its whole content. Prefer edit_file for small changes to big files."""
-    path = resolve(ctx.workspace, args.path)
+    path = resolve(ctx.workspace, args.path, write=True)
     if path.is_dir():
         raise ToolError(f"{args.path} is a directory")
     before = read_text(path, args.path) if path.exists() else ""
@@ -74,7 +74,7 @@ class EditFileArgs(BaseModel):
 @tool(kind="edit", subject=lambda a: a.path)
 def edit_file(args: EditFileArgs, ctx: ToolContext) -> ToolResult:
     """Replace `old` with `new` in a file. `old` must match exactly once unless replace_all is true."""
-    path = resolve(ctx.workspace, args.path)
+    path = resolve(ctx.workspace, args.path, write=True)
     if not path.is_file():
         raise ToolError(f"{args.path} does not exist; use write_file to create it")
     if not args.old:

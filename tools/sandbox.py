@@ -192,7 +192,9 @@ def choose_sandbox(mode: str, workspace: Path, network: bool) -> tuple[Sandbox |
     sandbox = Sandbox(workspace.resolve(), network=network)
     problem = bwrap_problem(sandbox)
     if problem is None:
-        return sandbox, None
+        probe = CgroupSet.create(sandbox.limits)
+        probe.remove()
+        return sandbox, ("; ".join(f"the sandbox has {p}" for p in probe.problems) or None)
     if mode == "require":
         raise UsageError(f"sandbox = require, but {problem}; install bubblewrap or set --sandbox auto")
     return None, f"the shell runs WITHOUT a sandbox: {problem}; every command will ask first"
