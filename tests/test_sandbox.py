@@ -161,3 +161,14 @@ def test_file_size_limit(sandbox: Sandbox) -> None:
         still_works(sh)
     finally:
         sh.close()
+
+
+def test_memory_limit_kills_the_hog_not_the_shell(sandbox: Sandbox) -> None:
+    sh = session(dataclasses.replace(sandbox, limits=Limits(max_memory_bytes=64 << 20)))
+    try:
+        assert not sh.problems, sh.problems
+        result = sh.run("python3 -c 'x = bytearray(256 << 20); print(len(x))'", 20)
+        assert result.exit_code == 137 and "268435456" not in result.output  # SIGKILL by the OOM killer
+        still_works(sh)
+    finally:
+        sh.close()

@@ -22,6 +22,7 @@ from typing import Mapping
 import pexpect
 from pydantic import BaseModel, Field
 
+from agent.errors import HeronError
 from tools.base import ToolContext, ToolResult, tool
 from tools.sandbox import Launch, Sandbox, unconfined
 from tools.secrets import scrub_env
@@ -51,7 +52,7 @@ unset __e
 """
 
 
-class ShellStartError(Exception):
+class ShellStartError(HeronError):
     """The shell did not come up (the sandbox refused to start, bash is missing)."""
 
 
