@@ -68,8 +68,9 @@ class Sandbox:
             "--proc", "/proc",
             "--size", str(self.tmp_bytes), "--tmpfs", "/tmp",
             "--tmpfs", "/run",
-            "--perms", "0700", "--tmpfs", home,
         ]
+        if home != "/":
+            args += ["--perms", "0700", "--tmpfs", home]
         for tools in home_toolchains(Path(home), env.get("PATH", "")):
             args += ["--ro-bind", str(tools), str(tools)]
             # A toolchain's own credentials (~/.cargo/credentials.toml) stay hidden.
@@ -87,9 +88,9 @@ class Sandbox:
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if not self.network:
             args.append("--unshare-net")
-        if as_root:
-            args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-                     "--cap-drop", "ALL", "--disable-userns"]
+        args += ["--unshare-user", "--cap-drop", "ALL", "--disable-userns"]
+        if as_root:  # root in the sandbox could undo it (remount / read-write, say)
+            args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
         if seccomp:
             args += ["--seccomp", str(SECCOMP_FD)]
         args += ["--new-session", "--die-with-parent", "--chdir", ws, "--", *command]

@@ -81,15 +81,21 @@ class _Output:
             self.tail = self.tail[: match.start()]
             return match
         if len(self.tail) > 2 * OUTPUT_TAIL + MARKER_SPAN:
-            take = OUTPUT_HEAD - len(self.head)
-            if take > 0:
-                self.head, self.tail = self.head + self.tail[:take], self.tail[take:]
-            excess = len(self.tail) - OUTPUT_TAIL - MARKER_SPAN
-            self.cut += excess
-            self.tail = self.tail[excess:]
+            self._squeeze(MARKER_SPAN)  # keep enough to find a marker split across reads
         return None
 
+    def _squeeze(self, extra: int) -> None:
+        """Fill the head, then keep only the last OUTPUT_TAIL (+ extra) characters of the tail."""
+        take = OUTPUT_HEAD - len(self.head)
+        if take > 0:
+            self.head, self.tail = self.head + self.tail[:take], self.tail[take:]
+        excess = len(self.tail) - OUTPUT_TAIL - extra
+        if excess > 0:
+            self.cut += excess
+            self.tail = self.tail[excess:]
+
     def text(self) -> str:
+        self._squeeze(0)
         if not self.cut:
             return clean_output(self.head + self.tail)
         return (f"{clean_output(self.head)}\n... [{self.cut} characters cut] ...\n"
