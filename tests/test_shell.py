@@ -5,6 +5,7 @@ Every case ends with the shell still answering, since a wedged shell ends the wh
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import make_repo
 from tools.sandbox import Sandbox
-from tools.shell import OUTPUT_HEAD, OUTPUT_TAIL, ShellSession
+from tools.shell import OUTPUT_HEAD, OUTPUT_TAIL, ShellSession, ShellStartError
 
 
 @pytest.fixture
@@ -157,3 +158,8 @@ def test_without_sandbox_the_shell_has_no_terminal_either(tmp_path: Path) -> Non
         still_works(session)
     finally:
         session.close()
+
+
+def test_a_sandbox_that_cannot_start_is_a_clear_error(sandbox: Sandbox) -> None:
+    with pytest.raises(ShellStartError, match="the shell did not start"):
+        ShellSession(sandbox.workspace, sandbox=dataclasses.replace(sandbox, bwrap="false"))

@@ -113,9 +113,12 @@ class ShellSession:
         self.restarted = ""
         # Limits the sandbox could not apply (no cgroup), for the user.
         self.problems: list[str] = []
+        # Set when the shell exited or would not stop: it is replaced before the next command.
+        self._broken = ""
         self._start()
 
     def _start(self) -> None:
+        self._broken = ""
         launch = self.sandbox.launch(BASH, self.env) if self.sandbox else unconfined(BASH, self.env)
         self.problems = launch.problems
         self._cleanup = launch.cleanup
@@ -140,6 +143,8 @@ class ShellSession:
             self._restart("the shell had died")
         refused = self._forks_refused()
         result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout)
+        if self._broken:
+            self._restart(self._broken)
         if self._forks_refused() > refused:
             # A fork bomb, or a command that left too many processes: clear them all away, or
             # the shell cannot start another command.
@@ -165,7 +170,7 @@ class ShellSession:
         if isinstance(found, re.Match):
             return CommandResult(out.text().rstrip("\n"), int(found.group(1)))
         if found == "eof":
-            self._restart("the shell exited")
+            self._broken = "the shell exited"
             return CommandResult(out.text().rstrip("\n"), None, "the shell exited while running it")
         why = (f"ran past its {timeout:g} s timeout" if found == "timeout"
                else f"printed nothing for {idle:g} s")
@@ -210,7 +215,7 @@ class ShellSession:
         self._kill_children()
         if isinstance(self._read(out, marker, GRACE, GRACE), re.Match):
             return f"it {why}, ignored SIGINT and was killed"
-        self._restart("a command would not stop")
+        self._broken = "a command would not stop"
         return f"it {why} and would not stop; the shell was replaced"
 
     def _kill_children(self) -> None:
