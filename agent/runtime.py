@@ -78,7 +78,9 @@ def open_runtime(
         deny=DEFAULT_DENY + config.deny,
         sandboxed=sandbox is not None,
     )
-    dispatcher = Dispatcher(tools, policy, approver, ctx, redact=Redactor.from_env(ctx.workspace, os.environ))
+    # The server's key may come from a file rather than the environment: redact it as well.
+    secrets = {**os.environ, "HERON_API_KEY": config.api_key}
+    dispatcher = Dispatcher(tools, policy, approver, ctx, redact=Redactor.from_env(ctx.workspace, secrets))
     cancel = threading.Event()
     loop = Loop(
         model,
