@@ -163,3 +163,11 @@ def test_without_sandbox_the_shell_has_no_terminal_either(tmp_path: Path) -> Non
 def test_a_sandbox_that_cannot_start_is_a_clear_error(sandbox: Sandbox) -> None:
     with pytest.raises(ShellStartError, match="the shell did not start"):
         ShellSession(sandbox.workspace, sandbox=dataclasses.replace(sandbox, bwrap="false"))
+
+
+def test_a_chatty_background_job_does_not_hold_the_shell(sh: ShellSession) -> None:
+    assert "started" in sh.run("(while :; do echo noise; done) & echo started", 10).output
+    result = sh.run("echo mine", 10)
+    assert result.exit_code == 0 and result.output.endswith("mine")
+    sh.run("kill %1", 10)
+    still_works(sh)

@@ -202,8 +202,8 @@ class ShellSession:
     def _drain(self) -> None:
         """Drop what came after the last marker (an interrupted shell's newline), not this command's."""
         try:
-            while self.child.read_nonblocking(READ_CHUNK, 0):
-                pass
+            for _ in range(16):  # bounded: a chatty background job must not hold the next command
+                self.child.read_nonblocking(READ_CHUNK, 0)
         except (pexpect.TIMEOUT, pexpect.EOF):
             pass
 
