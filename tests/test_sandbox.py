@@ -115,6 +115,9 @@ def test_no_network_unix_sockets_or_vsock(sh: ShellSession, tmp_path: Path) -> N
         assert result.exit_code == 1 and "Address family not supported" in result.output
         result = sh.run("python3 -c 'import socket; socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)'", 10)
         assert result.exit_code == 1 and "Address family not supported" in result.output
+    # What the filter must not break: asyncio's loop (a socketpair) and git.
+    result = sh.run("python3 -c 'import asyncio; print(asyncio.run(asyncio.sleep(0, \"loop ok\")))' && git --version", 10)
+    assert result.exit_code == 0 and result.output.startswith("loop ok\ngit version")
     still_works(sh)
 
 
