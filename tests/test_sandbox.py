@@ -175,3 +175,19 @@ def test_memory_limit_kills_the_hog_not_the_shell(sandbox: Sandbox) -> None:
         still_works(sh)
     finally:
         sh.close()
+
+
+def test_the_argv_is_plain_data(tmp_path: Path) -> None:
+    make_repo(tmp_path / "ws", {".bashrc": "# rc\n"})
+    box = Sandbox(tmp_path / "ws")
+    argv = box.argv(["bash"], {"HOME": "/root", "PATH": "/usr/bin"}, as_root=True)
+    text = " ".join(argv)
+    for flags in ("--ro-bind / /", "--tmpfs /run", "--perms 0700 --tmpfs /root", "--unshare-net",
+                  "--unshare-user --cap-drop ALL --disable-userns --uid 1000 --gid 1000",
+                  "--seccomp 100", "--new-session", "--die-with-parent", f"--chdir {box.workspace} -- bash"):
+        assert flags in text, flags
+    for protected in (".git/hooks", ".git/config", ".bashrc"):
+        path = box.workspace / protected
+        assert f"--ro-bind {path} {path}" in text
+    assert "--unshare-net" not in dataclasses.replace(box, network=True).argv(["bash"], {}, as_root=True)
+    assert "--uid" not in box.argv(["bash"], {}, as_root=False)
