@@ -41,6 +41,8 @@ def _add_fix(commands: Any) -> None:
     fix.add_argument("--retries", type=int, metavar="N", help="rounds the model gets after the check fails (default 2)")
     fix.add_argument("--json", action="store_true", help="write one JSON event per line on stdout")
     fix.add_argument("--yes", action="store_true", help="approve everything the policy would ask")
+    fix.add_argument("--sandbox", choices=("auto", "require", "off"),
+                     help="the shell's sandbox: auto (bubblewrap when it works), require, off")
     batch = fix.add_argument_group("batch", "many issues against one server (see README)")
     batch.add_argument("--batch", metavar="TASKS.jsonl", help="run every task of a JSONL file")
     batch.add_argument("--workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
@@ -58,7 +60,7 @@ def _fix(args: argparse.Namespace) -> int:
     repo = Path(args.repo)
     config = load_config(repo, {
         "base_url": args.base_url, "model": args.model, "max_steps": args.max_steps,
-        "test_cmd": args.test_cmd, "retries": args.retries,
+        "test_cmd": args.test_cmd, "retries": args.retries, "sandbox": args.sandbox,
     })
     if args.batch:
         from agent.batch import run_batch

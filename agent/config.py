@@ -45,6 +45,7 @@ class Config:
     sandbox: str = _doc("shell sandbox: auto (bubblewrap when installed), require, or off", default="auto")
     network: bool = _doc("allow network access from the sandboxed shell", default=False)
     shell_timeout: float = _doc("default seconds a shell command may run", default=120.0)
+    shell_idle_timeout: float = _doc("seconds a shell command may print nothing before it is interrupted", default=60.0)
     test_cmd: str | None = _doc("command that decides whether `heron fix` succeeded", default=None)
     retries: int = _doc("extra rounds the model gets after --test-cmd fails", default=2)
     allow: tuple[str, ...] = _doc("command or path patterns always allowed", default=())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
@@ -25,6 +25,7 @@ class Dispatcher:
         policy: Policy,
         approver: Approver,
         ctx: ToolContext,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.tools = {t.name: t for t in tools}
         self.policy = policy
@@ -33,6 +34,8 @@ class Dispatcher:
         # Invalid calls since the last valid one, and the last one's error, for the loop to stop on.
         self.invalid_in_a_row = 0
         self.last_invalid = ""
+        # Applied to every tool output before anyone sees it: secrets never reach the model.
+        self.redact = redact or (lambda text: text)
 
     def schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.tools.values()]
@@ -54,6 +57,7 @@ class Dispatcher:
         except ToolError as e:
             self.invalid_in_a_row = 0
             result = ToolResult(str(e), is_error=True)
+        result.output = self.redact(result.output)
         emit(ToolFinished(call.id, call.name, result.output, result.is_error, result.data))
         return result
 

@@ -6,6 +6,7 @@ how they render events and answer approvals.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from prompts import render
 from tools.base import Tool, ToolContext
 from tools.policy import DEFAULT_DENY, Policy
 from tools.registry import DEFAULT_TOOLS
+from tools.sandbox import choose_sandbox
+from tools.secrets import Redactor
 
 
 @dataclass
@@ -45,19 +48,29 @@ def open_runtime(
     default_mode: str,
     tools: tuple[Tool, ...] = DEFAULT_TOOLS,
 ) -> Runtime:
+    # Before the server is asked anything: `sandbox = require` without bubblewrap is a config error.
+    sandbox, sandbox_warning = choose_sandbox(config.sandbox, workspace, config.network)
+    if sandbox_warning:
+        emit(WarningEvent(sandbox_warning))
     endpoint = find_endpoint(config)  # also fails early, in one line, when unreachable
-    warning = endpoint.window_warning()
-    if warning:
-        emit(WarningEvent(warning))
+    window_warning = endpoint.window_warning()
+    if window_warning:
+        emit(WarningEvent(window_warning))
     model = model_client(config, endpoint)
-    ctx = ToolContext(workspace=workspace.resolve(), state={"shell_timeout": config.shell_timeout})
+    ctx = ToolContext(workspace=workspace.resolve(), state={
+        "shell_timeout": config.shell_timeout, "shell_idle_timeout": config.shell_idle_timeout,
+        "sandbox": sandbox,
+    })
     policy = Policy(
         mode=config.approval or default_mode,
         allow=config.allow,
         ask=config.ask,
         deny=DEFAULT_DENY + config.deny,
+        sandboxed=sandbox is not None,
     )
-    dispatcher = Dispatcher(tools, policy, approver, ctx)
+    # The server's key may come from a file rather than the environment: redact it as well.
+    secrets = {**os.environ, "HERON_API_KEY": config.api_key}
+    dispatcher = Dispatcher(tools, policy, approver, ctx, redact=Redactor.from_env(ctx.workspace, secrets))
     cancel = threading.Event()
     loop = Loop(
         model,

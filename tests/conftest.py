@@ -5,12 +5,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import git
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
+
+if TYPE_CHECKING:
+    from tools.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -91,3 +94,20 @@ def run_heron(args: list[str], home: Path, cwd: Path | None = None, input: str |
         [str(HERON), *args], cwd=cwd, input=input, capture_output=True,
         text=True, timeout=timeout, env=heron_env(home, **env),
     )
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    """A bubblewrap sandbox over tmp_path/ws. Without a working bwrap: skipped on a workstation,
+    FAILED under CI=true, where the sandbox is part of what must be tested."""
+    from tools.sandbox import Sandbox, bwrap_problem
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir(exist_ok=True)
+    box = Sandbox(workspace.resolve())
+    problem = bwrap_problem(box)
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the sandbox tests need bubblewrap under CI: {problem}")
+        pytest.skip(problem)
+    return box

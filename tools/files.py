@@ -61,7 +61,7 @@ class WriteFileArgs(BaseModel):
 @tool(kind="edit", subject=lambda a: a.path)
 def write_file(args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
     """Create a file or replace its whole content. Prefer edit_file for small changes to big files."""
-    path = resolve(ctx.workspace, args.path)
+    path = resolve(ctx.workspace, args.path, write=True)
     if path.is_dir():
         raise ToolError(f"{args.path} is a directory")
     if path.exists():
@@ -89,7 +89,7 @@ def edit_file(args: EditFileArgs, ctx: ToolContext) -> ToolResult:
     Small slips in `old` are tolerated (trailing spaces, indentation, typographic quotes, a line of
     `...` for skipped lines); an `old` that fits several places is refused with their line numbers.
     """
-    path = resolve(ctx.workspace, args.path)
+    path = resolve(ctx.workspace, args.path, write=True)
     if not path.is_file():
         raise ToolError(f"{args.path} does not exist; use write_file to create it")
     if not args.old:

@@ -91,8 +91,8 @@ def apply_patch(args: PatchArgs, ctx: ToolContext) -> ToolResult:
 
 def _plan(ctx: ToolContext, change: Change) -> tuple[Change, Path, Path, TextFile | None, TextFile | None]:
     """Check one change and compute the file it leaves, without writing anything."""
-    source = resolve(ctx.workspace, change.path)
-    target = resolve(ctx.workspace, change.move_to) if change.move_to else source
+    source = resolve(ctx.workspace, change.path, write=True)
+    target = resolve(ctx.workspace, change.move_to, write=True) if change.move_to else source
     if change.kind == "add":
         if source.exists():
             raise ToolError(f"{change.path} already exists; update it instead of adding it")

@@ -1,7 +1,15 @@
-"""The permission policy: approval mode plus allow / ask / deny rules. Plain data, no I/O."""
+"""The permission policy: approval mode plus allow / ask / deny rules. Plain data, no I/O.
+
+Rules are glob patterns over a shell command or the path an edit changes. Deny beats ask beats
+allow, and a rule beats the mode's default for the tool's kind. A compound command is judged by
+each of its simple commands: one denied part denies the whole, and an allow rule covers it only
+when it covers every part, none hides a command from view (`$(…)`, backticks), and none is a git
+invocation that can run code of its choosing (`git -c core.fsmonitor=…`).
+"""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Literal
@@ -22,10 +30,20 @@ MODES: dict[str, dict[str, Verdict]] = {
 DEFAULT_DENY = (
     "git push*",
     "sudo *",
+    "su",
     "su *",
     "*curl *|*sh*",
     "*wget *|*sh*",
 )
+
+SEPARATORS = {";", "&&", "||", "|", "&", "|&", ";;", "(", ")"}
+# Text that runs a command the split below cannot see.
+HIDDEN_COMMANDS = ("$(", "`", "<(", ">(")
+# git options that make it run a program or read another repository's config (whose fsmonitor,
+# hooks or pager then run): -c core.fsmonitor=…, core.hooksPath, core.sshCommand, alias.x=!…
+GIT_CODE_OPTIONS = ("-c", "--config-env", "--exec-path", "-C", "--git-dir", "--work-tree",
+                    "--upload-pack", "--receive-pack", "--exec", "-u", "-x", "--extcmd", "--tool")
+GIT_CODE_COMMANDS = ("submodule foreach", "bisect run", "filter-branch", "difftool", "mergetool")
 
 
 @dataclass(frozen=True)
@@ -40,16 +58,75 @@ class Policy:
     allow: tuple[str, ...] = ()
     ask: tuple[str, ...] = ()
     deny: tuple[str, ...] = DEFAULT_DENY
+    # Without a sandbox every command asks, whatever the mode and the allow rules say.
+    sandboxed: bool = True
 
     def decide(self, tool: Tool, subject: str) -> Decision:
-        """Deny beats ask beats allow; rules beat the mode's default for the tool's kind."""
-        if tool.kind in ("edit", "shell"):
-            for verdict, patterns in (("deny", self.deny), ("ask", self.ask), ("allow", self.allow)):
-                for pattern in patterns:
-                    if fnmatchcase(subject.strip(), pattern):
-                        return Decision(verdict, f"matches the {verdict} rule '{pattern}'")  # type: ignore[arg-type]
-        verdict = MODES[self.mode][tool.kind]
-        return Decision(verdict, f"{self.mode} mode {_VERBS[verdict]} {tool.kind} tools")
+        default = MODES[self.mode][tool.kind]
+        decision = Decision(default, f"{self.mode} mode {_VERBS[default]} {tool.kind} tools")
+        if tool.kind == "shell":
+            decision = self._command(subject.strip()) or decision
+            if not self.sandboxed and decision.verdict == "allow":
+                return Decision("ask", "there is no sandbox, so every command asks")
+        elif tool.kind == "edit":
+            decision = self._path(subject.strip().removeprefix("./")) or decision
+        return decision
+
+    def _command(self, command: str) -> Decision | None:
+        parts = simple_commands(command)
+        for verdict, patterns in (("deny", self.deny), ("ask", self.ask)):
+            for pattern in patterns:
+                if any(fnmatchcase(text, pattern) for text in [command, *(parts or [])]):
+                    return Decision(verdict, f"matches the {verdict} rule '{pattern}'")  # type: ignore[arg-type]
+        if parts is None or not self.allow:
+            return None
+        for part in parts:
+            if runs_chosen_code(part):
+                return None
+            if not any(fnmatchcase(part, pattern) for pattern in self.allow):
+                return None
+        return Decision("allow", "every part matches an allow rule")
+
+    def _path(self, path: str) -> Decision | None:
+        for verdict, patterns in (("deny", self.deny), ("ask", self.ask), ("allow", self.allow)):
+            for pattern in patterns:
+                if fnmatchcase(path, pattern):
+                    return Decision(verdict, f"matches the {verdict} rule '{pattern}'")  # type: ignore[arg-type]
+        return None
+
+
+def simple_commands(command: str) -> list[str] | None:
+    """The simple commands of a command line, each re-joined; None when some are out of sight."""
+    if any(mark in command for mark in HIDDEN_COMMANDS):
+        return None
+    lexer = shlex.shlex(command.replace("\n", " ; "), posix=True, punctuation_chars=";&|()")
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: bash will refuse it too
+        return None
+    parts, words = [], []
+    for token in [*tokens, ";"]:
+        if token in SEPARATORS:
+            if words:
+                parts.append(shlex.join(words))
+            words = []
+        else:
+            words.append(token)
+    return parts
+
+
+def runs_chosen_code(part: str) -> bool:
+    """A git invocation that can be made to run a program named in its own arguments."""
+    words = shlex.split(part)
+    if not words or words[0] != "git":
+        return False
+    for word in words[1:]:
+        if word.startswith("-") and any(word == o or word.startswith(o + "=") or
+                                        (len(o) == 2 and word.startswith(o)) for o in GIT_CODE_OPTIONS):
+            return True
+    rest = " ".join(w for w in words[1:] if not w.startswith("-"))
+    return any(rest.startswith(command) for command in GIT_CODE_COMMANDS)
 
 
 _VERBS = {"allow": "allows", "ask": "asks before", "deny": "refuses"}

@@ -6,12 +6,15 @@ import os
 from pathlib import Path
 
 from tools.base import ToolError
+from tools.sandbox import PROTECTED_PATHS
 
 
-def resolve(workspace: Path, path: str) -> Path:
-    """The real path `path` names, refusing anything that leads outside the workspace.
+def resolve(workspace: Path, path: str, write: bool = False) -> Path:
+    """The real path `path` names, refusing anything that leads outside the workspace, and for a
+    write, the protected paths the sandbox also keeps read-only (.git/hooks, .git/config, rc files).
 
-    Real paths are compared, so a symlinked component cannot lead outside.
+    Real paths are compared, so a symlinked component cannot lead outside. A hardlink cannot
+    either: writes replace the file by rename (files.write_atomic), never write through it.
     """
     if not path or not path.strip():
         raise ToolError("path is empty: give a path relative to the workspace root")
@@ -24,6 +27,12 @@ def resolve(workspace: Path, path: str) -> Path:
         raise ToolError(
             f"{path}: outside the workspace ({root}); use a path inside it, relative to its root"
         )
+    if write:
+        inside = real.relative_to(root)
+        for protected in PROTECTED_PATHS:
+            if inside == Path(protected) or Path(protected) in inside.parents:
+                raise ToolError(f"{path}: protected ({protected} could run code outside the "
+                                "sandbox); heron does not change it")
     return real
 
 

@@ -1,0 +1,62 @@
+"""Round trip of one trivial command: the persistent sandboxed shell against a fresh process per command.
+
+    python tests/bench/shell.py [N]
+
+Prints the median milliseconds per `true` for: the persistent shell inside bubblewrap (heron's
+shell tool), one `subprocess.run` of bubblewrap per command with the same sandbox, and one plain
+`subprocess.run` of bash per command; then the ratios against the persistent shell.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tools.sandbox import Sandbox, bwrap_problem  # noqa: E402
+from tools.secrets import scrub_env  # noqa: E402
+from tools.shell import ShellSession  # noqa: E402
+
+
+def median_ms(run: Callable[[], object], n: int) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main(n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        box = Sandbox(Path(tmp).resolve())
+        problem = bwrap_problem(box)
+        if problem:
+            sys.exit(f"cannot benchmark the sandbox: {problem}")
+        env = scrub_env(os.environ)
+        shell = ShellSession(box.workspace, sandbox=box)
+        launch = box.launch(["bash", "-c", "true"], env)
+        try:
+            shell.run("true", 10)  # warm
+            persistent = median_ms(lambda: shell.run("true", 10), n)
+            fresh_bwrap = median_ms(lambda: subprocess.run(
+                launch.argv, env=launch.env, preexec_fn=launch.in_child, close_fds=False,
+                check=True), max(10, n // 4))
+            fresh_bash = median_ms(lambda: subprocess.run(["bash", "-c", "true"], check=True), max(10, n // 4))
+        finally:
+            shell.close()
+            launch.cleanup()
+    print(f"persistent sandboxed shell      {persistent:8.2f} ms per command (median of {n})")
+    print(f"subprocess.run of bwrap         {fresh_bwrap:8.2f} ms per command  x{fresh_bwrap / persistent:.1f}")
+    print(f"subprocess.run of bash (no box) {fresh_bash:8.2f} ms per command  x{fresh_bash / persistent:.1f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 400)

@@ -1,0 +1,40 @@
+"""The sandbox setting as a user meets it through `heron fix`: the real CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.conftest import make_repo, run_heron
+from tests.fakes.openai_server import FakeOpenAIServer, call, tool_reply
+
+
+def test_require_without_bubblewrap_stops_before_anything_runs(tmp_path: Path, home: Path,
+                                                               fake_server: FakeOpenAIServer) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"a.txt": "a\n"})
+    path = tmp_path / "bin-without-bwrap"
+    path.mkdir()
+    (path / "git").symlink_to(shutil.which("git"))  # GitPython needs git to import
+    result = run_heron(["fix", "x", "--repo", str(repo), "--base-url", fake_server.base_url,
+                        "--sandbox", "require"], home, PATH=str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("heron: sandbox = require, but bubblewrap (bwrap) is not installed; "
+                                     "install bubblewrap or set --sandbox auto")
+
+
+def test_without_a_sandbox_a_warning_is_loud_and_every_command_asks(tmp_path: Path, home: Path,
+                                                                     fake_server: FakeOpenAIServer) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"a.txt": "a\n"})
+    fake_server.script(tool_reply(call("shell", command="echo hi > b.txt")),
+                       tool_reply(call("finish", summary="tried")))
+    result = run_heron(["fix", "x", "--repo", str(repo), "--base-url", fake_server.base_url,
+                        "--sandbox", "off", "--json"], home)
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    warnings = [e["message"] for e in events if e["type"] == "warning"]
+    assert warnings and "WITHOUT a sandbox" in warnings[0]
+    refused = next(e for e in events if e["type"] == "tool_finished" and e["name"] == "shell")
+    assert refused["is_error"] and "did not approve" in refused["output"]
+    assert not (repo / "b.txt").exists()
