@@ -20,6 +20,7 @@ from agent.loop import Loop
 from agent.model import OpenAIModel, unreachable
 from prompts import render
 from tools.base import Tool, ToolContext
+from tools.checkpoints import Checkpoints, open_checkpoints
 from tools.policy import DEFAULT_DENY, Policy
 from tools.registry import DEFAULT_TOOLS
 
@@ -33,6 +34,7 @@ class Runtime:
     model: OpenAIModel
     ctx: ToolContext
     loop: Loop
+    checkpoints: Checkpoints
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
@@ -59,7 +61,9 @@ def open_runtime(
         temperature=config.temperature,
         max_output_tokens=config.max_output_tokens,
     )
-    ctx = ToolContext(workspace=workspace.resolve(), state={"shell_timeout": config.shell_timeout})
+    checkpoints = open_checkpoints(workspace, emit)  # turn boundaries feed undo
+    ctx = ToolContext(workspace=workspace.resolve(), state={"shell_timeout": config.shell_timeout},
+                      on_change=checkpoints.before_change)
     policy = Policy(
         mode=config.approval or default_mode,
         allow=config.allow,
@@ -76,8 +80,9 @@ def open_runtime(
         max_steps=config.max_steps,
         cancel=cancel,
         context_window=config.context_window,
+        observer=checkpoints,
     )
-    return Runtime(config, ctx.workspace, model, ctx, loop, cancel)
+    return Runtime(config, ctx.workspace, model, ctx, loop, checkpoints, cancel)
 
 
 def served_models(base_url: str, config: Config) -> list[str]:

@@ -58,6 +58,7 @@ def write_file(args: WriteFileArgs, ctx: ToolContext) -> ToolResult:
     if path.is_dir():
         raise ToolError(f"{args.path} is a directory")
     before = read_text(path, args.path) if path.exists() else ""
+    ctx.before_change(path)
     write_atomic(path, args.content)
     diff = unified_diff(relative(ctx.workspace, path), before, args.content)
     verb = "Updated" if before else "Created"
@@ -90,6 +91,7 @@ def edit_file(args: EditFileArgs, ctx: ToolContext) -> ToolResult:
             "add surrounding lines to make it unique, or set replace_all"
         )
     updated = text.replace(args.old, args.new) if args.replace_all else text.replace(args.old, args.new, 1)
+    ctx.before_change(path)
     write_atomic(path, updated)
     diff = unified_diff(relative(ctx.workspace, path), text, updated)
     return ToolResult(diff or "No change: old and new are the same.", data={"diff": diff})
