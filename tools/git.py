@@ -161,5 +161,8 @@ def _git(ctx: ToolContext, *argv: str) -> str:
 
 
 def git_error(error: git.GitCommandError) -> str:
-    text = error.stderr.strip() if isinstance(error.stderr, str) else str(error)
-    return text.removeprefix("stderr: ").strip("'\n ") or f"exit {error.status}"
+    """git's own message from a failed command, without GitPython's wrapping."""
+    text = error.stderr.strip() if isinstance(error.stderr, str) else ""
+    if text.startswith("stderr: '") and text.endswith("'"):
+        text = text[len("stderr: '"):-1]
+    return text.strip() or f"git exited with {error.status}"
