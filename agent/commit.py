@@ -18,7 +18,7 @@ from agent.events import Committed, Warning
 from agent.interfaces import EventSink
 from agent.loop import Loop
 from prompts import render
-from tools.checkpoints import GitCheckpoints, first_line, snapshot_tree
+from tools.checkpoints import GitCheckpoints, first_line
 from tools.git import git_error, open_repo, repo_state
 
 SUBJECT_CHARS = 72
@@ -63,7 +63,7 @@ def commit_session(checkpoints: GitCheckpoints, loop: Loop, model_name: str, sum
         emit(Warning("nothing to commit: the agent changed no file that could be committed"))
         return None
     specs = [f":(literal){p}" for p in paths]
-    diff = repo.git.diff("--no-color", "--no-ext-diff", checkpoints.chain[0].tree, snapshot_tree(repo), "--", *specs)
+    diff = repo.git.diff("--no-color", "--no-ext-diff", checkpoints.chain[0].tree, checkpoints.snapshot(), "--", *specs)
     message = commit_message(loop, summary, diff, model_name)
     repo.git.add("-A", "--", *specs)
     with tempfile.NamedTemporaryFile("w", prefix="heron-commit-", suffix=".txt", encoding="utf-8") as f:

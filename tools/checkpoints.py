@@ -144,6 +144,8 @@ class GitCheckpoints:
         self.ref = REF_PREFIX + session
         self.chain: list[_Snap] = chain or []  # oldest first
         self.task = ""
+        # The session's private index, kept between snapshots so each re-hashes only what changed.
+        self._index_dir = tempfile.TemporaryDirectory(prefix="heron-index-")
         # The sha the ref points at, or None while it does not exist.
         self.published: str | None = self.chain[-1].sha if self.chain else None
 
@@ -167,7 +169,7 @@ class GitCheckpoints:
         self._guarded(self._begin)
 
     def _begin(self) -> None:
-        tree = snapshot_tree(self.repo)
+        tree = self.snapshot()
         if not self.chain:
             base = self.repo.head.commit.hexsha if self.repo.head.is_valid() else ""
             self._record(tree, START, f"Heron-Base: {base}" if base else "")
@@ -180,12 +182,15 @@ class GitCheckpoints:
     def _end(self, label: str) -> None:
         if not self.chain:
             return
-        tree = snapshot_tree(self.repo)
+        tree = self.snapshot()
         if tree != self.chain[-1].tree:
             self._record(tree, TURN, label=label)
 
     def before_change(self, path: Path) -> None:
         """Nothing to do: the snapshot at the start of the turn already holds every file."""
+
+    def snapshot(self) -> str:
+        return snapshot_tree(self.repo, os.path.join(self._index_dir.name, "index"))
 
     def _guarded(self, action: Callable[[], None]) -> None:
         # A failed snapshot limits undo; it must not stop the user's task.
@@ -233,7 +238,7 @@ class GitCheckpoints:
         paths = self.agent_paths()
         if not paths:
             return ""
-        return self.repo.git.diff("--stat", "--no-color", self.chain[0].tree, snapshot_tree(self.repo),
+        return self.repo.git.diff("--stat", "--no-color", self.chain[0].tree, self.snapshot(),
                                   "--", *(f":(literal){p}" for p in paths))
 
     def user_dirty_paths(self) -> set[str]:
@@ -258,7 +263,7 @@ class GitCheckpoints:
         for i in undone:
             for path in _changed(self.repo, self.chain[i - 1].tree, self.chain[i].tree):
                 targets.setdefault(path, self.chain[i - 1].tree)
-        moved = set(_changed(self.repo, self.chain[-1].tree, snapshot_tree(self.repo))) & set(targets)
+        moved = set(_changed(self.repo, self.chain[-1].tree, self.snapshot())) & set(targets)
         result = UndoResult(turns=records[-len(undone):], kept=sorted(moved))
         by_tree: dict[str, list[str]] = {}
         for path, tree in targets.items():
@@ -279,15 +284,14 @@ class GitCheckpoints:
         return result
 
 
-def snapshot_tree(repo: git.Repo) -> str:
-    """The working tree (tracked and untracked, not ignored) as a tree object, via a private index."""
-    with tempfile.TemporaryDirectory(prefix="heron-index-") as tmp:
-        index = os.path.join(tmp, "index")
-        if os.path.exists(repo.index.path):
-            shutil.copyfile(repo.index.path, index)
-        env = {"GIT_INDEX_FILE": index}
-        repo.git.execute(["git", "-c", "advice.addEmbeddedRepo=false", "add", "-A", "--", ":/"], env=env)
-        return repo.git.write_tree(env=env)
+def snapshot_tree(repo: git.Repo, index: str) -> str:
+    """The working tree (tracked and untracked, not ignored) as a tree object, through the private
+    index file `index`; it starts as a copy of the user's, whose stat data spares re-hashing."""
+    if not os.path.exists(index) and os.path.exists(repo.index.path):
+        shutil.copyfile(repo.index.path, index)
+    env = {"GIT_INDEX_FILE": index}
+    repo.git.execute(["git", "-c", "advice.addEmbeddedRepo=false", "add", "-A", "--", ":/"], env=env)
+    return repo.git.write_tree(env=env)
 
 
 def _session_refs(repo: git.Repo) -> list[str]:
