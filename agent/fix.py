@@ -118,6 +118,8 @@ def _commit(runtime: Runtime, summary: str, emit: EventSink, place: Workplace | 
         emit(Warning(str(e)))
         result.commit_failed = e.exit_code
         return False
+    if event is not None and place is not None and not place.keep:
+        checkpoints.discard()  # its worktree is about to go; the branch holds the work
     return event is not None
 
 

@@ -100,6 +100,7 @@ def test_branch_commits_on_a_new_branch_and_leaves_the_users_checkout_alone(tmp_
     assert git(repo, "show", "heron/bump:a.py") == "a = 3\n"
     assert git(repo, "show", "--name-status", "--format=", "heron/bump").split() == ["M", "a.py", "D", "b.py", "A", "new.py"]
     assert len(git(repo, "worktree", "list").splitlines()) == 1  # the temporary worktree is gone
+    assert git(repo, "for-each-ref", "refs/heron") == ""  # and so is its session
     assert (tmp_path / "pre-commit.ran").exists()
 
 

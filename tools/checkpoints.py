@@ -219,6 +219,12 @@ class GitCheckpoints:
         self.repo.git.update_ref(self.ref, self.chain[-1].sha, self.published or "")
         self.published = self.chain[-1].sha
 
+    def discard(self) -> None:
+        """Forget this session (its work was committed in a worktree that is gone)."""
+        if self.published is not None:
+            self.repo.git.update_ref("-d", self.ref, self.published)
+            self.published = None
+
     # -- reading and undoing ------------------------------------------------------------------
 
     def turns(self) -> list[TurnRecord]:
