@@ -163,9 +163,9 @@ class GitCheckpoints:
 
     def begin_turn(self, task: str) -> None:
         self.task = first_line(task)
-        if not self.chain:
-            for note in self.notes:
-                self.emit(Warning(note))
+        for note in self.notes:  # said once, when the agent is about to act
+            self.emit(Warning(note))
+        self.notes = []
         self._guarded(self._begin)
 
     def _begin(self) -> None:
@@ -198,6 +198,8 @@ class GitCheckpoints:
             action()
         except git.GitCommandError as e:
             self.emit(Warning(f"could not record a checkpoint ({git_error(e)}); undo may not cover this turn"))
+        except OSError as e:
+            self.emit(Warning(f"could not record a checkpoint ({e}); undo may not cover this turn"))
 
     def _record(self, tree: str, kind: str, extra: str = "", label: str = "") -> None:
         number = sum(snap.kind == TURN for snap in self.chain) + 1

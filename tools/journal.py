@@ -50,7 +50,6 @@ class Journal:
         self.notes = notes or []
         self.dir = journal_root(workspace) / session
         self.task = ""
-        self.started = False
         self.kept: dict[str, _Kept] = {}
 
     @classmethod
@@ -65,10 +64,9 @@ class Journal:
     # -- turn boundaries ----------------------------------------------------------------------
 
     def begin_turn(self, task: str) -> None:
-        if not self.started:
-            self.started = True
-            for note in self.notes:
-                self.emit(Warning(note))
+        for note in self.notes:  # said once, when the agent is about to act
+            self.emit(Warning(note))
+        self.notes = []
         self.task = first_line(task)
         self.kept = {}
 
@@ -76,6 +74,12 @@ class Journal:
         rel = relative(self.workspace, path)
         if rel in self.kept:
             return
+        try:
+            self._keep(rel, path)
+        except OSError as e:  # a journal that cannot be written limits undo, not the task
+            self.emit(Warning(f"could not keep {rel} in heron's journal ({e}); undo will not cover it"))
+
+    def _keep(self, rel: str, path: Path) -> None:
         pending = self._pending()
         pending.mkdir(parents=True, exist_ok=True)
         if path.is_file():
@@ -86,6 +90,13 @@ class Journal:
             self.kept[rel] = _Kept(None, None)
 
     def end_turn(self, summary: str) -> None:
+        try:
+            self._close_turn(summary)
+        except OSError as e:
+            self.emit(Warning(f"could not write heron's journal ({e}); undo will not cover this turn"))
+        self.kept = {}
+
+    def _close_turn(self, summary: str) -> None:
         pending = self._pending()
         if not self.kept:
             return
@@ -95,7 +106,6 @@ class Journal:
             after = _fingerprint(self.workspace / rel)
             if before != after:
                 files[rel] = {"blob": kept.blob, "mode": kept.mode, "after": after}
-        self.kept = {}
         if not files:
             shutil.rmtree(pending, ignore_errors=True)
             if not any(self.dir.iterdir()):
