@@ -59,12 +59,14 @@ def test_a_file_with_the_users_changes_is_left_uncommitted(tmp_path, home, fake_
     repo = tmp_path / "r"
     make_repo(repo, {"a.py": "a = 1\nz = 0\n", "b.py": "b = 1\n"})
     (repo / "a.py").write_text("a = 1\nz = 9  # the user's\n")
+    (repo / "heron.toml").write_text("auto_commit = true\n")  # the config key, instead of --commit
     fake_server.script(*editing_script(), MESSAGE)
-    result = fix(repo, fake_server, home, "--commit")
+    result = fix(repo, fake_server, home)
     assert result.returncode == 0, result.stderr
     assert "left uncommitted, as they also hold your own uncommitted changes: a.py" in result.stderr
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["b.py", "new.py"]
     assert (repo / "a.py").read_text() == "a = 3\nz = 9  # the user's\n"
+    assert git(repo, "status", "--porcelain") == " M a.py\n?? heron.toml\n"
 
 
 def test_a_rejecting_hook_leaves_the_changes_uncommitted_and_exits_1(tmp_path, home, fake_server):

@@ -84,10 +84,6 @@ def _submodules(repo: git.Repo) -> list[git.Submodule]:
         return []
 
 
-def has_commits(repo: git.Repo) -> bool:
-    return repo.head.is_valid()
-
-
 # -- the model's read-only tools ---------------------------------------------------------------
 
 
