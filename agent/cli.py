@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fix(commands)
     _add_doctor(commands)
     _add_serve(commands)
+    _add_undo(commands)
     return parser
 
 
@@ -43,6 +44,11 @@ def _add_fix(commands: Any) -> None:
     fix.add_argument("--yes", action="store_true", help="approve everything the policy would ask")
     fix.add_argument("--sandbox", choices=("auto", "require", "off"),
                      help="the shell's sandbox: auto (bubblewrap when it works), require, off")
+    fix.add_argument("--commit", action="store_true", help="commit the agent's changes when the fix succeeds")
+    fix.add_argument("--branch", nargs="?", const="", metavar="NAME",
+                     help="work on a new branch (default name from the issue) and commit the result there")
+    fix.add_argument("--worktree", nargs="?", const="", metavar="DIR",
+                     help="like --branch, in a new worktree left at DIR (default: beside the repository)")
     batch = fix.add_argument_group("batch", "many issues against one server (see README)")
     batch.add_argument("--batch", metavar="TASKS.jsonl", help="run every task of a JSONL file")
     batch.add_argument("--workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
@@ -70,7 +76,24 @@ def _fix(args: argparse.Namespace) -> int:
         return run_batch(config, repo, Path(args.batch), Path(args.out) if args.out else None,
                          args.workers, args.task_timeout, swebench=args.format == "swebench")
     issue = read_issue(args.issue, args.issue_file, sys.stdin)
-    return run_fix(config, repo, issue, json_output=args.json, yes=args.yes)
+    return run_fix(config, repo, issue, json_output=args.json, yes=args.yes,
+                   branch=args.branch, worktree=args.worktree, commit=args.commit)
+
+
+def _add_undo(commands: Any) -> None:
+    undo = commands.add_parser("undo", help="undo the agent's last turns",
+                               description="Restore the files as they were before the last N turns of "
+                                           "heron's latest session in this repository.")
+    undo.add_argument("n", nargs="?", type=int, default=1, metavar="N", help="how many turns (default 1)")
+    undo.add_argument("--repo", default=".", help="the repository (default: .)")
+    undo.add_argument("--list", action="store_true", help="show the turns that can be undone; change nothing")
+    undo.set_defaults(handler=_undo)
+
+
+def _undo(args: argparse.Namespace) -> int:
+    from agent.undo import run_undo
+
+    return run_undo(Path(args.repo), args.n, list_only=args.list)
 
 
 def _add_doctor(commands: Any) -> None:

@@ -48,6 +48,7 @@ class Config:
     shell_idle_timeout: float = _doc("seconds a shell command may print nothing before it is interrupted", default=60.0)
     test_cmd: str | None = _doc("command that decides whether `heron fix` succeeded", default=None)
     retries: int = _doc("extra rounds the model gets after --test-cmd fails", default=2)
+    auto_commit: bool = _doc("commit the agent's changes when `heron fix` succeeds, as --commit does", default=False)
     allow: tuple[str, ...] = _doc("command or path patterns always allowed", default=())
     ask: tuple[str, ...] = _doc("command or path patterns that always ask", default=())
     deny: tuple[str, ...] = _doc("command or path patterns always refused", default=())

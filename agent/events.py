@@ -120,6 +120,16 @@ class TestRun(Event):
 
 
 @dataclass(frozen=True)
+class Committed(Event):
+    """heron committed the agent's changes (`--commit`, `--branch`, `--worktree`)."""
+
+    sha: str
+    branch: str
+    subject: str
+    worktree: str
+
+
+@dataclass(frozen=True)
 class Done(Event):
     """The run ended. status: fixed, not_fixed or interrupted (`heron fix`)."""
 

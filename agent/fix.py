@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import git
-
+from agent.branches import Workplace, close_workplace, open_workplace
+from agent.commit import CommitFailed, check_can_commit, commit_session
 from agent.config import Config
 from agent.dispatch import deny_all
 from agent.errors import UsageError
-from agent.events import Done, SessionStarted, TestRun
+from agent.events import Done, SessionStarted, TestRun, Warning
 from agent.interfaces import Approval, ApprovalRequest, EventSink
 from agent.loop import Outcome
 from agent.runtime import Runtime, open_runtime
 from agent.sinks import JsonlSink, ProgressSink
 from prompts import render
+from tools.checkpoints import Checkpoints, GitCheckpoints
 
 CHECK_TIMEOUT = 3600.0
 CHECK_OUTPUT_CHARS = 6000
@@ -51,28 +52,75 @@ def read_issue(text: str | None, issue_file: str | None, stdin: TextIO) -> str:
     return issue
 
 
-def run_fix(config: Config, workspace: Path, issue: str, json_output: bool, yes: bool) -> int:
+def run_fix(config: Config, workspace: Path, issue: str, json_output: bool, yes: bool,
+            branch: str | None = None, worktree: str | None = None, commit: bool = False) -> int:
+    """branch/worktree: None when not asked for; "" for a name or directory heron picks."""
     if not workspace.is_dir():
         raise UsageError(f"--repo {workspace}: not a directory")
+    new_branch = branch is not None or worktree is not None
+    commit = commit or config.auto_commit or new_branch
+    if commit:
+        check_can_commit(workspace, on_new_branch=new_branch)
     emit: EventSink = JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr)
     if yes:
         config = config.replace(approval="full-auto")
+    place = open_workplace(workspace, branch or "", worktree, issue) if new_branch else None
+    result = _Result()
+    try:
+        _run(config, place.workspace if place else workspace, issue, yes, commit, place, emit, result)
+    finally:
+        note = close_workplace(place, result.committed) if place else ""
+    if note and not result.committed:
+        emit(Warning(note))
+    emit(Done(status=result.status, summary=result.summary))
+    if not json_output:
+        print(result.summary)
+        print(result.stat)
+        if note and result.committed:
+            print(note)
+    return {"fixed": 0, "not_fixed": 1, "interrupted": 130}[result.status] or result.commit_failed
+
+
+@dataclass
+class _Result:
+    status: str = "not_fixed"
+    summary: str = ""
+    stat: str = ""
+    committed: bool = False
+    commit_failed: int = 0
+
+
+def _run(config: Config, workspace: Path, issue: str, yes: bool, commit: bool, place: Workplace | None,
+         emit: EventSink, result: _Result) -> None:
     runtime = open_runtime(config, workspace, emit, approver=_approve_all if yes else deny_all,
                            default_mode="auto-edit")
     try:
         emit(SessionStarted(str(runtime.workspace), runtime.model.base_url, runtime.model.model, issue))
         outcome, check = _work(runtime, issue, emit)
+        fixed = outcome.status in ("finished", "answered") if check is None else check.passed
+        result.status = "interrupted" if outcome.status == "interrupted" else ("fixed" if fixed else "not_fixed")
+        result.summary = outcome.summary
+        result.stat = diff_stat(runtime.checkpoints)
+        # On the user's branch only a fix is committed; a new branch keeps any attempt.
+        if commit and result.status != "interrupted" and (fixed or place is not None):
+            result.committed = _commit(runtime, outcome.summary, emit, place, result)
     finally:
         runtime.close()
-    fixed = outcome.status in ("finished", "answered") if check is None else check.passed
-    status = "interrupted" if outcome.status == "interrupted" else ("fixed" if fixed else "not_fixed")
-    emit(Done(status=status, summary=outcome.summary))
-    if not json_output:
-        print(outcome.summary)
-        print(diff_stat(runtime.workspace))
-    if outcome.status == "interrupted":
-        return 130
-    return 0 if fixed else 1
+
+
+def _commit(runtime: Runtime, summary: str, emit: EventSink, place: Workplace | None, result: _Result) -> bool:
+    checkpoints = runtime.checkpoints
+    assert isinstance(checkpoints, GitCheckpoints), "check_can_commit ran first"
+    try:
+        event = commit_session(checkpoints, runtime.loop, runtime.model.model, summary, emit,
+                               worktree=str(place.worktree) if place and place.keep else "")
+    except CommitFailed as e:
+        emit(Warning(str(e)))
+        result.commit_failed = e.exit_code
+        return False
+    if event is not None and place is not None and not place.keep:
+        checkpoints.discard()  # its worktree is about to go; the branch holds the work
+    return event is not None
 
 
 def _work(runtime: Runtime, issue: str, emit: EventSink) -> tuple[Outcome, CheckResult | None]:
@@ -111,15 +159,9 @@ def run_check(command: str, workspace: Path, emit: EventSink) -> CheckResult:
     return result
 
 
-def diff_stat(workspace: Path) -> str:
-    """What changed in the working tree, as `git diff --stat` plus new files; not a repo: a note."""
-    try:
-        repo = git.Repo(workspace, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return "(not a git repository: no diff to show)"
-    stat = repo.git.diff("--stat")
-    new = [f"  {path} (new)" for path in repo.untracked_files]
-    return "\n".join(filter(None, [stat, *new])) or "(no changes)"
+def diff_stat(checkpoints: Checkpoints) -> str:
+    """What the agent changed in this session, apart from anyone else's uncommitted work."""
+    return checkpoints.diff_stat() or "(no changes)"
 
 
 def _approve_all(request: ApprovalRequest) -> Approval:

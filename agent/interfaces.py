@@ -40,3 +40,11 @@ class Approver(Protocol):
     """A front-end's answer when the policy says ask."""
 
     def __call__(self, request: ApprovalRequest) -> Approval: ...
+
+
+class TurnObserver(Protocol):
+    """Told when each user turn begins and ends (checkpoints for undo)."""
+
+    def begin_turn(self, task: str) -> None: ...
+
+    def end_turn(self, summary: str) -> None: ...

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from agent.dispatch import Dispatcher
 from agent.errors import Interrupted
 from agent.events import AssistantTurn, PlanUpdated, Usage
-from agent.interfaces import EventSink, ModelClient
+from agent.interfaces import EventSink, ModelClient, TurnObserver
 from tools.base import TaskFinished
 
 
@@ -53,6 +53,7 @@ class Loop:
         cancel: threading.Event | None = None,
         context_window: int | None = None,
         turn_context: Callable[[], str | None] | None = None,
+        observer: TurnObserver | None = None,
     ) -> None:
         self.model = model
         self.dispatcher = dispatcher
@@ -63,11 +64,25 @@ class Loop:
         # Called at each user turn: context to put before the user's words (a refreshed repo
         # map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
         self.turn_context = turn_context
+        self.observer = observer
         self.tools = dispatcher.schemas()  # fixed for the session: part of the cached prefix
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
         self.steps = 0
 
     def run(self, user_message: str) -> Outcome:
+        """One user turn; the observer sees its boundaries even when it ends in an error."""
+        if self.observer is None:
+            return self._run(user_message)
+        self.observer.begin_turn(user_message)
+        summary = "the turn ended in an error"
+        try:
+            outcome = self._run(user_message)
+            summary = outcome.summary
+            return outcome
+        finally:
+            self.observer.end_turn(summary)
+
+    def _run(self, user_message: str) -> Outcome:
         context = self.turn_context() if self.turn_context else None
         content = f"{context}\n\n{user_message}" if context else user_message
         self.messages.append({"role": "user", "content": content})

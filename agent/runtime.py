@@ -20,6 +20,7 @@ from agent.loop import Loop
 from agent.model import OpenAIModel
 from prompts import render
 from tools.base import Tool, ToolContext
+from tools.checkpoints import Checkpoints, open_checkpoints
 from tools.policy import DEFAULT_DENY, Policy
 from tools.registry import DEFAULT_TOOLS
 from tools.sandbox import choose_sandbox
@@ -33,6 +34,7 @@ class Runtime:
     model: OpenAIModel
     ctx: ToolContext
     loop: Loop
+    checkpoints: Checkpoints
     cancel: threading.Event = field(default_factory=threading.Event)
     endpoint: Endpoint | None = None
 
@@ -57,10 +59,11 @@ def open_runtime(
     if window_warning:
         emit(WarningEvent(window_warning))
     model = model_client(config, endpoint)
+    checkpoints = open_checkpoints(workspace, emit)  # turn boundaries feed undo
     ctx = ToolContext(workspace=workspace.resolve(), state={
         "shell_timeout": config.shell_timeout, "shell_idle_timeout": config.shell_idle_timeout,
         "sandbox": sandbox,
-    })
+    }, on_change=checkpoints.before_change)
     policy = Policy(
         mode=config.approval or default_mode,
         allow=config.allow,
@@ -80,8 +83,9 @@ def open_runtime(
         max_steps=config.max_steps,
         cancel=cancel,
         context_window=endpoint.context_window,
+        observer=checkpoints,
     )
-    return Runtime(config, ctx.workspace, model, ctx, loop, cancel, endpoint)
+    return Runtime(config, ctx.workspace, model, ctx, loop, checkpoints, cancel, endpoint)
 
 
 def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | None = None,

@@ -50,6 +50,9 @@ class ProgressSink:
             case ev.TestRun():
                 verdict = "passed" if event.passed else f"failed (exit {event.exit_code})"
                 return f"check `{event.command}` {verdict}"
+            case ev.Committed():
+                where = f" in {event.worktree}" if event.worktree else ""
+                return f"committed {event.sha[:10]} on {event.branch or 'a detached HEAD'}{where}: {event.subject}"
             case ev.Done():
                 return f"heron: {event.status}"
         return None

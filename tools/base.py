@@ -47,6 +47,12 @@ class ToolContext:
     # Resources that live for the session (the shell, the plan, read stamps), keyed by the module
     # that owns them, so a tool family keeps its state without the context knowing its type.
     state: dict[str, Any] = field(default_factory=dict)
+    # Told before a tool changes a file, so the session can keep what was there (undo's journal).
+    on_change: Callable[[Path], None] | None = None
+
+    def before_change(self, path: Path) -> None:
+        if self.on_change is not None:
+            self.on_change(path)
 
     def resource(self, key: str, make: Callable[[], Any]) -> Any:
         if key not in self.state:

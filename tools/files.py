@@ -134,6 +134,7 @@ def commit_edit(ctx: ToolContext, path: Path, before: TextFile | None, after: Te
 
     The output starts with a newline so callers can put their own first line in front of it.
     """
+    ctx.before_change(path)
     remember(ctx, path, textfile.save(path, after))
     name = relative(ctx.workspace, path)
     old_text = before.text if before else ""

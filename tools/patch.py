@@ -69,6 +69,7 @@ def apply_patch(args: PatchArgs, ctx: ToolContext) -> ToolResult:
     for change, source, target, before, after in planned:
         if change.kind == "delete":
             diffs.append(unified_diff(change.path, before.text, ""))
+            ctx.before_change(source)
             source.unlink()
             forget(ctx, source)
             outputs.append(f"deleted {change.path}")
@@ -77,6 +78,7 @@ def apply_patch(args: PatchArgs, ctx: ToolContext) -> ToolResult:
         diffs.append(result.data["diff"])
         problems += [f"{relative(ctx.workspace, target)} {p}" for p in result.data.get("syntax_errors", [])]
         if target != source:
+            ctx.before_change(source)
             source.unlink()
             forget(ctx, source)
             outputs.append(f"moved {change.path} to {change.move_to}")
