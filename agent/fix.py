@@ -13,10 +13,11 @@ import git
 from agent.config import Config
 from agent.dispatch import deny_all
 from agent.errors import UsageError
-from agent.events import Done, SessionStarted, TestRun
+from agent.events import Done, SessionOpened, SessionStarted, TestRun
 from agent.interfaces import Approval, ApprovalRequest, EventSink
 from agent.loop import Outcome
 from agent.runtime import Runtime, open_runtime
+from agent.session import Session
 from agent.sinks import JsonlSink, ProgressSink
 from prompts import render
 
@@ -51,17 +52,35 @@ def read_issue(text: str | None, issue_file: str | None, stdin: TextIO) -> str:
     return issue
 
 
-def run_fix(config: Config, workspace: Path, issue: str, json_output: bool, yes: bool) -> int:
+def run_fix(config: Config, workspace: Path, issue: str | None, json_output: bool, yes: bool,
+            resume: str | None = None) -> int:
+    """Fix `issue`, or with `resume`, continue that session (`issue`, if any, is added to it)."""
     if not workspace.is_dir():
         raise UsageError(f"--repo {workspace}: not a directory")
-    emit: EventSink = JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr)
+    session = Session.resume(resume) if resume else Session.create(workspace, issue or "")
+    try:
+        return _run_recorded(config, workspace, issue, json_output, yes, session)
+    finally:
+        session.close()
+
+
+def _run_recorded(config: Config, workspace: Path, issue: str | None, json_output: bool, yes: bool,
+                  session: Session) -> int:
+    emit: EventSink = session.recording(JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr))
     if yes:
         config = config.replace(approval="full-auto")
     runtime = open_runtime(config, workspace, emit, approver=_approve_all if yes else deny_all,
-                           default_mode="auto-edit")
+                           default_mode="auto-edit", session=session)
+    resumed = session.restored is not None
     try:
-        emit(SessionStarted(str(runtime.workspace), runtime.model.base_url, runtime.model.model, issue))
-        outcome, check = _work(runtime, issue, emit)
+        emit(SessionStarted(str(runtime.workspace), runtime.model.base_url, runtime.model.model,
+                            issue or "(resumed)"))
+        emit(SessionOpened(session.id, str(session.path), resumed=resumed))
+        if resumed:
+            first = render("resume", note=f"The user adds: {issue.strip()}\n\n" if issue else "")
+        else:
+            first = render("fix", issue=(issue or "").strip(), test_hint=_test_hint(config))
+        outcome, check = _work(runtime, first, emit)
     finally:
         runtime.close()
     fixed = outcome.status in ("finished", "answered") if check is None else check.passed
@@ -75,11 +94,14 @@ def run_fix(config: Config, workspace: Path, issue: str, json_output: bool, yes:
     return 0 if fixed else 1
 
 
-def _work(runtime: Runtime, issue: str, emit: EventSink) -> tuple[Outcome, CheckResult | None]:
+def _test_hint(config: Config) -> str:
+    return f"The check `{config.test_cmd}` must pass." if config.test_cmd else ""
+
+
+def _work(runtime: Runtime, first: str, emit: EventSink) -> tuple[Outcome, CheckResult | None]:
     """Run the loop; after each `finish`, run the check and give failures back to the model."""
     test_cmd = runtime.config.test_cmd
-    hint = f"The check `{test_cmd}` must pass." if test_cmd else ""
-    outcome = runtime.loop.run(render("fix", issue=issue.strip(), test_hint=hint))
+    outcome = runtime.loop.run(first)
     if not test_cmd or outcome.status == "interrupted":
         return outcome, None
     check = run_check(test_cmd, runtime.workspace, emit)

@@ -13,13 +13,16 @@ from pathlib import Path
 import openai
 
 from agent.config import Config
+from agent.context import DEFAULT_WINDOW, Budget, Context, read_instructions
 from agent.dispatch import Dispatcher
 from agent.errors import ServerError
 from agent.interfaces import Approver, EventSink
 from agent.loop import Loop
 from agent.model import OpenAIModel, unreachable
+from agent.session import Session
 from prompts import render
 from tools.base import Tool, ToolContext
+from tools.outputs import STATE_KEY, OutputStore
 from tools.policy import DEFAULT_DENY, Policy
 from tools.registry import DEFAULT_TOOLS
 
@@ -46,7 +49,9 @@ def open_runtime(
     approver: Approver,
     default_mode: str,
     tools: tuple[Tool, ...] = DEFAULT_TOOLS,
+    session: Session | None = None,
 ) -> Runtime:
+    """The agent for `workspace`; with a session, recorded there (and restored if resumed)."""
     base_url = config.base_url or DEFAULT_BASE_URL
     served = served_models(base_url, config)  # also fails early, in one line, when unreachable
     model_name = config.model or served[0]
@@ -68,16 +73,29 @@ def open_runtime(
     )
     dispatcher = Dispatcher(tools, policy, approver, ctx)
     cancel = threading.Event()
+    system_prompt = render("system", workspace=str(ctx.workspace))
     loop = Loop(
         model,
         dispatcher,
-        render("system", workspace=str(ctx.workspace)),
+        system_prompt,
         emit,
         max_steps=config.max_steps,
         cancel=cancel,
         context_window=config.context_window,
+        context=open_context(config, ctx, system_prompt, dispatcher.schemas(), session),
     )
     return Runtime(config, ctx.workspace, model, ctx, loop, cancel)
+
+
+def open_context(config: Config, ctx: ToolContext, system_prompt: str, schemas: list[dict],
+                 session: Session | None) -> Context:
+    budget = Budget(config.context_window or DEFAULT_WINDOW, config.max_output_tokens, config.compact_at)
+    restored = session.restored if session else None
+    if restored and restored.plan is not None:
+        ctx.state["plan"] = restored.plan
+    return Context(system_prompt, schemas, budget, ctx.resource(STATE_KEY, OutputStore),
+                   instructions=read_instructions(ctx.workspace),
+                   record=session.record if session else None, restored=restored)
 
 
 def served_models(base_url: str, config: Config) -> list[str]:

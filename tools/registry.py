@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tools.base import Tool
 from tools.files import edit_file, read_file, write_file
+from tools.outputs import read_output
 from tools.plan import finish, todo
 from tools.shell import shell
 
-DEFAULT_TOOLS: tuple[Tool, ...] = (todo, read_file, write_file, edit_file, shell, finish)
+DEFAULT_TOOLS: tuple[Tool, ...] = (todo, read_file, write_file, edit_file, shell, read_output, finish)

@@ -16,8 +16,10 @@ from pydantic import BaseModel, Field
 
 from tools.base import ToolContext, ToolResult, tool
 
-OUTPUT_HEAD = 8000
-OUTPUT_TAIL = 8000
+# Only a safety cap: the context shows the model a long output's head and tail and keeps the
+# whole of it readable with read_output (tools/outputs.py).
+OUTPUT_HEAD = 500_000
+OUTPUT_TAIL = 500_000
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
