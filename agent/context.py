@@ -9,6 +9,7 @@ their latest request — rather than trusted to the summary.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,7 @@ class Context:
         instructions; then facts pinned since the last turn and the turn's context (a repo map)."""
         parts = []
         if self.instructions and not any(m["role"] == "user" for m in self.messages):
-            parts.append(render("instructions", name=self.instructions.name, text=self.instructions.text))
+            parts.append(render("instructions", file=self.instructions.name, text=self.instructions.text))
         if self.pending_pins:
             parts.append(render("pinned", facts=_bullets(self.pending_pins)))
             self.pending_pins = []
@@ -174,9 +175,14 @@ class Context:
         """Replace the older turns with a summary the model writes; None if there are none.
 
         The model summarizes with the history itself as the prompt, so the server reuses its
-        cached prefix; the latest turns are kept as they are.
+        cached prefix. The latest turns are kept as they are: what fits TAIL_SHARE of the budget,
+        or only the last on request (the user's /compact) and on overflow. An overflow also
+        shows the server's window is smaller than the budget assumed, so the budget shrinks.
         """
-        cut = self._cut()
+        if reason == "overflow":
+            window = min(self.budget.window, self.used + self.budget.reserved_output)
+            self.budget = dataclasses.replace(self.budget, window=window)
+        cut = self._cut(int(self.budget.limit * TAIL_SHARE) if reason == "threshold" else 0)
         if cut < 2:
             return None
         before, older = self.used, self.messages[1:cut]
@@ -204,11 +210,10 @@ class Context:
         return Compacted(reason=reason, messages_dropped=len(older), tokens_before=before,
                          tokens_after=self.used, tokens_freed=before - self.used, summary=summary)
 
-    def _cut(self) -> int:
-        """Where the kept tail starts: the earliest turn boundary whose tail fits TAIL_SHARE of
-        the budget, and at least the last turn. A tool answer never starts the tail, since it
-        cannot be separated from the call it answers."""
-        keep = int(self.budget.limit * TAIL_SHARE)
+    def _cut(self, keep: int) -> int:
+        """Where the kept tail starts: the earliest turn boundary whose tail fits `keep` tokens,
+        and at least the last turn. A tool answer never starts the tail, since it cannot be
+        separated from the call it answers."""
         boundaries = [i for i in range(1, len(self.messages)) if self.messages[i]["role"] != "tool"]
         if not boundaries:
             return len(self.messages)

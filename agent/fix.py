@@ -66,11 +66,12 @@ def run_fix(config: Config, workspace: Path, issue: str | None, json_output: boo
 
 def _run_recorded(config: Config, workspace: Path, issue: str | None, json_output: bool, yes: bool,
                   session: Session) -> int:
-    emit: EventSink = session.recording(JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr))
+    sink: EventSink = JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr)
     if yes:
         config = config.replace(approval="full-auto")
-    runtime = open_runtime(config, workspace, emit, approver=_approve_all if yes else deny_all,
+    runtime = open_runtime(config, workspace, sink, approver=_approve_all if yes else deny_all,
                            default_mode="auto-edit", session=session)
+    emit = runtime.emit
     resumed = session.restored is not None
     try:
         emit(SessionStarted(str(runtime.workspace), runtime.model.base_url, runtime.model.model,

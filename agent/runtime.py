@@ -37,6 +37,8 @@ class Runtime:
     ctx: ToolContext
     loop: Loop
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Where the front-end's own events go too: its sink, recorded in the session if there is one.
+    emit: EventSink = lambda event: None
 
     def close(self) -> None:
         self.ctx.close()
@@ -52,6 +54,8 @@ def open_runtime(
     session: Session | None = None,
 ) -> Runtime:
     """The agent for `workspace`; with a session, recorded there (and restored if resumed)."""
+    if session is not None:
+        emit = session.recording(emit)
     base_url = config.base_url or DEFAULT_BASE_URL
     served = served_models(base_url, config)  # also fails early, in one line, when unreachable
     model_name = config.model or served[0]
@@ -84,7 +88,7 @@ def open_runtime(
         context_window=config.context_window,
         context=open_context(config, ctx, system_prompt, dispatcher.schemas(), session),
     )
-    return Runtime(config, ctx.workspace, model, ctx, loop, cancel)
+    return Runtime(config, ctx.workspace, model, ctx, loop, cancel, emit)
 
 
 def open_context(config: Config, ctx: ToolContext, system_prompt: str, schemas: list[dict],
