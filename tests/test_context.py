@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Config
+from agent.config import Config, load_config
 from agent.context import DEFAULT_WINDOW, Budget
 from agent.dispatch import deny_all
-from agent.errors import ContextOverflow
+from agent.errors import ContextOverflow, UsageError
 from agent.events import Compacted, ContextMeter, Event, TextDelta
 from agent.runtime import Runtime, open_runtime
 from agent.session import Session, restore
@@ -265,3 +265,11 @@ def test_a_session_restores_the_history_exactly(tmp_path, fake_server):
     assert restored.pinned == ["pinned fact", "pinned later"] and restored.pending_pins == ["pinned later"]
     assert restored.plan == [{"text": "read", "status": "in_progress"}]
     assert restored.latest_request == "and now?"
+
+
+def test_compact_at_is_a_share_of_the_window(tmp_path):
+    (tmp_path / "heron.toml").write_text("compact_at = 0.7\n")
+    assert load_config(tmp_path, env={}).compact_at == 0.7
+    (tmp_path / "heron.toml").write_text("compact_at = 85\n")
+    with pytest.raises(UsageError, match="'compact_at' = 85.0: expected a share of the window"):
+        load_config(tmp_path, env={})
