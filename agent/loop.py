@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from agent.context import Budget, Context
+from agent.context import DEFAULT_WINDOW, Budget, Context
 from agent.dispatch import Dispatcher
 from agent.errors import ContextOverflow, Interrupted
 from agent.events import AssistantTurn, Compacted, PlanUpdated, Usage
@@ -60,7 +60,8 @@ class Loop:
         # map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
         self.turn_context = turn_context
         self.context = context or Context(
-            system_prompt, dispatcher.schemas(), Budget(), dispatcher.ctx.resource(STATE_KEY, OutputStore))
+            system_prompt, dispatcher.schemas(), Budget(context_window or DEFAULT_WINDOW),
+            dispatcher.ctx.resource(STATE_KEY, OutputStore))
         self.steps = 0
 
     @property

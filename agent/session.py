@@ -48,12 +48,13 @@ class Session:
         self.path = path
         self.id = path.stem
         self.restored = restored
-        self._file = path.open("a", encoding="utf-8")
+        # Private to the user: a session holds the code and commands of their repository.
+        self._file = open(path, "a", encoding="utf-8", opener=lambda p, flags: os.open(p, flags, 0o600))
 
     @classmethod
     def create(cls, workspace: Path, task: str, root: Path | None = None) -> "Session":
         root = root or sessions_dir()
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         session_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         session = cls(root / f"{session_id}.jsonl")
         session.record({"type": "header", "id": session_id, "workspace": str(workspace.resolve()),

@@ -20,6 +20,7 @@ from agent.session import Session, restore
 from prompts import render
 from tests.conftest import make_repo
 from tests.fakes.openai_server import FakeOpenAIServer, Call, Reply, call, tool_reply
+from tools.outputs import OutputStore
 
 INSTRUCTIONS = "Run tests with `make check`.\nNever edit generated/ by hand.\n"
 OVERFLOW = (400, "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.")
@@ -273,3 +274,12 @@ def test_compact_at_is_a_share_of_the_window(tmp_path):
     (tmp_path / "heron.toml").write_text("compact_at = 85\n")
     with pytest.raises(UsageError, match="'compact_at' = 85.0: expected a share of the window"):
         load_config(tmp_path, env={})
+
+
+def test_few_very_long_lines_are_clipped_and_readable_whole():
+    store = OutputStore()
+    text = "\n".join(c * 20_000 for c in "ab")
+    shown = store.shown("h1", text)
+    assert len(shown) < 3_000 and store.outputs["h1"] == text
+    assert 'read_output(handle="h1", offset=1)' in shown and "(19000 more characters)" in shown
+    assert store.shown("h2", "short") == "short" and "h2" not in store.outputs
