@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class Session:
         self.path = path
         self.id = path.stem
         self.restored = restored
+        self._lock = threading.Lock()  # the TUI may pin from its own thread while the loop runs
         # Private to the user: a session holds the code and commands of their repository.
         self._file = open(path, "a", encoding="utf-8", opener=lambda p, flags: os.open(p, flags, 0o600))
 
@@ -70,8 +72,10 @@ class Session:
         return cls(path, restored)
 
     def record(self, entry: dict[str, Any]) -> None:
-        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self._file.flush()
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
 
     def recording(self, emit: EventSink) -> EventSink:
         """An event sink that records each event, then passes it on."""
