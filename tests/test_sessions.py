@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -117,7 +118,7 @@ def test_sessions_lists_the_latest_first_and_the_tui_options_find_them(tmp_path,
     there.mkdir()
     older = Session.create(here, "first task")
     older.close()
-    time.sleep(0.01)
+    os.utime(older.path, (1_000_000, 1_000_000))  # last updated long ago
     newer = Session.create(here, "second task")
     newer.close()
     Session.create(there, "elsewhere").close()
