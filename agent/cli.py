@@ -18,12 +18,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="heron", description="A local-first coding agent for models served on your own machine."
     )
     parser.add_argument("--version", action="version", version=f"heron {__version__}")
+    # Options of the TUI: which recorded session to open (see resume_option).
+    parser.add_argument("--continue", dest="continue_session", action="store_true",
+                        help="continue this repository's latest session")
+    parser.add_argument("--resume", nargs="?", const=PICK_SESSION, metavar="ID",
+                        help="resume session ID; without ID, choose one from a list")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_fix(commands)
     _add_doctor(commands)
     _add_serve(commands)
     _add_undo(commands)
+    _add_sessions(commands)
     return parser
+
+
+PICK_SESSION = ""  # `--resume` without an ID: the TUI lets the user choose
+
+
+def resume_option(args: argparse.Namespace, repo: Path) -> str | None:
+    """The session the TUI should open: an ID, PICK_SESSION, or None for a new session."""
+    from agent.session import find_session, latest_session
+
+    if args.continue_session:
+        latest = latest_session(repo)
+        if latest is None:
+            raise UsageError(f"no recorded session to continue in {repo.resolve()}; `heron sessions` lists them")
+        return latest.id
+    if args.resume:
+        find_session(args.resume)
+    return args.resume
 
 
 def _server_flags(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +72,7 @@ def _add_fix(commands: Any) -> None:
                      help="work on a new branch (default name from the issue) and commit the result there")
     fix.add_argument("--worktree", nargs="?", const="", metavar="DIR",
                      help="like --branch, in a new worktree left at DIR (default: beside the repository)")
+    fix.add_argument("--resume", metavar="ID", help="continue a recorded session (`heron sessions` lists them)")
     batch = fix.add_argument_group("batch", "many issues against one server (see README)")
     batch.add_argument("--batch", metavar="TASKS.jsonl", help="run every task of a JSONL file")
     batch.add_argument("--workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
@@ -57,12 +81,35 @@ def _add_fix(commands: Any) -> None:
                        help="seconds before a task is stopped (default 3600)")
     batch.add_argument("--format", choices=["heron", "swebench"], default="heron",
                        help="swebench also writes predictions for the SWE-bench harness")
-    fix.set_defaults(handler=_fix)
+    # Unset, --repo is the resumed session's repository, or else the current directory.
+    fix.set_defaults(handler=_fix, repo=None)
+
+
+def _add_sessions(commands: Any) -> None:
+    sessions = commands.add_parser("sessions", help="list recorded sessions",
+                                   description="List recorded sessions, the latest first.")
+    sessions.add_argument("--repo", help="only the sessions of this repository")
+    sessions.set_defaults(handler=_sessions)
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    from agent.session import list_sessions
+
+    found = list_sessions(Path(args.repo) if args.repo else None)
+    if not found:
+        print("no sessions recorded yet", file=sys.stderr)
+    for info in found:
+        task = info.task.strip().splitlines()[0][:60] if info.task.strip() else "-"
+        print(f"{info.id}  {info.created[:19]}  {info.workspace}  {task}")
+    return 0
 
 
 def _fix(args: argparse.Namespace) -> int:
     from agent.fix import read_issue, run_fix
+    from agent.session import session_info
 
+    if args.repo is None:
+        args.repo = session_info(args.resume).workspace if args.resume else "."
     repo = Path(args.repo)
     config = load_config(repo, {
         "base_url": args.base_url, "model": args.model, "max_steps": args.max_steps,
@@ -71,13 +118,14 @@ def _fix(args: argparse.Namespace) -> int:
     if args.batch:
         from agent.batch import run_batch
 
-        if args.issue or args.issue_file:
-            raise UsageError("--batch takes its issues from the task file; give no other issue")
+        if args.issue or args.issue_file or args.resume:
+            raise UsageError("--batch takes its issues from the task file; give no other issue or --resume")
         return run_batch(config, repo, Path(args.batch), Path(args.out) if args.out else None,
                          args.workers, args.task_timeout, swebench=args.format == "swebench")
-    issue = read_issue(args.issue, args.issue_file, sys.stdin)
+    given = args.issue is not None or args.issue_file is not None
+    issue = read_issue(args.issue, args.issue_file, sys.stdin) if given or not args.resume else None
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes,
-                   branch=args.branch, worktree=args.worktree, commit=args.commit)
+                   branch=args.branch, worktree=args.worktree, commit=args.commit, resume=args.resume)
 
 
 def _add_undo(commands: Any) -> None:

@@ -88,7 +88,7 @@ def commit_message(loop: Loop, summary: str, diff: str, model_name: str) -> str:
         diff = diff[:DIFF_CHARS] + "\n... (diff cut)"
     messages = [*loop.messages, {"role": "user", "content": render("commit", diff=diff)}]
     try:
-        text = loop.model.complete(messages, loop.tools, lambda event: None).text
+        text = loop.model.complete(messages, loop.context.tools, lambda event: None).text
     except HeronError:
         text = ""
     subject, body = parse_message(text)

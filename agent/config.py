@@ -39,6 +39,7 @@ class Config:
     temperature: float | None = _doc("sampling temperature; the server's default when unset", default=None)
     max_output_tokens: int = _doc("tokens reserved for each model answer", default=16384)
     context_window: int | None = _doc("window in tokens; read from the server when unset", default=None)
+    compact_at: float = _doc("share of the window a request may fill before older turns are summarized", default=0.85)
     enable_thinking: bool = _doc("let reasoning models think before answering", default=True)
     stream: bool = _doc("stream answers as they are written; false asks for whole answers", default=True)
     approval: str | None = _doc("approval mode: read-only, ask, auto-edit or full-auto; unset: ask in the TUI, auto-edit in `heron fix`", default=None)
@@ -173,6 +174,8 @@ def _coerce(name: str, value: Any, where: str, from_text: bool) -> Any:
         problem = f"expected one of {', '.join(APPROVAL_MODES)}"
     if problem is None and name == "sandbox" and value not in SANDBOX_MODES:
         problem = f"expected one of {', '.join(SANDBOX_MODES)}"
+    if problem is None and name == "compact_at" and not 0 < value <= 1:
+        problem = "expected a share of the window above 0 and at most 1, e.g. 0.85"
     if problem is None and name == "max_steps" and value < 1:
         problem = "expected at least 1"
     if problem:

@@ -105,6 +105,39 @@ class Usage(Event):
 
 
 @dataclass(frozen=True)
+class ContextMeter(Event):
+    """How full the window is (heron's own count) and how much of the last prompt the server's
+    prefix cache reused (`cached_tokens` of `prompt_tokens`, None when the server does not say)."""
+
+    used_tokens: int
+    budget_tokens: int
+    context_window: int
+    prompt_tokens: int | None
+    cached_tokens: int | None
+
+
+@dataclass(frozen=True)
+class Compacted(Event):
+    """Older turns were replaced by a summary. reason: threshold, requested or overflow."""
+
+    reason: str
+    messages_dropped: int
+    tokens_before: int
+    tokens_after: int
+    tokens_freed: int
+    summary: str
+
+
+@dataclass(frozen=True)
+class SessionOpened(Event):
+    """The run is recorded as a session; `heron fix --resume ID` continues it."""
+
+    session_id: str
+    path: str
+    resumed: bool
+
+
+@dataclass(frozen=True)
 class Warning(Event):  # noqa: A001 - the event's name in the JSONL schema
     message: str
 

@@ -13,10 +13,11 @@ from agent.commit import CommitFailed, check_can_commit, commit_session
 from agent.config import Config
 from agent.dispatch import deny_all
 from agent.errors import UsageError
-from agent.events import Done, SessionStarted, TestRun, Warning
+from agent.events import Done, SessionOpened, SessionStarted, TestRun, Warning
 from agent.interfaces import Approval, ApprovalRequest, EventSink
 from agent.loop import Outcome
 from agent.runtime import Runtime, open_runtime
+from agent.session import Session
 from agent.sinks import JsonlSink, ProgressSink
 from prompts import render
 from tools.checkpoints import Checkpoints, GitCheckpoints
@@ -52,27 +53,36 @@ def read_issue(text: str | None, issue_file: str | None, stdin: TextIO) -> str:
     return issue
 
 
-def run_fix(config: Config, workspace: Path, issue: str, json_output: bool, yes: bool,
-            branch: str | None = None, worktree: str | None = None, commit: bool = False) -> int:
-    """branch/worktree: None when not asked for; "" for a name or directory heron picks."""
+def run_fix(config: Config, workspace: Path, issue: str | None, json_output: bool, yes: bool,
+            branch: str | None = None, worktree: str | None = None, commit: bool = False,
+            resume: str | None = None) -> int:
+    """Fix `issue`, or with `resume`, continue that session (`issue`, if any, is added to it).
+
+    branch/worktree: None when not asked for; "" for a name or directory heron picks.
+    """
     if not workspace.is_dir():
         raise UsageError(f"--repo {workspace}: not a directory")
     new_branch = branch is not None or worktree is not None
     commit = commit or config.auto_commit or new_branch
     if commit:
         check_can_commit(workspace, on_new_branch=new_branch)
-    emit: EventSink = JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr)
+    sink: EventSink = JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr)
     if yes:
         config = config.replace(approval="full-auto")
-    place = open_workplace(workspace, branch or "", worktree, issue) if new_branch else None
-    result = _Result()
+    session = Session.resume(resume) if resume else Session.create(workspace, issue or "")
+    emit = session.recording(sink)
     try:
-        _run(config, place.workspace if place else workspace, issue, yes, commit, place, emit, result)
+        place = open_workplace(workspace, branch or "", worktree, issue or "") if new_branch else None
+        result = _Result()
+        try:
+            _run(config, place.workspace if place else workspace, issue, yes, commit, place, session, sink, result)
+        finally:
+            note = close_workplace(place, result.committed) if place else ""
+        if note and not result.committed:
+            emit(Warning(note))
+        emit(Done(status=result.status, summary=result.summary))
     finally:
-        note = close_workplace(place, result.committed) if place else ""
-    if note and not result.committed:
-        emit(Warning(note))
-    emit(Done(status=result.status, summary=result.summary))
+        session.close()
     if not json_output:
         print(result.summary)
         print(result.stat)
@@ -90,13 +100,21 @@ class _Result:
     commit_failed: int = 0
 
 
-def _run(config: Config, workspace: Path, issue: str, yes: bool, commit: bool, place: Workplace | None,
-         emit: EventSink, result: _Result) -> None:
-    runtime = open_runtime(config, workspace, emit, approver=_approve_all if yes else deny_all,
-                           default_mode="auto-edit")
+def _run(config: Config, workspace: Path, issue: str | None, yes: bool, commit: bool,
+         place: Workplace | None, session: Session, sink: EventSink, result: _Result) -> None:
+    runtime = open_runtime(config, workspace, sink, approver=_approve_all if yes else deny_all,
+                           default_mode="auto-edit", session=session)
+    emit = runtime.emit
+    resumed = session.restored is not None
     try:
-        emit(SessionStarted(str(runtime.workspace), runtime.model.base_url, runtime.model.model, issue))
-        outcome, check = _work(runtime, issue, emit)
+        emit(SessionStarted(str(runtime.workspace), runtime.model.base_url, runtime.model.model,
+                            issue or "(resumed)"))
+        emit(SessionOpened(session.id, str(session.path), resumed=resumed))
+        if resumed:
+            first = render("resume", note=f"The user adds: {issue.strip()}\n\n" if issue else "")
+        else:
+            first = render("fix", issue=(issue or "").strip(), test_hint=_test_hint(config))
+        outcome, check = _work(runtime, first, emit)
         fixed = outcome.status in ("finished", "answered") if check is None else check.passed
         result.status = "interrupted" if outcome.status == "interrupted" else ("fixed" if fixed else "not_fixed")
         result.summary = outcome.summary
@@ -123,11 +141,14 @@ def _commit(runtime: Runtime, summary: str, emit: EventSink, place: Workplace | 
     return event is not None
 
 
-def _work(runtime: Runtime, issue: str, emit: EventSink) -> tuple[Outcome, CheckResult | None]:
+def _test_hint(config: Config) -> str:
+    return f"The check `{config.test_cmd}` must pass." if config.test_cmd else ""
+
+
+def _work(runtime: Runtime, first: str, emit: EventSink) -> tuple[Outcome, CheckResult | None]:
     """Run the loop; after each `finish`, run the check and give failures back to the model."""
     test_cmd = runtime.config.test_cmd
-    hint = f"The check `{test_cmd}` must pass." if test_cmd else ""
-    outcome = runtime.loop.run(render("fix", issue=issue.strip(), test_hint=hint))
+    outcome = runtime.loop.run(first)
     if not test_cmd or outcome.status == "interrupted":
         return outcome, None
     check = run_check(test_cmd, runtime.workspace, emit)

@@ -2,7 +2,9 @@
 
 `run(task)` appends the user's message and steps until an ending: the model calls `finish`,
 answers without calling a tool, reaches the step limit, or is interrupted. Endings are
-exceptions caught in one place. History is append-only, so each request is a prefix of the next.
+exceptions caught in one place. The history lives in a Context (agent/context.py): append-only,
+so each request is a prefix of the next, until a compaction at the threshold, on request, or when
+the server says the request did not fit.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from agent.context import DEFAULT_WINDOW, Budget, Context
 from agent.dispatch import Dispatcher
-from agent.errors import Interrupted
-from agent.events import AssistantTurn, PlanUpdated, Usage
+from agent.errors import ContextOverflow, Interrupted
+from agent.events import AssistantTurn, Compacted, PlanUpdated, Usage
 from agent.interfaces import EventSink, ModelClient, TurnObserver
+from agent.model import Turn
 from tools.base import TaskFinished
+from tools.outputs import STATE_KEY, OutputStore
 
 
 # Invalid tool calls in a row (unknown tool, arguments not matching the schema) before the run
@@ -54,6 +59,7 @@ class Loop:
         context_window: int | None = None,
         turn_context: Callable[[], str | None] | None = None,
         observer: TurnObserver | None = None,
+        context: Context | None = None,
     ) -> None:
         self.model = model
         self.dispatcher = dispatcher
@@ -65,9 +71,14 @@ class Loop:
         # map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
         self.turn_context = turn_context
         self.observer = observer
-        self.tools = dispatcher.schemas()  # fixed for the session: part of the cached prefix
-        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
+        self.context = context or Context(
+            system_prompt, dispatcher.schemas(), Budget(context_window or DEFAULT_WINDOW),
+            dispatcher.ctx.resource(STATE_KEY, OutputStore))
         self.steps = 0
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.context.messages
 
     def run(self, user_message: str) -> Outcome:
         """One user turn; the observer sees its boundaries even when it ends in an error."""
@@ -83,9 +94,7 @@ class Loop:
             self.observer.end_turn(summary)
 
     def _run(self, user_message: str) -> Outcome:
-        context = self.turn_context() if self.turn_context else None
-        content = f"{context}\n\n{user_message}" if context else user_message
-        self.messages.append({"role": "user", "content": content})
+        self.context.add_user_turn(user_message, self.turn_context() if self.turn_context else None)
         try:
             while True:
                 self.step()
@@ -105,8 +114,10 @@ class Loop:
             raise StepLimitReached()
         self._check_cancel()
         self.steps += 1
-        turn = self.model.complete(self.messages, self.tools, self._emit_unless_cancelled)
-        self.messages.append(turn.to_message())
+        if self.context.over_threshold():
+            self.compact("threshold")
+        turn = self._complete()
+        self.context.append(turn.to_message())
         self.emit(AssistantTurn(
             step=self.steps, text=turn.text, reasoning=turn.reasoning,
             tool_calls=[c.to_message() for c in turn.tool_calls], finish_reason=turn.finish_reason,
@@ -114,6 +125,7 @@ class Loop:
         if turn.usage:
             self.emit(Usage(turn.usage.prompt_tokens, turn.usage.completion_tokens,
                             turn.usage.cached_tokens, self.context_window))
+        self.emit(self.context.meter(turn.usage))
         if not turn.tool_calls:
             raise Answered(turn.text.strip())
         self._run_calls(turn.tool_calls)
@@ -145,7 +157,29 @@ class Loop:
                 self._answer(call.id, "(not run: the run ended before this call)")
 
     def _answer(self, call_id: str, output: str) -> None:
-        self.messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
+        self.context.add_tool_result(call_id, output)
+
+    def compact(self, reason: str = "requested") -> Compacted | None:
+        """Summarize the older turns now (also the TUI's /compact); None when there are none."""
+        edit_tools = frozenset(t.name for t in self.dispatcher.tools.values() if t.kind == "edit")
+        event = self.context.compact(self.model, reason, self.dispatcher.ctx.state.get("plan"), edit_tools)
+        if event:
+            self.emit(event)
+            self.emit(self.context.meter(None))
+        return event
+
+    def pin(self, fact: str) -> None:
+        """Keep a fact across compactions (the TUI's /pin)."""
+        self.context.pin(fact)
+
+    def _complete(self) -> Turn:
+        """One model turn; a request the server found too long is compacted and sent once more."""
+        try:
+            return self.model.complete(self.messages, self.context.tools, self._emit_unless_cancelled)
+        except ContextOverflow:
+            if self.compact("overflow") is None:
+                raise
+            return self.model.complete(self.messages, self.context.tools, self._emit_unless_cancelled)
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():

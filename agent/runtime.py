@@ -12,15 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.config import Config
+from agent.context import DEFAULT_WINDOW, Budget, Context, read_instructions
 from agent.dispatch import Dispatcher
 from agent.endpoint import Endpoint, find_endpoint
 from agent.events import Warning as WarningEvent
 from agent.interfaces import Approver, EventSink
 from agent.loop import Loop
 from agent.model import OpenAIModel
+from agent.session import Session
 from prompts import render
 from tools.base import Tool, ToolContext
 from tools.checkpoints import Checkpoints, open_checkpoints
+from tools.outputs import STATE_KEY, OutputStore
 from tools.policy import DEFAULT_DENY, Policy
 from tools.registry import DEFAULT_TOOLS
 from tools.sandbox import choose_sandbox
@@ -37,6 +40,8 @@ class Runtime:
     checkpoints: Checkpoints
     cancel: threading.Event = field(default_factory=threading.Event)
     endpoint: Endpoint | None = None
+    # Where the front-end's own events go too: its sink, recorded in the session if there is one.
+    emit: EventSink = lambda event: None
 
     def close(self) -> None:
         self.ctx.close()
@@ -49,7 +54,11 @@ def open_runtime(
     approver: Approver,
     default_mode: str,
     tools: tuple[Tool, ...] = DEFAULT_TOOLS,
+    session: Session | None = None,
 ) -> Runtime:
+    """The agent for `workspace`; with a session, recorded there (and restored if resumed)."""
+    if session is not None:
+        emit = session.recording(emit)
     # Before the server is asked anything: `sandbox = require` without bubblewrap is a config error.
     sandbox, sandbox_warning = choose_sandbox(config.sandbox, workspace, config.network)
     if sandbox_warning:
@@ -75,17 +84,30 @@ def open_runtime(
     secrets = {**os.environ, "HERON_API_KEY": config.api_key}
     dispatcher = Dispatcher(tools, policy, approver, ctx, redact=Redactor.from_env(ctx.workspace, secrets))
     cancel = threading.Event()
+    system_prompt = render("system", workspace=str(ctx.workspace))
     loop = Loop(
         model,
         dispatcher,
-        render("system", workspace=str(ctx.workspace)),
+        system_prompt,
         emit,
         max_steps=config.max_steps,
         cancel=cancel,
         context_window=endpoint.context_window,
         observer=checkpoints,
+        context=open_context(config, endpoint, ctx, system_prompt, dispatcher.schemas(), session),
     )
-    return Runtime(config, ctx.workspace, model, ctx, loop, checkpoints, cancel, endpoint)
+    return Runtime(config, ctx.workspace, model, ctx, loop, checkpoints, cancel, endpoint, emit)
+
+
+def open_context(config: Config, endpoint: Endpoint, ctx: ToolContext, system_prompt: str,
+                 schemas: list[dict], session: Session | None) -> Context:
+    budget = Budget(endpoint.context_window or DEFAULT_WINDOW, config.max_output_tokens, config.compact_at)
+    restored = session.restored if session else None
+    if restored and restored.plan is not None:
+        ctx.state["plan"] = restored.plan
+    return Context(system_prompt, schemas, budget, ctx.resource(STATE_KEY, OutputStore),
+                   instructions=read_instructions(ctx.workspace),
+                   record=session.record if session else None, restored=restored)
 
 
 def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | None = None,

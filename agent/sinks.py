@@ -43,6 +43,11 @@ class ProgressSink:
                 return f"    ✗ {_first_line(event.output)}"
             case ev.ApprovalRequested(approved=False):
                 return f"    not approved: {event.reason}"
+            case ev.SessionOpened():
+                return f"heron: session {event.session_id} (continue it: heron fix --resume {event.session_id})"
+            case ev.Compacted():
+                return (f"  (context compacted, {event.reason}: {event.messages_dropped} messages "
+                        f"summarized, {event.tokens_freed} tokens freed)")
             case ev.StreamRestarted():
                 return f"  (stream broke: {event.reason}; retrying)"
             case ev.Warning():

@@ -168,6 +168,7 @@ def test_a_sandbox_that_cannot_start_is_a_clear_error(sandbox: Sandbox) -> None:
 def test_a_chatty_background_job_does_not_hold_the_shell(sh: ShellSession) -> None:
     assert "started" in sh.run("(while :; do echo noise; done) & echo started", 10).output
     result = sh.run("echo mine", 10)
-    assert result.exit_code == 0 and result.output.endswith("mine")
+    # The job's noise may interleave; what matters is that the command ran and returned.
+    assert result.exit_code == 0 and "mine" in result.output.splitlines()
     sh.run("kill %1", 10)
     still_works(sh)

@@ -6,11 +6,12 @@ from tools.base import Tool
 from tools.files import edit_file, read_file, write_file
 from tools.git import git_diff, git_log, git_show, git_status
 from tools.patch import apply_patch
+from tools.outputs import read_output
 from tools.plan import finish, todo
 from tools.search import find_files, grep
 from tools.shell import shell
 
 DEFAULT_TOOLS: tuple[Tool, ...] = (
-    todo, read_file, write_file, edit_file, apply_patch, grep, find_files, shell, finish,
+    todo, read_file, write_file, edit_file, apply_patch, grep, find_files, shell, read_output, finish,
     git_status, git_diff, git_log, git_show,
 )

@@ -28,8 +28,10 @@ from tools.sandbox import Launch, Sandbox, unconfined
 from tools.secrets import scrub_env
 
 BASH = ["bash", "--noprofile", "--norc", "--noediting"]
-OUTPUT_HEAD = 8000
-OUTPUT_TAIL = 8000
+# Only a safety cap: the context shows the model a long output's head and tail and keeps the
+# whole of it readable with read_output (tools/outputs.py).
+OUTPUT_HEAD = 500_000
+OUTPUT_TAIL = 500_000
 READ_CHUNK = 65536
 # Seconds a command gets to stop after SIGINT, and again after SIGKILL, before the shell is replaced.
 GRACE = 2.0

@@ -27,13 +27,14 @@ from typing import Any
 class Call:
     name: str
     arguments: dict[str, Any] | str  # a str is sent verbatim (for malformed-argument tests)
+    id: str | None = None  # the call's id; a fresh one when unset
 
     def arguments_text(self) -> str:
         return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
 
 
-def call(name: str, **arguments: Any) -> Call:
-    return Call(name, arguments)
+def call(name: str, *, id: str | None = None, **arguments: Any) -> Call:
+    return Call(name, arguments, id)
 
 
 @dataclass
@@ -284,7 +285,7 @@ def whole_response(reply: Reply, model: str) -> dict[str, Any]:
         message[reply.reasoning_field] = reply.reasoning
     if reply.tool_calls:
         message["tool_calls"] = [
-            {"id": f"call_{next(_ids)}", "type": "function",
+            {"id": c.id or f"call_{next(_ids)}", "type": "function",
              "function": {"name": c.name, "arguments": c.arguments_text()}}
             for c in reply.tool_calls
         ]
@@ -316,7 +317,7 @@ def stream_chunks(reply: Reply, model: str, size: int, include_usage: bool) -> l
     chunks += [chunk({reply.reasoning_field: p}) for p in _pieces(reply.reasoning, size)]
     chunks += [chunk({"content": p}) for p in _pieces(reply.text, size)]
     for index, c in enumerate(reply.tool_calls):
-        chunks.append(chunk({"tool_calls": [{"index": index, "id": f"call_{next(_ids)}", "type": "function",
+        chunks.append(chunk({"tool_calls": [{"index": index, "id": c.id or f"call_{next(_ids)}", "type": "function",
                                              "function": {"name": c.name, "arguments": ""}}]}))
         chunks += [chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]})
                    for p in _pieces(c.arguments_text(), size)]
