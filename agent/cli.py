@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"heron {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_fix(commands)
+    _add_map(commands)
     return parser
 
 
@@ -67,6 +68,23 @@ def _fix(args: argparse.Namespace) -> int:
                          args.workers, args.task_timeout, swebench=args.format == "swebench")
     issue = read_issue(args.issue, args.issue_file, sys.stdin)
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes)
+
+
+def _add_map(commands: Any) -> None:
+    cmd = commands.add_parser("map", help="print the repository map",
+                              description="Print the ranked map of a repository, as the model sees it.")
+    cmd.add_argument("path", nargs="?", default=".", help="the repository (default: .)")
+    cmd.add_argument("--tokens", type=int, metavar="N", help="token budget (default: a quarter of 262,144)")
+    cmd.add_argument("--focus", nargs="+", default=[], metavar="FILE|IDENT", help="files or identifiers in play")
+    cmd.add_argument("--task", default="", metavar="TEXT", help="the task to rank for")
+    cmd.add_argument("--stats", action="store_true", help="also print files, tags, tokens, time and cache hits (stderr)")
+    cmd.set_defaults(handler=_map)
+
+
+def _map(args: argparse.Namespace) -> int:
+    from agent.repomap.cli import print_map
+
+    return print_map(Path(args.path), args.tokens, args.focus, args.task, args.stats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

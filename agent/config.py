@@ -34,6 +34,7 @@ class Config:
     temperature: float | None = _doc("sampling temperature; the server's default when unset", default=None)
     max_output_tokens: int = _doc("tokens reserved for each model answer", default=16384)
     context_window: int | None = _doc("window in tokens; read from the server when unset", default=None)
+    map_tokens: int | None = _doc("tokens for the repo map in the first user turn; a quarter of the window when unset, 0 for none", default=None)
     enable_thinking: bool = _doc("let reasoning models think before answering", default=True)
     approval: str | None = _doc("approval mode: read-only, ask, auto-edit or full-auto; unset: ask in the TUI, auto-edit in `heron fix`", default=None)
     sandbox: str = _doc("shell sandbox: auto (bubblewrap when installed), require, or off", default="auto")

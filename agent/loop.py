@@ -42,7 +42,7 @@ class Loop:
         max_steps: int,
         cancel: threading.Event | None = None,
         context_window: int | None = None,
-        turn_context: Callable[[], str | None] | None = None,
+        turn_context: Callable[[str], str | None] | None = None,
     ) -> None:
         self.model = model
         self.dispatcher = dispatcher
@@ -50,15 +50,15 @@ class Loop:
         self.max_steps = max_steps
         self.cancel = cancel or threading.Event()
         self.context_window = context_window
-        # Called at each user turn: context to put before the user's words (a refreshed repo
-        # map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
+        # Called at each user turn with the user's words: context to put before them (a refreshed
+        # repo map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
         self.turn_context = turn_context
         self.tools = dispatcher.schemas()  # fixed for the session: part of the cached prefix
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
         self.steps = 0
 
     def run(self, user_message: str) -> Outcome:
-        context = self.turn_context() if self.turn_context else None
+        context = self.turn_context(user_message) if self.turn_context else None
         content = f"{context}\n\n{user_message}" if context else user_message
         self.messages.append({"role": "user", "content": content})
         try:

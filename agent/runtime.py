@@ -18,6 +18,9 @@ from agent.errors import ServerError
 from agent.interfaces import Approver, EventSink
 from agent.loop import Loop
 from agent.model import OpenAIModel, unreachable
+from agent.repomap import DEFAULT_BUDGET as DEFAULT_MAP_BUDGET
+from agent.repomap import REPOMAP_RESOURCE, RepoMap
+from agent.repomap.turns import MapTurns
 from prompts import render
 from tools.base import Tool, ToolContext
 from tools.policy import DEFAULT_DENY, Policy
@@ -76,8 +79,20 @@ def open_runtime(
         max_steps=config.max_steps,
         cancel=cancel,
         context_window=config.context_window,
+        turn_context=map_turns(config, ctx),
     )
     return Runtime(config, ctx.workspace, model, ctx, loop, cancel)
+
+
+def map_turns(config: Config, ctx: ToolContext) -> MapTurns | None:
+    """The repo map for each user turn, within its budget: configured, or a quarter of the window."""
+    budget = config.map_tokens
+    if budget is None:
+        budget = config.context_window // 4 if config.context_window else DEFAULT_MAP_BUDGET
+    if budget <= 0:
+        return None
+    # A resource of the session, so the symbols tool shares the same index.
+    return MapTurns(ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace)), budget)
 
 
 def served_models(base_url: str, config: Config) -> list[str]:

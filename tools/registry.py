@@ -6,5 +6,6 @@ from tools.base import Tool
 from tools.files import edit_file, read_file, write_file
 from tools.plan import finish, todo
 from tools.shell import shell
+from tools.symbols import symbols
 
-DEFAULT_TOOLS: tuple[Tool, ...] = (todo, read_file, write_file, edit_file, shell, finish)
+DEFAULT_TOOLS: tuple[Tool, ...] = (todo, read_file, write_file, edit_file, shell, symbols, finish)
