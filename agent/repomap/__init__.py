@@ -20,8 +20,9 @@ from typing import Sequence
 from agent.repomap.cache import RACY_NS, TagCache, database_path, default_cache_dir
 from agent.repomap.files import FileStat, list_files
 from agent.repomap.rank import Index
-from agent.repomap.render import Rendered, render
+from agent.repomap.render import FULL_CANDIDATES, Rendered, render
 from agent.repomap.source import Source, digest_of, read_source
+from agent.tokens import count_tokens, encoding
 
 DEFAULT_BUDGET = 262_144 // 4
 # The ToolContext key under which a session keeps its RepoMap (shared by the map and `symbols`).
@@ -118,7 +119,20 @@ class RepoMap:
         return [self.ordered[i] for i in order]
 
     def render(self, task: str = "", focus: Sequence[str] = (), budget: int = DEFAULT_BUDGET) -> Rendered:
-        return render(self.root, self.ranked(task, focus), budget)
+        ranked = self.ranked(task, focus)
+        self._count_full(ranked[:FULL_CANDIDATES])
+        return render(self.root, ranked, budget)
+
+    def _count_full(self, sources: list[Source]) -> None:
+        """Count the whole text of the files that may be shown whole, once, and keep the counts."""
+        uncounted = [s for s in sources if s.full_tokens is None]
+        for s in uncounted:
+            try:
+                s.full_tokens = count_tokens((self.root / s.path).read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                s.full_tokens = s.size
+        if uncounted:
+            self.cache.save_full_tokens(uncounted)
 
     def symbol(self, name: str) -> Symbol:
         if self.index is None:
@@ -156,6 +170,7 @@ class RepoMap:
         args = [(str(self.root), f.path, f.size, f.mtime_ns) for f in stale]
         if len(args) < PARALLEL_MIN_FILES or self.workers < 2:
             return [read_source(*a) for a in args]
+        encoding()  # loaded once here, inherited by the forked workers
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             return list(pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 8))))

@@ -20,7 +20,7 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 # Filesystems keep mtimes at coarse granularity; a file changed within this much of being read
 # may keep the same mtime, so its content hash is checked.
 RACY_NS = 2_000_000_000
@@ -43,11 +43,11 @@ class TagCache:
 
     def load(self) -> dict[str, tuple[Source, int]]:
         """Every entry without its body (see Source.has_body), with the time it was recorded."""
-        rows = self._query("SELECT path, size, mtime_ns, digest, recorded_ns, head FROM files")
+        rows = self._query("SELECT path, size, mtime_ns, digest, recorded_ns, head, full_tokens FROM files")
         entries = {}
-        for path, size, mtime_ns, digest, recorded_ns, head in rows:
-            source = Source(path, size, mtime_ns, digest, has_body=False)
-            (source.skipped, source.language, source.defs, source.signatures, source.full_tokens,
+        for path, size, mtime_ns, digest, recorded_ns, head, full_tokens in rows:
+            source = Source(path, size, mtime_ns, digest, full_tokens=full_tokens, has_body=False)
+            (source.skipped, source.language, source.defs, source.signatures,
              source.signature_tokens) = marshal.loads(head)
             entries[path] = (source, recorded_ns)
         return entries
@@ -62,10 +62,14 @@ class TagCache:
 
     def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> None:
         now = time.time_ns()
-        rows = [(s.path, s.size, s.mtime_ns, s.digest, now, marshal.dumps(s.head()), marshal.dumps(s.body()))
-                for s in sources]
-        self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        rows = [(s.path, s.size, s.mtime_ns, s.digest, now, marshal.dumps(s.head()), marshal.dumps(s.body()),
+                 s.full_tokens) for s in sources]
+        self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         self._write("DELETE FROM files WHERE path = ?", [(p,) for p in deleted])
+
+    def save_full_tokens(self, sources: Iterable[Source]) -> None:
+        self._write("UPDATE files SET full_tokens = ? WHERE path = ? AND digest = ?",
+                    [(s.full_tokens, s.path, s.digest) for s in sources])
 
     def snapshot(self, fingerprint: str) -> Any:
         """The ranking index saved for exactly this set of file contents, or None."""
@@ -138,7 +142,7 @@ def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
         db.execute("DROP TABLE IF EXISTS snapshot")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
     db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
-               "mtime_ns INTEGER, digest TEXT, recorded_ns INTEGER, head BLOB, body BLOB)")
+               "mtime_ns INTEGER, digest TEXT, recorded_ns INTEGER, head BLOB, body BLOB, full_tokens INTEGER)")
     db.execute("CREATE TABLE IF NOT EXISTS snapshot (fingerprint TEXT PRIMARY KEY, data BLOB)")
     db.commit()
     return db

@@ -39,7 +39,7 @@ def render(root: Path, ranked: Sequence[Source], budget: int) -> Rendered:
     texts: dict[str, str] = {}
     full_spent = 0
     for s in ranked[:FULL_CANDIDATES]:
-        cost = s.full_tokens + path_cost(s.path)
+        cost = (s.size if s.full_tokens is None else s.full_tokens) + path_cost(s.path)
         if full_spent + cost > budget * FULL_SHARE or spent + cost + paths_left > budget:
             continue
         try:

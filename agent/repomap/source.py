@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from agent.languages import language_of
@@ -34,15 +36,16 @@ class Source:
     refs: dict[str, list[int]] = field(default_factory=dict)
     signatures: str = ""
     words: dict[str, int] = field(default_factory=dict)  # lexical terms and their counts
-    full_tokens: int = 0  # of the whole text
+    # Of the whole text. Counted only when the file is a candidate to be shown whole (see
+    # RepoMap.render), since counting every file would cost as much as parsing it.
+    full_tokens: int | None = None
     signature_tokens: int = 0
     # refs and words are big and needed only to build the ranking index: the cache loads them
     # on demand, and this says whether they are here.
     has_body: bool = True
 
     def head(self) -> tuple:
-        return (self.skipped, self.language, self.defs, self.signatures, self.full_tokens,
-                self.signature_tokens)
+        return (self.skipped, self.language, self.defs, self.signatures, self.signature_tokens)
 
     def body(self) -> tuple:
         return (self.refs, self.words)
@@ -61,14 +64,18 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
     source.skipped = _skip_reason(data)
     if source.skipped:
         return source
-    text = data.decode("utf-8", "replace")
     source.language = language_of(path)
-    if source.language:
-        tags = extract(data, source.language)
-        source.defs, source.refs = tags.defs, tags.refs
-        source.signatures = "\n".join(tags.signatures)
+    if not source.language:
+        # Docs, data and translations: listed by path, never parsed; their size stands in for a
+        # token count (a generous one) should one rank high enough to be shown whole.
+        source.words = words(path)
+        source.full_tokens = len(data) // 2
+        return source
+    text = data.decode("utf-8", "replace")
+    tags = extract(data, source.language)
+    source.defs, source.refs = tags.defs, tags.refs
+    source.signatures = "\n".join(tags.signatures)
     source.words = words(path + "\n" + text)
-    source.full_tokens = count_tokens(text)
     source.signature_tokens = count_tokens(source.signatures) if source.signatures else 0
     return source
 
@@ -76,18 +83,19 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
 def words(text: str) -> dict[str, int]:
     """Lower-case identifiers and their camelCase/snake_case parts, counted."""
     counts: dict[str, int] = {}
-    for ident in IDENTIFIER.findall(text):
+    for ident, n in Counter(IDENTIFIER.findall(text)).items():
         for term in terms(ident):
-            counts[term] = counts.get(term, 0) + 1
+            counts[term] = counts.get(term, 0) + n
     return counts
 
 
-def terms(identifier: str) -> list[str]:
+@lru_cache(maxsize=1 << 16)  # identifiers repeat across a repository: split each once
+def terms(identifier: str) -> tuple[str, ...]:
     parts = [p.lower() for p in SUBWORD.findall(identifier)]
     whole = identifier.lower().strip("_")
     if len(parts) > 1 and whole:
         parts.append(whole)
-    return [p for p in parts if len(p) > 1]
+    return tuple(p for p in parts if len(p) > 1)
 
 
 def _skip_reason(data: bytes) -> str | None:
@@ -97,7 +105,8 @@ def _skip_reason(data: bytes) -> str | None:
     top = b"\n".join(data[:4096].split(b"\n")[:GENERATED_HEADER_LINES])
     if any(marker in top for marker in GENERATED_MARKERS):
         return "generated"
-    longest = max((len(line) for line in data[:65536].split(b"\n")), default=0)
-    if longest > MINIFIED_LINE_CHARS and data.count(b"\n") < len(data) / 500:
-        return "minified"
+    if data.count(b"\n", 0, 65536) < min(len(data), 65536) / 500:
+        longest = max((len(line) for line in data[:65536].split(b"\n")), default=0)
+        if longest > MINIFIED_LINE_CHARS:
+            return "minified"
     return None

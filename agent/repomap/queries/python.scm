@@ -12,4 +12,3 @@
 (import_from_statement name: (aliased_import name: (dotted_name (identifier) @ref.name)))
 (type (identifier) @ref.name)
 (class_definition superclasses: (argument_list (identifier) @ref.name))
-((argument_list (identifier) @ref.name) (#match? @ref.name "^[A-Z]"))
