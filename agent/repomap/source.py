@@ -81,21 +81,29 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
 
 
 def words(text: str) -> dict[str, int]:
-    """Lower-case identifiers and their camelCase/snake_case parts, counted."""
-    counts: dict[str, int] = {}
+    """Lower-case camelCase/snake_case parts of identifiers, and compound identifiers whole, counted."""
+    counts = Counter(part.lower() for part in SUBWORD.findall(text) if len(part) > 1)
     for ident, n in Counter(IDENTIFIER.findall(text)).items():
-        for term in terms(ident):
-            counts[term] = counts.get(term, 0) + n
-    return counts
+        whole = _compound(ident)
+        if whole:
+            counts[whole] += n
+    return dict(counts)
 
 
-@lru_cache(maxsize=1 << 16)  # identifiers repeat across a repository: split each once
-def terms(identifier: str) -> tuple[str, ...]:
-    parts = [p.lower() for p in SUBWORD.findall(identifier)]
-    whole = identifier.lower().strip("_")
-    if len(parts) > 1 and whole:
-        parts.append(whole)
-    return tuple(p for p in parts if len(p) > 1)
+def terms(identifier: str) -> list[str]:
+    """The terms `words` makes of one identifier."""
+    parts = [p.lower() for p in SUBWORD.findall(identifier) if len(p) > 1]
+    whole = _compound(identifier)
+    return parts + [whole] if whole else parts
+
+
+@lru_cache(maxsize=1 << 16)  # identifiers repeat across a repository: look at each once
+def _compound(identifier: str) -> str | None:
+    """The identifier in lower case when it is made of parts (bulk_create, QuerySet), else None."""
+    whole = identifier.strip("_").lower()
+    if len(SUBWORD.findall(identifier)) > 1 and len(whole) > 1:
+        return whole
+    return None
 
 
 def _skip_reason(data: bytes) -> str | None:

@@ -38,23 +38,41 @@ def query(language: str) -> Query:
 def extract(source: bytes, language: str) -> Tags:
     tree = parser(language).parse(source)
     lines = source.decode("utf-8", "replace").splitlines()
+    captures = QueryCursor(query(language)).captures(tree.root_node)
     tags = Tags()
+    seen: set[int] = set()  # a name matched by two patterns counts once; a defined name is no use
+    definitions = {_key(node): node for node in captures.get("def", ())}
     headers: dict[int, list[str]] = {}
-    seen_refs: set[int] = set()  # a name matched by two patterns counts once
-    for _, captures in QueryCursor(query(language)).matches(tree.root_node):
-        for name_node in captures.get("def.name", ()):
-            name = _text(name_node)
-            tags.defs.append((name, name_node.start_point[0] + 1))
-            for node in captures.get("def", ()):
-                headers.setdefault(node.start_point[0], _header(node, lines, language))
-        for name_node in captures.get("ref.name", ()):
-            if name_node.start_byte in seen_refs:
-                continue
-            seen_refs.add(name_node.start_byte)
-            tags.refs.setdefault(_text(name_node), []).append(name_node.start_point[0] + 1)
+    for name_node in sorted(captures.get("def.name", ()), key=lambda n: n.start_byte):
+        if name_node.start_byte in seen:
+            continue
+        seen.add(name_node.start_byte)
+        tags.defs.append((_text(name_node), name_node.start_point[0] + 1))
+        node = _enclosing(name_node, definitions)
+        if node is not None:
+            headers.setdefault(node.start_point[0], _header(node, lines, language))
+    for node in captures.get("ref.name", ()):
+        if node.start_byte not in seen:
+            seen.add(node.start_byte)
+            tags.refs.setdefault(_text(node), []).append(node.start_point[0] + 1)
     for row in sorted(headers):
         tags.signatures.extend(headers[row])
     return tags
+
+
+def _key(node: Node) -> tuple[int, int, str]:
+    return (node.start_byte, node.end_byte, node.type)
+
+
+def _enclosing(name: Node, definitions: dict[tuple[int, int, str], Node]) -> Node | None:
+    """The definition a name belongs to: its nearest captured ancestor."""
+    node = name.parent
+    while node is not None:
+        found = definitions.get(_key(node))
+        if found is not None:
+            return found
+        node = node.parent
+    return None
 
 
 def _text(node: Node) -> str:

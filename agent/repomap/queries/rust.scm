@@ -10,7 +10,6 @@
 (macro_definition name: (identifier) @def.name) @def
 (const_item name: (identifier) @def.name) @def
 (static_item name: (identifier) @def.name) @def
-(impl_item type: (type_identifier) @def.name) @def
 
 ; References
 (call_expression function: (identifier) @ref.name)
