@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_undo(commands)
     _add_sessions(commands)
+    _add_map(commands)
     return parser
 
 
@@ -176,6 +177,23 @@ def _serve(args: argparse.Namespace) -> int:
     from agent.serve import run_serve
 
     return run_serve(args.runtime, args.port, args.context, args.gguf, args.print_only, sys.stdout)
+
+
+def _add_map(commands: Any) -> None:
+    cmd = commands.add_parser("map", help="print the repository map",
+                              description="Print the ranked map of a repository, as the model sees it.")
+    cmd.add_argument("path", nargs="?", default=".", help="the repository (default: .)")
+    cmd.add_argument("--tokens", type=int, metavar="N", help="token budget (default: a quarter of 262,144)")
+    cmd.add_argument("--focus", nargs="+", default=[], metavar="FILE|IDENT", help="files or identifiers in play")
+    cmd.add_argument("--task", default="", metavar="TEXT", help="the task to rank for")
+    cmd.add_argument("--stats", action="store_true", help="also print files, tags, tokens, time and cache hits (stderr)")
+    cmd.set_defaults(handler=_map)
+
+
+def _map(args: argparse.Namespace) -> int:
+    from agent.repomap.cli import print_map
+
+    return print_map(Path(args.path), args.tokens, args.focus, args.task, args.stats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,6 +40,7 @@ class Config:
     max_output_tokens: int = _doc("tokens reserved for each model answer", default=16384)
     context_window: int | None = _doc("window in tokens; read from the server when unset", default=None)
     compact_at: float = _doc("share of the window a request may fill before older turns are summarized", default=0.85)
+    map_tokens: int | None = _doc("tokens for the repo map in the first user turn; a quarter of the window when unset, 0 for none", default=None)
     enable_thinking: bool = _doc("let reasoning models think before answering", default=True)
     stream: bool = _doc("stream answers as they are written; false asks for whole answers", default=True)
     approval: str | None = _doc("approval mode: read-only, ask, auto-edit or full-auto; unset: ask in the TUI, auto-edit in `heron fix`", default=None)

@@ -57,7 +57,7 @@ class Loop:
         max_steps: int,
         cancel: threading.Event | None = None,
         context_window: int | None = None,
-        turn_context: Callable[[], str | None] | None = None,
+        turn_context: Callable[[str], str | None] | None = None,
         observer: TurnObserver | None = None,
         context: Context | None = None,
     ) -> None:
@@ -67,8 +67,8 @@ class Loop:
         self.max_steps = max_steps
         self.cancel = cancel or threading.Event()
         self.context_window = context_window
-        # Called at each user turn: context to put before the user's words (a refreshed repo
-        # map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
+        # Called at each user turn with the user's words: context to put before them (a refreshed
+        # repo map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
         self.turn_context = turn_context
         self.observer = observer
         self.context = context or Context(
@@ -94,7 +94,7 @@ class Loop:
             self.observer.end_turn(summary)
 
     def _run(self, user_message: str) -> Outcome:
-        self.context.add_user_turn(user_message, self.turn_context() if self.turn_context else None)
+        self.context.add_user_turn(user_message, self.turn_context(user_message) if self.turn_context else None)
         try:
             while True:
                 self.step()

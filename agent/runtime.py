@@ -20,6 +20,9 @@ from agent.interfaces import Approver, EventSink
 from agent.loop import Loop
 from agent.model import OpenAIModel
 from agent.session import Session
+from agent.repomap import DEFAULT_BUDGET as DEFAULT_MAP_BUDGET
+from agent.repomap import REPOMAP_RESOURCE, RepoMap
+from agent.repomap.turns import MapTurns
 from prompts import render
 from tools.base import Tool, ToolContext
 from tools.checkpoints import Checkpoints, open_checkpoints
@@ -95,6 +98,7 @@ def open_runtime(
         context_window=endpoint.context_window,
         observer=checkpoints,
         context=open_context(config, endpoint, ctx, system_prompt, dispatcher.schemas(), session),
+        turn_context=map_turns(config, endpoint, ctx),
     )
     return Runtime(config, ctx.workspace, model, ctx, loop, checkpoints, cancel, endpoint, emit)
 
@@ -125,3 +129,14 @@ def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | Non
         extra_body=endpoint.request_extras(thinking),
         stream=config.stream,
     )
+
+
+def map_turns(config: Config, endpoint: Endpoint, ctx: ToolContext) -> MapTurns | None:
+    """The repo map for each user turn, within its budget: configured, or a quarter of the window."""
+    budget = config.map_tokens
+    if budget is None:
+        budget = endpoint.context_window // 4 if endpoint.context_window else DEFAULT_MAP_BUDGET
+    if budget <= 0:
+        return None
+    # A resource of the session, so the symbols tool shares the same index.
+    return MapTurns(ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace)), budget)

@@ -21,6 +21,12 @@ EXAMPLES = ROOT / "examples"
 HERON = Path(sys.executable).parent / "heron"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the repo map's caches of test repositories out of the user's cache directory."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture
 def fake_server() -> Iterator[FakeOpenAIServer]:
     """A scripted OpenAI-compatible server; fails the test on surprises and on unused replies."""

@@ -71,7 +71,7 @@ def test_each_request_is_a_byte_prefix_of_the_next(tmp_path, fake_server):
     cfg = Config(base_url=fake_server.base_url, max_retries=0, approval="full-auto")
     rt = open_runtime(cfg, repo, emit, approver=deny_all, default_mode="full-auto")
     maps = iter(["<repo-map>v1</repo-map>", None, "<repo-map>v2</repo-map>"])
-    rt.loop.turn_context = lambda: next(maps)
+    rt.loop.turn_context = lambda message: next(maps)
     assert rt.loop.run("look at a.py").status == "answered"
     assert rt.loop.run("now change it").status == "interrupted"
     assert rt.loop.run("go on, change x to 2").status == "finished"

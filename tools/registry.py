@@ -10,8 +10,9 @@ from tools.outputs import read_output
 from tools.plan import finish, todo
 from tools.search import find_files, grep
 from tools.shell import shell
+from tools.symbols import symbols
 
 DEFAULT_TOOLS: tuple[Tool, ...] = (
-    todo, read_file, write_file, edit_file, apply_patch, grep, find_files, shell, read_output, finish,
-    git_status, git_diff, git_log, git_show,
+    todo, read_file, write_file, edit_file, apply_patch, grep, find_files, symbols, shell, read_output,
+    finish, git_status, git_diff, git_log, git_show,
 )

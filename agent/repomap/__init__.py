@@ -1,0 +1,180 @@
+"""The repo map: the whole codebase ranked for the task and rendered into a token budget.
+
+`RepoMap.refresh()` brings the tag cache up to date (only changed files are read again, in
+parallel processes when there are many) and rebuilds the ranking index when anything changed;
+`render()` ranks for a task and renders in tiers. A RepoMap lives for a session, so a turn with
+nothing changed costs a directory scan and a ranking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from agent.repomap.cache import RACY_NS, TagCache, database_path, default_cache_dir
+from agent.repomap.files import FileStat, list_files
+from agent.repomap.rank import Index
+from agent.repomap.render import FULL_CANDIDATES, Rendered, render
+from agent.repomap.source import Source, digest_of, read_source
+from agent.tokens import count_tokens, encoding
+
+DEFAULT_BUDGET = 262_144 // 4
+# The ToolContext key under which a session keeps its RepoMap (shared by the map and `symbols`).
+REPOMAP_RESOURCE = "repomap"
+# Below this many files to read, starting processes costs more than it saves.
+PARALLEL_MIN_FILES = 64
+
+
+@dataclass
+class Stats:
+    files: int = 0  # in the map
+    skipped: int = 0  # binary, generated, minified
+    tags: int = 0
+    parsed: int = 0  # read afresh in the last refresh
+    cache_hits: int = 0
+    seconds: float = 0.0
+    cache_rebuilt: bool = False
+
+
+@dataclass
+class Symbol:
+    definitions: list[tuple[str, int, str]] = field(default_factory=list)  # path, line, header
+    references: list[tuple[str, int]] = field(default_factory=list)  # path, line
+
+
+class RepoMap:
+    def __init__(self, root: Path, cache_dir: Path | None = None, workers: int | None = None) -> None:
+        self.root = root.resolve()
+        self.cache = TagCache(database_path(self.root, cache_dir or default_cache_dir()))
+        self.workers = workers or os.cpu_count() or 1
+        self.sources: dict[str, Source] = {}
+        self.recorded: dict[str, int] = {}
+        self.recent: list[str] = []  # files changed since the session began, latest last
+        self.index: Index | None = None
+        self.ordered: list[Source] = []
+        self.stats = Stats()
+        self._loaded = False
+
+    def refresh(self) -> bool:
+        """Bring the map up to date with the files on disk; True when anything changed."""
+        started = time.perf_counter()
+        if not self._loaded:
+            for path, (source, recorded) in self.cache.load().items():
+                self.sources[path] = source
+                self.recorded[path] = recorded
+        listing = list_files(self.root)
+        stale = [f for f in listing if not self._fresh(f)]
+        listed = {f.path for f in listing}
+        deleted = [p for p in self.sources if p not in listed]
+        parsed = self._read(stale)
+        for path in deleted:
+            del self.sources[path]
+        for source in parsed:
+            self.sources[source.path] = source
+        changed = bool(parsed or deleted) or self.index is None
+        if parsed or deleted:
+            self.cache.save(parsed, deleted)
+            self.recorded.update({s.path: time.time_ns() for s in parsed})
+        if self._loaded:
+            fresh = {s.path for s in parsed}
+            self.recent = [p for p in self.recent if p in self.sources and p not in fresh] + sorted(fresh)
+        self._loaded = True
+        if changed:
+            self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
+            self.index = self._index()
+            self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),
+                               tags=sum(len(s.defs) for s in self.ordered) + self.index.reference_count)
+        self.stats.parsed = len(parsed)
+        self.stats.cache_hits = len(listing) - len(stale)
+        self.stats.seconds = time.perf_counter() - started
+        self.stats.cache_rebuilt = self.cache.rebuilt
+        return changed
+
+    def _index(self) -> Index:
+        """The ranking index: from the cache when it was saved for these very contents."""
+        digest = hashlib.blake2b(digest_size=16)
+        for s in self.ordered:
+            digest.update(f"{s.path}\0{s.digest}\n".encode())
+        fingerprint = digest.hexdigest()
+        index = self.cache.snapshot(fingerprint)
+        if isinstance(index, Index) and index.paths == [s.path for s in self.ordered]:
+            return index
+        if not all(s.has_body for s in self.ordered):
+            self.cache.load_bodies(self.sources)
+        index = Index.build(self.ordered)
+        self.cache.save_snapshot(fingerprint, index)
+        return index
+
+    def ranked(self, task: str = "", focus: Sequence[str] = ()) -> list[Source]:
+        if self.index is None:
+            self.refresh()
+        assert self.index is not None
+        order = self.index.rank(task, tuple(focus), tuple(self.recent[-10:]))
+        return [self.ordered[i] for i in order]
+
+    def render(self, task: str = "", focus: Sequence[str] = (), budget: int = DEFAULT_BUDGET) -> Rendered:
+        ranked = self.ranked(task, focus)
+        self._count_full(ranked[:FULL_CANDIDATES])
+        return render(self.root, ranked, budget)
+
+    def _count_full(self, sources: list[Source]) -> None:
+        """Count the whole text of the files that may be shown whole, once, and keep the counts."""
+        uncounted = [s for s in sources if s.full_tokens is None]
+        for s in uncounted:
+            try:
+                s.full_tokens = count_tokens((self.root / s.path).read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                s.full_tokens = s.size
+        if uncounted:
+            self.cache.save_full_tokens(uncounted)
+
+    def symbol(self, name: str) -> Symbol:
+        if self.index is None:
+            self.refresh()
+        if not all(s.has_body for s in self.ordered):
+            self.cache.load_bodies(self.sources)
+        found = Symbol()
+        for s in self.ordered:
+            headers = s.signatures.splitlines()
+            for def_name, line in s.defs:
+                if def_name == name:
+                    found.definitions.append((s.path, line, _header_for(headers, name)))
+            found.references.extend((s.path, line) for line in s.refs.get(name, ()))
+        return found
+
+    def close(self) -> None:
+        self.cache.close()
+
+    def _fresh(self, f: FileStat) -> bool:
+        source = self.sources.get(f.path)
+        if source is None or source.size != f.size or source.mtime_ns != f.mtime_ns:
+            return False
+        if f.mtime_ns < self.recorded.get(f.path, 0) - RACY_NS:
+            return True
+        # Written within the mtime's granularity of being read: only the content can tell.
+        try:
+            same = digest_of((self.root / f.path).read_bytes()) == source.digest
+        except OSError:
+            return False
+        if same:
+            self.recorded[f.path] = time.time_ns()
+        return same
+
+    def _read(self, stale: list[FileStat]) -> list[Source]:
+        args = [(str(self.root), f.path, f.size, f.mtime_ns) for f in stale]
+        if len(args) < PARALLEL_MIN_FILES or self.workers < 2:
+            return [read_source(*a) for a in args]
+        encoding()  # loaded once here, inherited by the forked workers
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            return list(pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 8))))
+
+
+def _header_for(headers: list[str], name: str) -> str:
+    return next((h.strip() for h in headers if name in h and not h.lstrip().startswith(("#", "//", '"'))), "")

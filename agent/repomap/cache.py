@@ -1,0 +1,148 @@
+"""The tag cache: what was read from each file, in SQLite under the user cache directory.
+
+One database per repository. An entry is valid while the file's path, size and mtime are the
+ones recorded; when the mtime is too close to the moment of recording to tell two writes apart
+(the "racy" case), the content hash decides. What a task mentions is never part of a key.
+A corrupt or locked database is replaced by a fresh one (in memory if need be), never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import pickle
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from platformdirs import user_cache_dir
+
+from agent.repomap.source import Source
+
+SCHEMA_VERSION = "6"
+# Filesystems keep mtimes at coarse granularity; a file changed within this much of being read
+# may keep the same mtime, so its content hash is checked.
+RACY_NS = 2_000_000_000
+
+
+def default_cache_dir() -> Path:
+    return Path(user_cache_dir("heron")) / "repomap"
+
+
+def database_path(root: Path, cache_dir: Path) -> Path:
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
+    return cache_dir / f"{root.resolve().name}-{key}.sqlite3"
+
+
+class TagCache:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rebuilt = False  # whether a corrupt or locked database had to be replaced
+        self.db = self._open()
+
+    def load(self) -> dict[str, tuple[Source, int]]:
+        """Every entry without its body (see Source.has_body), with the time it was recorded."""
+        rows = self._query("SELECT path, size, mtime_ns, digest, recorded_ns, head, full_tokens FROM files")
+        entries = {}
+        for path, size, mtime_ns, digest, recorded_ns, head, full_tokens in rows:
+            source = Source(path, size, mtime_ns, digest, full_tokens=full_tokens, has_body=False)
+            (source.skipped, source.language, source.defs, source.signatures,
+             source.signature_tokens) = marshal.loads(head)
+            entries[path] = (source, recorded_ns)
+        return entries
+
+    def load_bodies(self, sources: dict[str, Source]) -> None:
+        """Fill in the refs and words of the sources that lack them."""
+        for path, body in self._query("SELECT path, body FROM files"):
+            source = sources.get(path)
+            if source is not None and not source.has_body:
+                source.refs, source.words = marshal.loads(body)
+                source.has_body = True
+
+    def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> None:
+        now = time.time_ns()
+        rows = [(s.path, s.size, s.mtime_ns, s.digest, now, marshal.dumps(s.head()), marshal.dumps(s.body()),
+                 s.full_tokens) for s in sources]
+        self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._write("DELETE FROM files WHERE path = ?", [(p,) for p in deleted])
+
+    def save_full_tokens(self, sources: Iterable[Source]) -> None:
+        self._write("UPDATE files SET full_tokens = ? WHERE path = ? AND digest = ?",
+                    [(s.full_tokens, s.path, s.digest) for s in sources])
+
+    def snapshot(self, fingerprint: str) -> Any:
+        """The ranking index saved for exactly this set of file contents, or None."""
+        rows = self._query("SELECT data FROM snapshot WHERE fingerprint = ?", (fingerprint,))
+        try:
+            return pickle.loads(rows[0][0]) if rows else None
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return None
+
+    def save_snapshot(self, fingerprint: str, value: Any) -> None:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._write("DELETE FROM snapshot", [()])
+        self._write("INSERT INTO snapshot VALUES (?, ?)", [(fingerprint, data)])
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as e:
+            self._replace(e)
+            return []
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        try:
+            with self.db:
+                self.db.executemany(sql, rows)
+        except sqlite3.DatabaseError as e:
+            self._replace(e)
+            with self.db:
+                self.db.executemany(sql, rows)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=0.5, check_same_thread=False)
+            return _prepared(db)
+        except (sqlite3.DatabaseError, OSError):
+            self.rebuilt = True
+            self.path.unlink(missing_ok=True)
+            try:
+                return _prepared(sqlite3.connect(self.path, timeout=0.5, check_same_thread=False))
+            except (sqlite3.DatabaseError, OSError):
+                return _prepared(sqlite3.connect(":memory:", check_same_thread=False))
+
+    def _replace(self, error: sqlite3.DatabaseError) -> None:
+        """Start afresh: in memory while another process holds the lock, on disk when damaged."""
+        self.rebuilt = True
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        if "locked" in str(error):
+            self.db = _prepared(sqlite3.connect(":memory:", check_same_thread=False))
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+            self.db = _prepared(sqlite3.connect(self.path, timeout=0.5, check_same_thread=False))
+        except (sqlite3.DatabaseError, OSError):
+            self.db = _prepared(sqlite3.connect(":memory:", check_same_thread=False))
+
+
+def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is None or row[0] != SCHEMA_VERSION:
+        db.execute("DROP TABLE IF EXISTS files")
+        db.execute("DROP TABLE IF EXISTS snapshot")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+               "mtime_ns INTEGER, digest TEXT, recorded_ns INTEGER, head BLOB, body BLOB, full_tokens INTEGER)")
+    db.execute("CREATE TABLE IF NOT EXISTS snapshot (fingerprint TEXT PRIMARY KEY, data BLOB)")
+    db.commit()
+    return db

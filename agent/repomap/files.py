@@ -1,0 +1,104 @@
+"""Which files of a repository the map covers: listed through git, or by a walk outside git.
+
+Vendored trees, symlinks, non-regular files and files too big to be source are left out here,
+from names and sizes alone; binary, generated and minified files are recognised by their content
+when they are read (see `source.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+# Directories whose code is someone else's, copied in; they would swamp the map.
+VENDORED_DIRS = frozenset({
+    "node_modules", "bower_components", "vendor", "vendored", "third_party", "third-party",
+    "thirdparty", "site-packages", ".venv", "venv", "Pods",
+})
+# Directories a walk outside git skips too: build output and tool caches.
+WALK_SKIP_DIRS = VENDORED_DIRS | {"__pycache__", "build", "dist", "target", "out"}
+# Beyond this a file is data or generated, not code a person reads.
+MAX_FILE_BYTES = 1_000_000
+BINARY_SUFFIXES = frozenset(
+    ".png .jpg .jpeg .gif .bmp .ico .webp .pdf .zip .gz .bz2 .xz .tar .tgz .whl .jar .class .so "
+    ".dylib .dll .exe .o .a .pyc .woff .woff2 .ttf .otf .eot .mp3 .mp4 .wav .mov .sqlite .db .npy "
+    ".npz .pkl .mo .ogg .avi .psd .bin".split()
+)
+GENERATED_SUFFIXES = (".min.js", ".min.css", "_pb2.py", "_pb2_grpc.py", ".pb.go", ".map", ".lock",
+                      "package-lock.json", ".snap")
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str  # relative to the root, with forward slashes
+    size: int
+    mtime_ns: int
+
+
+def list_files(root: Path) -> list[FileStat]:
+    """The candidate files under `root`, sorted by path."""
+    base = str(root)
+    names = _git_files(root)
+    entries = _walk(base) if names is None else _stat_all(base, names)
+    found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries
+             # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
+             if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES]
+    found.sort(key=lambda f: f.path)
+    return found
+
+
+def _git_files(root: Path) -> list[str] | None:
+    """Tracked and untracked-but-not-ignored files, or None when `root` is not in a git work tree."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=root, capture_output=True, check=True, timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # ls-files lists a file twice while a merge is in progress; keep each once.
+    return sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
+
+
+def _stat_all(base: str, names: list[str]) -> list[tuple[str, os.stat_result]]:
+    entries = []
+    for name in names:
+        if _vendored(name) or _skipped_by_suffix(name):
+            continue
+        try:
+            entries.append((name, os.lstat(os.path.join(base, name))))
+        except OSError:
+            continue  # deleted since git listed it, or unreadable
+    return entries
+
+
+def _walk(base: str) -> list[tuple[str, os.stat_result]]:
+    """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
+    entries = []
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        try:
+            with os.scandir(os.path.join(base, rel)) as it:
+                for entry in it:
+                    name = f"{rel}/{entry.name}" if rel else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in WALK_SKIP_DIRS and not entry.name.startswith("."):
+                            pending.append(name)
+                    elif entry.is_file(follow_symlinks=False) and not _skipped_by_suffix(entry.name):
+                        entries.append((name, entry.stat(follow_symlinks=False)))
+        except OSError:
+            continue
+    return entries
+
+
+def _vendored(name: str) -> bool:
+    return any(part in VENDORED_DIRS for part in name.split("/")[:-1])
+
+
+def _skipped_by_suffix(name: str) -> bool:
+    lower = name.lower()
+    return lower[lower.rfind("."):] in BINARY_SUFFIXES or lower.endswith(GENERATED_SUFFIXES)

@@ -1,0 +1,123 @@
+"""Definitions and references in one source file, from tree-sitter tag queries.
+
+The queries are data: queries/<language>.scm, written for heron. Each capture `@def.name` is the
+name of a definition whose whole node is captured as `@def`; `@ref.name` is a name used.
+Each query is compiled once per language per process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from tree_sitter import Node, Query, QueryCursor
+
+from agent.languages import grammar, parser
+
+# Languages that share another's query file.
+QUERY_OF = {"tsx": "typescript"}
+MAX_HEADER_LINES = 6
+MAX_LINE_CHARS = 200
+
+
+@dataclass
+class Tags:
+    defs: list[tuple[str, int]] = field(default_factory=list)  # (name, 1-based line)
+    refs: dict[str, list[int]] = field(default_factory=dict)  # name -> lines
+    signatures: list[str] = field(default_factory=list)  # header lines of each definition, in order
+
+
+@lru_cache(maxsize=None)
+def query(language: str) -> Query:
+    name = QUERY_OF.get(language, language)
+    text = resources.files("agent.repomap").joinpath(f"queries/{name}.scm").read_text()
+    return Query(grammar(language), text)
+
+
+def extract(source: bytes, language: str) -> Tags:
+    tree = parser(language).parse(source)
+    lines = source.decode("utf-8", "replace").splitlines()
+    captures = QueryCursor(query(language)).captures(tree.root_node)
+    tags = Tags()
+    seen: set[int] = set()  # a name matched by two patterns counts once; a defined name is no use
+    definitions = {_key(node): node for node in captures.get("def", ())}
+    headers: dict[int, list[str]] = {}
+    for name_node in sorted(captures.get("def.name", ()), key=lambda n: n.start_byte):
+        if name_node.start_byte in seen:
+            continue
+        seen.add(name_node.start_byte)
+        tags.defs.append((_text(name_node), name_node.start_point[0] + 1))
+        node = _enclosing(name_node, definitions)
+        if node is not None:
+            headers.setdefault(node.start_point[0], _header(node, lines, language))
+    for node in captures.get("ref.name", ()):
+        if node.start_byte not in seen:
+            seen.add(node.start_byte)
+            tags.refs.setdefault(_text(node), []).append(node.start_point[0] + 1)
+    for row in sorted(headers):
+        tags.signatures.extend(headers[row])
+    return tags
+
+
+def _key(node: Node) -> tuple[int, int, str]:
+    return (node.start_byte, node.end_byte, node.type)
+
+
+def _enclosing(name: Node, definitions: dict[tuple[int, int, str], Node]) -> Node | None:
+    """The definition a name belongs to: its nearest captured ancestor."""
+    node = name.parent
+    while node is not None:
+        found = definitions.get(_key(node))
+        if found is not None:
+            return found
+        node = node.parent
+    return None
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", "replace")
+
+
+def _header(node: Node, lines: list[str], language: str) -> list[str]:
+    """The lines that declare a definition (up to its body), then its doc comment's first line."""
+    start = node.start_point[0]
+    body = node.child_by_field_name("body")
+    end = start
+    if body is not None and body.start_point[0] > start:
+        # Python's body starts on the line after the colon; braces open on the header's last line.
+        end = body.start_point[0] - (1 if language == "python" else 0)
+    end = min(end, start + MAX_HEADER_LINES - 1, len(lines) - 1)
+    header = [_clip(line) for line in lines[start : end + 1]]
+    doc = _doc_line(node, body, language)
+    if doc:
+        indent = len(header[0]) - len(header[0].lstrip()) if header else 0
+        if language == "python":
+            header.append(" " * (indent + 4) + doc)
+        else:
+            header.insert(0, " " * indent + doc)
+    return header
+
+
+def _doc_line(node: Node, body: Node | None, language: str) -> str | None:
+    if language == "python":
+        first = body.named_children[0] if body is not None and body.named_children else None
+        if first is not None and first.type == "expression_statement" and first.named_children:
+            first = first.named_children[0]  # older grammars wrap the docstring in a statement
+        return _first_line(_text(first)) if first is not None and first.type == "string" else None
+    before = node.prev_named_sibling
+    if before is not None and "comment" in before.type and before.end_point[0] >= node.start_point[0] - 1:
+        return _first_line(_text(before))
+    return None
+
+
+def _first_line(text: str) -> str | None:
+    for line in text.splitlines():
+        line = line.strip()
+        if line.strip("\"'/*#-!<> rbuRBU").strip():
+            return _clip(line)
+    return None
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"

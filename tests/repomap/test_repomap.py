@@ -1,0 +1,187 @@
+"""The repo map on real repositories in tmp dirs: listing, skipping, the cache, ranking, budgets."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent.repomap import RepoMap
+from agent.tokens import count_tokens
+from tests.conftest import make_repo
+
+GOLDEN = Path(__file__).parent / "golden"
+
+SHOP = {
+    "shop/cart.py": '"""The shopping cart."""\n\nfrom shop.prices import price_of\n\n\nclass Cart:\n'
+                    '    """Items a customer means to buy."""\n\n    def __init__(self):\n        self.items = []\n\n'
+                    '    def add(self, sku, qty=1):\n        """Add qty of sku."""\n        self.items.append((sku, qty))\n\n'
+                    '    def total(self):\n        return sum(price_of(sku) * qty for sku, qty in self.items)\n',
+    "shop/prices.py": '"""Prices and discounts."""\n\nPRICES = {"apple": 3, "pear": 4}\n\n\n'
+                      'def price_of(sku):\n    """The unit price of sku, in cents."""\n    return PRICES[sku]\n\n\n'
+                      'def discounted(sku, percent):\n    return price_of(sku) * (100 - percent) // 100\n',
+    "shop/report.py": "from shop.cart import Cart\n\n\ndef summary(cart: Cart) -> str:\n"
+                      "    return f'{len(cart.items)} items, {cart.total()} cents'\n",
+    "web/app.js": "// Serves the shop.\nfunction serve(port) {\n  return listen(port);\n}\n",
+    "README.md": "# Shop\n\nA tiny shop.\n",
+}
+
+
+def new_map(root: Path, tmp_path: Path) -> RepoMap:
+    return RepoMap(root, cache_dir=tmp_path / "cache")
+
+
+def test_rendered_map_matches_the_golden_file(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    repo_map = new_map(root, tmp_path)
+    text = repo_map.render("the cart total is wrong when a discount applies", budget=400).text
+    golden = GOLDEN / "shop_map.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+def test_ranking_follows_mentions_and_focus(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    repo_map = new_map(root, tmp_path)
+    assert repo_map.ranked("price_of returns the wrong unit price")[0].path == "shop/prices.py"
+    assert repo_map.ranked("", focus=["web/app.js"])[0].path == "web/app.js"
+    assert repo_map.ranked("summary() in shop/report.py")[0].path == "shop/report.py"
+
+
+@pytest.mark.parametrize("budget", [120, 300, 1000, 5000])
+def test_the_budget_is_honoured(tmp_path, budget):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    rendered = new_map(root, tmp_path).render("cart total", budget=budget)
+    assert count_tokens(rendered.text) <= budget
+    if budget >= 1000:  # room for everything: every file is in, the hottest whole
+        assert "full" in rendered.tiers.values() and len(rendered.tiers) == len(SHOP)
+
+
+def test_only_changed_files_are_read_again(tmp_path):
+    root = tmp_path / "shop"
+    repo = make_repo(root, SHOP)
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    assert repo_map.stats.parsed == len(SHOP)
+    assert not repo_map.refresh() and repo_map.stats.parsed == 0
+
+    # An edit that keeps the size and the mtime: only the content hash can tell.
+    prices = root / "shop/prices.py"
+    stat = prices.stat()
+    prices.write_text(prices.read_text().replace("def price_of", "def cost_of"))
+    os.utime(prices, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert repo_map.refresh() and repo_map.stats.parsed == 1
+    assert repo_map.symbol("cost_of").definitions == [("shop/prices.py", 6, "def cost_of(sku):")]
+
+    (root / "shop/report.py").rename(root / "shop/summary.py")  # rename
+    (root / "web/app.js").unlink()  # delete
+    repo_map.refresh()
+    assert repo_map.stats.parsed == 1
+    assert {s.path for s in repo_map.ordered} == {"shop/cart.py", "shop/prices.py", "shop/summary.py", "README.md"}
+
+    repo.git.checkout("-q", "--", ".")  # back to the commit
+    repo.git.clean("-q", "-f")
+    repo.git.checkout("-q", "-b", "feature")  # a branch switch brings other contents
+    (root / "shop/extra.py").write_text("def extra():\n    return 1\n")
+    repo.git.add(A=True)
+    repo.index.commit("extra")
+    repo.git.checkout("-q", "main")
+    repo_map.refresh()
+    assert "shop/extra.py" not in {s.path for s in repo_map.ordered}
+    repo.git.checkout("-q", "feature")
+    repo_map.refresh()
+    assert repo_map.symbol("extra").definitions[0][:2] == ("shop/extra.py", 1)
+
+    # A new process over the same cache reads nothing.
+    fresh = new_map(root, tmp_path)
+    fresh.refresh()
+    assert fresh.stats.parsed == 0 and fresh.stats.cache_hits == len(fresh.sources)
+
+
+def test_the_cache_key_ignores_the_task(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    repo_map = new_map(root, tmp_path)
+    repo_map.render("cart")
+    second = new_map(root, tmp_path)
+    second.render("prices and discounts, a different task")
+    assert second.stats.parsed == 0
+
+
+def test_hostile_repository(tmp_path):
+    """Syntax errors, binary, minified, vendored, ignored and generated files, a symlink loop and
+    a 50 MB generated file: all survive, and only source appears."""
+    root = tmp_path / "hostile"
+    make_repo(root, {
+        "good.py": "def fine():\n    return 1\n",
+        "broken.py": "def broken(:\n    pass\n\ndef after():\n    pass\n",
+        "blob.dat": "",
+        "app.min.js": "",
+        "bundle.js": "var a=1;" * 1000,
+        "gen_pb.py": "# Code generated by protoc. DO NOT EDIT.\nclass Message:\n    pass\n",
+        "node_modules/lib/index.js": "function vendored() {}\n",
+        ".gitignore": "ignored.py\n",
+        "ignored.py": "def ignored():\n    pass\n",
+    })
+    (root / "blob.dat").write_bytes(b"\x00\x01binary" * 100)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    (root / "self").symlink_to(root / "self")  # a link to itself
+    with open(root / "huge_generated.py", "w") as f:
+        line = "VALUE_%d = %d\n"
+        f.writelines(line % (i, i) for i in range(3_000_000))
+    assert (root / "huge_generated.py").stat().st_size > 50_000_000
+    for in_git in (True, False):
+        if not in_git:
+            import shutil
+            shutil.rmtree(root / ".git")
+            (root / "node_modules").mkdir(exist_ok=True)
+        repo_map = new_map(root, tmp_path / str(in_git))
+        repo_map.refresh()
+        mapped = {s.path for s in repo_map.ordered}
+        assert {"good.py", "broken.py"} <= mapped
+        assert not mapped & {"blob.dat", "app.min.js", "bundle.js", "gen_pb.py", "huge_generated.py",
+                              "node_modules/lib/index.js", "loop", "self"}
+        assert ("ignored.py" in mapped) is not in_git
+        assert {"fine", "after"} <= {n for s in repo_map.ordered for n, _ in s.defs}
+        assert repo_map.render("fine", budget=500).text
+
+
+def test_a_corrupt_cache_is_rebuilt(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    repo_map.close()
+    repo_map.cache.path.write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(str(repo_map.cache.path) + suffix).unlink(missing_ok=True)
+    again = new_map(root, tmp_path)
+    again.refresh()
+    assert again.stats.cache_rebuilt and again.stats.parsed == len(SHOP)
+    third = new_map(root, tmp_path)
+    third.refresh()
+    assert third.stats.parsed == 0  # the rebuilt cache is whole again
+
+
+def test_a_locked_cache_is_not_fatal(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    first = new_map(root, tmp_path)
+    first.refresh()
+    holder = sqlite3.connect(first.cache.path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        (root / "shop/new.py").write_text("def new():\n    pass\n")
+        second = new_map(root, tmp_path)
+        second.refresh()
+        assert "shop/new.py" in {s.path for s in second.ordered}
+        assert second.stats.cache_rebuilt
+    finally:
+        holder.rollback()
+        holder.close()
