@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from agent.review_diff import DiffHunk, FileChange
 from agent.tokens import count_tokens
-from tools.review import ReviewScope
+from tools.review import Hunk, ReviewScope
 
 DEFAULT_CHUNK_TOKENS = 24_000
 
@@ -38,7 +38,7 @@ class Chunk:
 
     @property
     def scope(self) -> ReviewScope:
-        hunks: dict[str, tuple] = {}
+        hunks: dict[str, tuple[Hunk, ...]] = {}
         for part in self.parts:
             hunks[part.change.path] = hunks.get(part.change.path, ()) + tuple(h.span for h in part.hunks)
         return ReviewScope(hunks)
@@ -50,13 +50,13 @@ def split(changes: list[FileChange], budget: int) -> list[Chunk]:
     A single hunk larger than the budget still goes alone into its own chunk: it cannot be cut.
     """
     parts = [part for change in changes for part in _parts(change, budget)]
-    chunks: list[list[Part]] = []
+    chunks: list[tuple[Part, ...]] = []
     for part in parts:
-        if chunks and fits("\n\n".join(p.text for p in [*chunks[-1], part]), budget):
-            chunks[-1].append(part)
+        if chunks and fits(Chunk((*chunks[-1], part)).text, budget):
+            chunks[-1] = (*chunks[-1], part)
         else:
-            chunks.append([part])
-    return [Chunk(tuple(c)) for c in chunks]
+            chunks.append((part,))
+    return [Chunk(c) for c in chunks]
 
 
 def fits(text: str, budget: int) -> bool:

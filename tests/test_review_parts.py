@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from agent.config import Config
 from agent.errors import ServerError
-from agent.review import ReviewTimedOut, run_all
+from agent.review import ReviewOptions, run_review
+from agent.review_run import ReviewTimedOut, run_all
 from agent.review_chunks import split
 from agent.review_diff import Target, collect_changes, enclosing_definitions, is_generated
 from agent.review_fix import apply_fixes
 from tests.conftest import make_repo
+from tests.fakes.openai_server import call, tool_reply
 from tests.test_review_cli import git
 from tools.base import ToolError
 from tools.review import Finding, Hunk, ReportFindingArgs, ReviewScope, anchor
@@ -142,3 +146,21 @@ def test_run_all_keeps_order_raises_the_first_failure_and_the_deadline():
     never = threading.Event()
     with pytest.raises(ReviewTimedOut, match="ran past --timeout 0.2 s"):
         run_all([lambda: never.wait(5)], 1, time.monotonic() + 0.2, 0.2)
+
+
+def test_the_context_provider_feeds_the_shared_system_prompt(tmp_path, fake_server):
+    repo = staged(tmp_path, {"a.py": "a = 1\n", "b.py": "b = 1\n"}, {"a.py": "a = 2\n", "b.py": "b = 2\n"})
+    fake_server.script(tool_reply(call("finish", summary="fine")))
+    asked: list[list[str]] = []
+
+    def repo_map(paths: list[str]) -> str:
+        asked.append(list(paths))
+        return "a.py\n  a (used by b.py)"
+
+    out, err = io.StringIO(), io.StringIO()
+    config = Config(base_url=fake_server.base_url, max_retries=0)
+    assert run_review(config, repo, ReviewOptions(), out, err, {}, context=repo_map) == 0
+    assert asked == [["a.py", "b.py"]]
+    system = fake_server.chat_requests[0]["messages"][0]["content"]
+    assert system.endswith("focused on the changed files and their callers:\n\na.py\n  a (used by b.py)\n")
+    assert out.getvalue() == "" and err.getvalue().startswith("heron review: 2 files, 0 blockers")
