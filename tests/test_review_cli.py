@@ -8,9 +8,10 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+import pexpect
 import pytest
 
-from tests.conftest import make_repo, run_heron
+from tests.conftest import HERON, heron_env, make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 
 BEFORE = """\
@@ -283,3 +284,19 @@ def test_fix_applies_suggestions_to_the_working_tree_not_the_index(tmp_path, hom
     assert "-        return self.balance + 1\n+        return self.balance\n" in git(repo, "diff")
     assert "heron review: fixed: bank.py:9 withdraw returns one more than the balance" in result.stderr
     assert "not staged" in result.stderr
+
+
+@pytest.mark.parametrize("no_colour", [False, True])
+def test_text_is_coloured_on_a_terminal_unless_no_color(tmp_path, home, fake_server, no_colour):
+    repo = staged_repo(tmp_path)
+    fake_server.script(*reports(BUG))
+    env = {k: v for k, v in heron_env(home).items() if k != "NO_COLOR"}
+    if no_colour:
+        env["NO_COLOR"] = "1"
+    child = pexpect.spawn(str(HERON), ["review", "--repo", str(repo), "--base-url", fake_server.base_url],
+                          env=env, encoding="utf-8", timeout=60)
+    output = child.read()
+    child.close()
+    assert child.exitstatus == 1, output
+    coloured = "bank.py:9: \x1b[1;31mblocker\x1b[0m [bug]" in output
+    assert coloured != no_colour, output
