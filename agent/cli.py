@@ -74,7 +74,7 @@ def _fix(args: argparse.Namespace) -> int:
 def _add_review(commands: Any) -> None:
     from agent.review_chunks import DEFAULT_CHUNK_TOKENS
     from agent.review_formats import FORMATS
-    from tools.review import SEVERITIES
+    from tools.findings import SEVERITIES
 
     review = commands.add_parser("review", help="review a change before it is committed",
                                  description="Review the staged changes, a range or a commit.")
@@ -112,7 +112,7 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _add_hook(commands: Any) -> None:
-    from tools.review import SEVERITIES
+    from tools.findings import SEVERITIES
 
     hook = commands.add_parser("hook", help="install heron review as a git pre-commit hook",
                                description="Install or remove the pre-commit hook that runs `heron review --staged`.")

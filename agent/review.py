@@ -20,7 +20,7 @@ from agent.review_diff import FileChange, Target, collect_changes, repo_root
 from agent.review_fix import apply_fixes
 from agent.review_formats import Summary, render as render_findings
 from prompts import render
-from tools.review import SEVERITIES, Finding, Severity
+from tools.findings import SEVERITIES, Finding, Severity
 
 # Given the paths a change touches, text that helps to review them: the repository map focused on
 # those files and their callers. The same text goes into every chunk's system prompt, so the

@@ -7,10 +7,13 @@ hunks, numbered by new-file line) and the ReviewScope its findings must fall in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from agent.review_diff import DiffHunk, FileChange
 from agent.tokens import count_tokens
-from tools.review import Hunk, ReviewScope
+from tools.findings import Hunk, ReviewScope
+
+if TYPE_CHECKING:  # every heron command reads DEFAULT_CHUNK_TOKENS; tree-sitter need not load for it
+    from agent.review_diff import DiffHunk, FileChange
 
 DEFAULT_CHUNK_TOKENS = 24_000
 

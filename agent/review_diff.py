@@ -18,7 +18,7 @@ from tree_sitter import Node
 
 from agent.errors import UsageError
 from agent.languages import language_of, parser
-from tools.review import Hunk
+from tools.findings import Hunk
 
 # Paths that are produced by tools, not written by people; reviewing them wastes the budget.
 GENERATED_PATTERNS = (

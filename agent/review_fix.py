@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.files import write_atomic
-from tools.review import Finding
+from tools.findings import Finding
 
 
 @dataclass(frozen=True)

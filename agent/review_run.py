@@ -26,7 +26,8 @@ from tools.base import Tool, ToolContext
 from tools.plan import finish
 from tools.policy import Policy
 from tools.registry import DEFAULT_TOOLS
-from tools.review import FINDINGS_KEY, SCOPE_KEY, Finding, report_finding
+from tools.findings import Finding
+from tools.review import FINDINGS_KEY, SCOPE_KEY, report_finding
 
 T = TypeVar("T")
 

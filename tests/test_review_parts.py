@@ -20,7 +20,8 @@ from tests.conftest import make_repo
 from tests.fakes.openai_server import call, tool_reply
 from tests.test_review_cli import git
 from tools.base import ToolError
-from tools.review import Finding, Hunk, ReportFindingArgs, ReviewScope, anchor
+from tools.findings import Finding, Hunk, ReviewScope
+from tools.review import ReportFindingArgs, anchor
 
 GO = """package bank
 

@@ -7,46 +7,13 @@ correct it, and one on a hunk's unchanged context line is moved to the nearest c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 from pydantic import BaseModel, Field, model_validator
 
 from tools.base import ToolContext, ToolError, ToolResult, tool
+from tools.findings import Finding, ReviewScope, Severity
 
-Severity = Literal["blocker", "warning", "nit"]
-SEVERITIES: tuple[Severity, ...] = ("nit", "warning", "blocker")  # in rising order
 SCOPE_KEY = "review_scope"
 FINDINGS_KEY = "findings"
-
-
-@dataclass(frozen=True)
-class Hunk:
-    """One hunk's span in the new version of a file, and the lines in it that count as changed."""
-
-    start: int
-    end: int
-    changed: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class ReviewScope:
-    hunks: dict[str, tuple[Hunk, ...]] = field(default_factory=dict)
-
-    def changed_lines(self, path: str) -> str:
-        lines = sorted({n for h in self.hunks.get(path, ()) for n in h.changed})
-        return _ranges(lines)
-
-
-@dataclass(frozen=True)
-class Finding:
-    file: str
-    line: int
-    end_line: int
-    severity: Severity
-    category: str
-    message: str
-    suggestion: str | None = None
 
 
 class ReportFindingArgs(BaseModel):
@@ -100,13 +67,3 @@ def anchor(scope: ReviewScope, args: ReportFindingArgs) -> tuple[Finding, str]:
     note = f" Moved from line {args.line}, which is unchanged, to line {moved}, the nearest changed line"
     note += "; its suggestion was dropped." if args.suggestion else "."
     return Finding(path, moved, moved, args.severity, args.category, args.message, None), note
-
-
-def _ranges(lines: list[int]) -> str:
-    spans: list[str] = []
-    for n in lines:
-        if spans and int(spans[-1].split("-")[-1]) == n - 1:
-            spans[-1] = f"{spans[-1].split('-')[0]}-{n}"
-        else:
-            spans.append(str(n))
-    return ", ".join(spans) or "none"
