@@ -23,10 +23,10 @@ from agent.review_diff import Target
 from agent.runtime import Runtime, open_runtime
 from prompts import render
 from tools.base import Tool, ToolContext
+from tools.findings import Finding
 from tools.plan import finish
 from tools.policy import Policy
 from tools.registry import DEFAULT_TOOLS
-from tools.findings import Finding
 from tools.review import FINDINGS_KEY, SCOPE_KEY, report_finding
 
 T = TypeVar("T")
