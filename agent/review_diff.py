@@ -77,7 +77,7 @@ class FileChange:
     hunks: tuple[DiffHunk, ...]
     new_text: str
     language: str | None
-    skipped: str | None = None  # why it is not reviewed: binary, generated, deleted
+    skipped: str | None = None  # why it is not reviewed: binary, generated, deleted, unchanged content
 
     def definitions(self, hunks: tuple[DiffHunk, ...]) -> list[Definition]:
         """The functions and classes enclosing the changed lines of `hunks`, outermost first."""
@@ -103,8 +103,11 @@ def collect_changes(root: Path, target: Target) -> list[FileChange]:
         if status == "deleted":
             changes.append(FileChange(path, status, (), "", None, skipped="deleted"))
             continue
-        new_text = _git(root, "show", f"{new_rev}:{path}")
         hunks = tuple(_hunk(h) for h in patched)
+        if not hunks:  # a rename or a mode change alone: no line to review
+            changes.append(FileChange(path, status, (), "", None, skipped="unchanged content"))
+            continue
+        new_text = _git(root, "show", f"{new_rev}:{path}")
         skipped = "generated" if path in generated or is_generated(path, new_text) else None
         changes.append(FileChange(path, status, hunks, new_text, language_of(path), skipped))
     return changes
@@ -162,7 +165,7 @@ def _changed_lines(lines: tuple[DiffLine, ...]) -> tuple[int, ...]:
 
 def _diff_args(target: Target) -> list[str]:
     common = ["-c", "core.quotePath=false"]
-    flags = ["--no-color", "--no-ext-diff", "--find-renames", "--unified=3"]
+    flags = ["--no-color", "--no-ext-diff", "--find-renames", "--unified=3", "--ignore-submodules"]
     if target.kind == "staged":
         return [*common, "diff", "--cached", *flags]
     if target.kind == "range":

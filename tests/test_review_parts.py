@@ -165,3 +165,15 @@ def test_the_context_provider_feeds_the_shared_system_prompt(tmp_path, fake_serv
     system = fake_server.chat_requests[0]["messages"][0]["content"]
     assert system.endswith("focused on the changed files and their callers:\n\na.py\n  a (used by b.py)\n")
     assert out.getvalue() == "" and err.getvalue().startswith("heron review: 2 files, 0 blockers")
+
+
+def test_renames_mode_changes_and_submodules_need_no_review(tmp_path):
+    repo = staged(tmp_path, {"a.py": "a = 1\n", "run.sh": "echo hi\n"}, {})
+    inner = tmp_path / "inner"
+    make_repo(inner, {"x.txt": "x\n"})
+    git(repo, "mv", "a.py", "b.py")
+    git(repo, "update-index", "--chmod=+x", "run.sh")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(inner), "vendored")
+    changes = collect_changes(repo, Target("staged"))
+    assert {(c.path, c.status, c.skipped) for c in changes if c.path != ".gitmodules"} == {
+        ("b.py", "renamed", "unchanged content"), ("run.sh", "modified", "unchanged content")}
