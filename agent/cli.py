@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_undo(commands)
     _add_sessions(commands)
     _add_map(commands)
+    _add_review(commands)
+    _add_hook(commands)
     return parser
 
 
@@ -194,6 +196,90 @@ def _map(args: argparse.Namespace) -> int:
     from agent.repomap.cli import print_map
 
     return print_map(Path(args.path), args.tokens, args.focus, args.task, args.stats)
+
+
+def _add_review(commands: Any) -> None:
+    from agent.review_chunks import DEFAULT_CHUNK_TOKENS
+    from agent.review_formats import FORMATS
+    from tools.findings import SEVERITIES
+
+    review = commands.add_parser("review", help="review a change before it is committed",
+                                 description="Review the staged changes, a range or a commit.")
+    target = review.add_mutually_exclusive_group()
+    target.add_argument("--staged", action="store_true", help="review the staged changes (the default)")
+    target.add_argument("--range", metavar="A..B", help="review the changes between two revisions")
+    target.add_argument("--commit", metavar="REV", help="review one commit")
+    _server_flags(review)
+    review.add_argument("--format", choices=FORMATS, default="text", help="output format (default text)")
+    review.add_argument("--fail-on", choices=SEVERITIES[::-1], default="blocker",
+                        help="exit 1 when a finding is at least this severe (default blocker)")
+    review.add_argument("--timeout", type=_positive(float), default=120.0, metavar="S",
+                        help="give up after S seconds, warn and exit 0 (default 120)")
+    review.add_argument("--strict", action="store_true", help="exit 3 instead when the server fails or times out")
+    review.add_argument("--fix", action="store_true", help="apply suggested fixes to the working tree (not the index)")
+    review.add_argument("--jobs", type=_positive(int), default=4, metavar="N", help="concurrent requests (default 4)")
+    review.add_argument("--chunk-tokens", type=_positive(int), default=DEFAULT_CHUNK_TOKENS, metavar="N",
+                        help=f"diff tokens per request (default {DEFAULT_CHUNK_TOKENS})")
+    review.set_defaults(handler=_review)
+
+
+def _review(args: argparse.Namespace) -> int:
+    import os
+
+    from agent.review import ReviewOptions, run_review
+    from agent.review_diff import Target
+
+    target = (Target("range", args.range) if args.range else Target("commit", args.commit) if args.commit
+              else Target("staged"))
+    repo = Path(args.repo)
+    config = load_config(repo, {"base_url": args.base_url, "model": args.model})
+    options = ReviewOptions(target, args.format, args.fail_on, args.timeout, args.strict, args.fix,
+                            args.jobs, args.chunk_tokens)
+    return run_review(config, repo, options, sys.stdout, sys.stderr, os.environ)
+
+
+def _add_hook(commands: Any) -> None:
+    from tools.findings import SEVERITIES
+
+    hook = commands.add_parser("hook", help="install heron review as a git pre-commit hook",
+                               description="Install or remove the pre-commit hook that runs `heron review --staged`.")
+    actions = hook.add_subparsers(dest="action", metavar="ACTION", required=True)
+    install = actions.add_parser("install", help="write the pre-commit hook, chaining any existing one")
+    install.add_argument("--repo", default=".", help="the repository (default: .)")
+    install.add_argument("--fail-on", choices=SEVERITIES[::-1], default="blocker",
+                         help="block the commit on findings at least this severe (default blocker)")
+    install.add_argument("--force", action="store_true", help="replace a heron hook that is already there")
+    install.set_defaults(handler=_hook_install)
+    uninstall = actions.add_parser("uninstall", help="remove the hook and restore what was there")
+    uninstall.add_argument("--repo", default=".", help="the repository (default: .)")
+    uninstall.set_defaults(handler=_hook_uninstall)
+
+
+def _hook_install(args: argparse.Namespace) -> int:
+    from agent.hook import install
+
+    print(install(Path(args.repo), args.fail_on, args.force))
+    return 0
+
+
+def _hook_uninstall(args: argparse.Namespace) -> int:
+    from agent.hook import uninstall
+
+    print(uninstall(Path(args.repo)))
+    return 0
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+        return value
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -55,6 +55,7 @@ def test_editing_a_hardlink_never_writes_through_to_the_other_name(ctx: ToolCont
     outside = tmp_path / "outside.txt"
     outside.write_text("keep me\n")
     os.link(outside, ctx.workspace / "linked.txt")
+    read_file.run(ReadFileArgs(path="linked.txt"), ctx)
     edit_file.run(EditFileArgs(path="linked.txt", old="keep me", new="changed"), ctx)
     assert outside.read_text() == "keep me\n"
     assert (ctx.workspace / "linked.txt").read_text() == "changed\n"
