@@ -26,6 +26,7 @@ class ShellSession:
         self.cwd = cwd
         self.env = env if env is not None else dict(os.environ)
         self.restarted = False
+        self.busy = False
         self._start()
 
     def _start(self) -> None:
@@ -49,7 +50,16 @@ class ShellSession:
         if not self.child.isalive():
             self._start()
             self.restarted = True
-        return self._run_raw(command, timeout)
+        self.busy = True
+        try:
+            return self._run_raw(command, timeout)
+        finally:
+            self.busy = False
+
+    def interrupt(self) -> None:
+        """Ctrl-C to the running command, from the front-end's thread; the shell itself lives on."""
+        if self.busy and self.child.isalive():
+            self.child.sendintr()
 
     def _run_raw(self, command: str, timeout: float) -> tuple[str, int | None]:
         token = secrets.token_hex(8)

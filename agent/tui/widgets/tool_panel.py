@@ -1,0 +1,53 @@
+"""One panel per tool call (or slash command output): a title line, and a body that folds away."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.widgets import Collapsible, Static
+
+from agent.tui.entries import PanelEntry
+
+MAX_BODY_LINES = 400
+MARKS = {"running": "…", "ok": "✓", "error": "✗", "denied": "⊘"}
+
+
+class ToolPanel(Collapsible):
+    def __init__(self, entry: PanelEntry) -> None:
+        super().__init__(Static(render_body(entry), classes="body"), title=title_of(entry),
+                         collapsed=not entry.expanded, classes=entry.status)
+        self.entry = entry
+
+    def finish(self, entry: PanelEntry) -> None:
+        """The call ended: show its output or diff, opened when worth reading."""
+        self.entry = entry
+        self.title = title_of(entry)
+        self.remove_class(*MARKS)
+        self.add_class(entry.status)
+        self.query_one(".body", Static).update(render_body(entry))
+        self.collapsed = not entry.expanded
+
+    def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
+        self.entry.expanded = True
+
+    def on_collapsible_collapsed(self, event: Collapsible.Collapsed) -> None:
+        self.entry.expanded = False
+
+
+def title_of(entry: PanelEntry) -> str:
+    return f"{MARKS[entry.status]} {entry.title}"
+
+
+def render_body(entry: PanelEntry) -> Syntax | Text:
+    lines = entry.body.splitlines()
+    body = entry.body
+    note = ""
+    if len(lines) > MAX_BODY_LINES:
+        body = "\n".join(lines[:MAX_BODY_LINES])
+        note = f"\n… {len(lines) - MAX_BODY_LINES} more lines"
+    if not body:
+        return Text("(running)" if entry.status == "running" else "(no output)", style="dim")
+    if entry.lexer:
+        return Syntax(body + note, entry.lexer, theme="ansi_dark", background_color="default",
+                      word_wrap=True)
+    return Text(body + note)
