@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 from pathlib import Path
 
 import pexpect
@@ -57,9 +58,25 @@ class ShellSession:
             self.busy = False
 
     def interrupt(self) -> None:
-        """Ctrl-C to the running command, from the front-end's thread; the shell itself lives on."""
+        """Stop the running command from the front-end's thread; the shell itself lives on."""
         if self.busy and self.child.isalive():
-            self.child.sendintr()
+            self._signal_children(signal.SIGINT)
+
+    def _signal_children(self, sig: int) -> None:
+        # Not Ctrl-C on the pty: the terminal would flush the queued input, marker line and all.
+        try:
+            children = Path(f"/proc/{self.child.pid}/task/{self.child.pid}/children").read_text().split()
+        except OSError:
+            return
+        for pid in map(int, children):
+            try:
+                group = os.getpgid(pid)
+                if group == os.getpgid(self.child.pid):
+                    os.kill(pid, sig)  # no job control: the group is the shell's own
+                else:
+                    os.killpg(group, sig)
+            except (ProcessLookupError, PermissionError):
+                continue
 
     def _run_raw(self, command: str, timeout: float) -> tuple[str, int | None]:
         token = secrets.token_hex(8)
@@ -86,7 +103,7 @@ class ShellSession:
         return output, int(self.child.match.group(1))
 
     def _interrupt(self, pattern: re.Pattern[str]) -> None:
-        self.child.sendintr()
+        self._signal_children(signal.SIGINT)
         try:
             self.child.expect(pattern, timeout=5)
         except (pexpect.TIMEOUT, pexpect.EOF):

@@ -47,7 +47,7 @@ class PromptInput(TextArea):
             if key in ("up", "down"):
                 self.menu.move(-1 if key == "up" else 1)
                 return True
-            if key in ("tab", "enter"):
+            if key == "tab" or (key == "enter" and not self._completion_typed()):
                 self._accept_completion()
                 return True
             if key == "escape":
@@ -115,6 +115,14 @@ class PromptInput(TextArea):
         if row > 0 and before.startswith("/"):
             before = ""  # a command is only ever the first line
         self.menu.show(self.completer.complete(before))
+
+    def _completion_typed(self) -> bool:
+        """The highlighted option is exactly what was typed: Enter sends rather than completes."""
+        value, completion = self.menu.chosen(), self.menu.completion
+        if value is None or completion is None:
+            return False
+        row, col = self.cursor_location
+        return self.document.get_line(row)[col - completion.replace:col] == value.strip()
 
     def _accept_completion(self) -> None:
         value, completion = self.menu.chosen(), self.menu.completion

@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from agent.tui.entries import AssistantEntry, Entry, NoticeEntry, PanelEntry, UserEntry
-from agent.tui.widgets.assistant_message import AssistantMessage
+from agent.tui.widgets.assistant_message import Answer, AssistantMessage
 from agent.tui.widgets.notice import Notice
 from agent.tui.widgets.tool_panel import ToolPanel
 from agent.tui.widgets.user_message import UserMessage
@@ -28,7 +28,7 @@ def widget_for(entry: Entry) -> Widget:
         case UserEntry():
             return UserMessage(entry)
         case AssistantEntry():
-            return AssistantMessage(entry)
+            return AssistantMessage(entry) if entry.streaming else Answer(entry)
         case PanelEntry():
             return ToolPanel(entry)
         case NoticeEntry():
@@ -92,6 +92,8 @@ class Transcript(VerticalScroll, can_focus=False):
         if new_value <= 0 and self.first_shown > 0 and not self._loading_older:
             self._loading_older = True
             self.call_later(self.show_older)
+        elif new_value >= self.max_scroll_y and not self._loading_older:
+            self._prune()  # back at the bottom: drop the pages read back
 
     async def show_older(self) -> None:
         """Mount the previous page above the first shown entry, keeping the view where it is."""
