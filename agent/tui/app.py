@@ -22,12 +22,12 @@ from agent.interfaces import Approval
 from agent.loop import Outcome
 from agent.runtime import Runtime, open_runtime
 from agent.tui import slash
-from agent.tui.bridge import UiApprover, UiSink
+from agent.tui.bridge import Channel, UiApprover, UiSink
 from agent.tui.commands import BUILTIN, user_commands
 from agent.tui.completion import Completer
 from agent.tui.entries import AssistantEntry, NoticeEntry, PanelEntry, UserEntry
 from agent.tui.modes import next_mode, policy_for
-from agent.tui.messages import (AgentEvent, ApprovalNeeded, ConnectFailed, Connected, RunEnded,
+from agent.tui.messages import (AgentEvent, ApprovalNeeded, ConnectFailed, Connected, Drain, RunEnded,
                                 RunFailed, Submitted)
 from agent.tui.preview import approval_preview
 from agent.tui.screens.approval import ApprovalAnswer, ApprovalScreen
@@ -44,6 +44,7 @@ from agent.tui.widgets.transcript import Transcript
 from prompts import render
 
 RETRY_SECONDS = 3.0
+DRAIN_BUDGET = 0.008  # seconds of worker messages handled before the UI takes its turn
 QUIT_WINDOW = 2.0
 EDIT_TOOLS = ("write_file", "edit_file")
 
@@ -70,6 +71,7 @@ class HeronApp(App[None]):
         self.session_allow: tuple[str, ...] = ()
         self.running = False
         self.closing = threading.Event()
+        self.channel = Channel(self)
         self.user_commands = user_commands(self.workspace)
         self.completer = Completer(self.workspace, {**BUILTIN, **{
             n: c.description for n, c in self.user_commands.items()}})
@@ -126,8 +128,8 @@ class HeronApp(App[None]):
     @work(thread=True, exclusive=True, group="connect")
     def connect(self) -> None:
         try:
-            runtime = open_runtime(self.config, self.workspace, UiSink(self),
-                                   UiApprover(self, self.closing), default_mode="ask")
+            runtime = open_runtime(self.config, self.workspace, UiSink(self.channel),
+                                   UiApprover(self.channel, self.closing), default_mode="ask")
         except HeronError as e:
             self.post_message(ConnectFailed(e))
             return
@@ -183,18 +185,33 @@ class HeronApp(App[None]):
         try:
             outcome = runtime.loop.run(prompt)
         except HeronError as e:
-            self.post_message(RunFailed(e))
+            self.channel.send(RunFailed(e))
             return
         except Exception as e:  # a bug must not take the user's session down with it
-            self.post_message(RunFailed(HeronError(f"heron hit an internal error: {type(e).__name__}: {e}")))
+            self.channel.send(RunFailed(HeronError(f"heron hit an internal error: {type(e).__name__}: {e}")))
             return
-        self.post_message(RunEnded(outcome, mode))
+        self.channel.send(RunEnded(outcome, mode))
+
+    async def on_drain(self, message: Drain) -> None:
+        """Handle the worker's messages for a few milliseconds, then let keys and paints in."""
+        deadline = time.perf_counter() + DRAIN_BUDGET
+        while time.perf_counter() < deadline and (item := self.channel.take()) is not None:
+            match item:
+                case AgentEvent():
+                    await self.show_event(item)
+                case ApprovalNeeded():
+                    self.ask_approval(item)
+                case RunEnded():
+                    await self.run_ended(item)
+                case RunFailed():
+                    await self.run_failed(item)
+        self.channel.drained()
 
     def _set_running(self, running: bool) -> None:
         self.running = running
         self.status.busy = running
 
-    async def on_run_ended(self, message: RunEnded) -> None:
+    async def run_ended(self, message: RunEnded) -> None:
         await self._end_turn()
         self._set_running(False)
         self.load_files()
@@ -208,7 +225,7 @@ class HeronApp(App[None]):
         if message.mode == "plan" and outcome.status in ("finished", "answered"):
             self.review_plan(outcome)
 
-    async def on_run_failed(self, message: RunFailed) -> None:
+    async def run_failed(self, message: RunFailed) -> None:
         await self._end_turn()
         self._set_running(False)
         what = str(message.error)
@@ -258,7 +275,7 @@ class HeronApp(App[None]):
 
     # -- approvals ---------------------------------------------------------------------------
 
-    def on_approval_needed(self, message: ApprovalNeeded) -> None:
+    def ask_approval(self, message: ApprovalNeeded) -> None:
         def answered(answer: ApprovalAnswer | None) -> None:
             answer = answer or ApprovalAnswer(False, "no answer")
             if answer.always:
@@ -300,11 +317,11 @@ class HeronApp(App[None]):
 
     # -- events of the loop ------------------------------------------------------------------
 
-    async def on_agent_event(self, message: AgentEvent) -> None:
+    async def show_event(self, message: AgentEvent) -> None:
         event = message.event
         match event:
             case ev.TextDelta():
-                await (await self._assistant_widget()).add_text(event.text)
+                (await self._assistant_widget()).add_text(event.text)
             case ev.ReasoningDelta():
                 (await self._assistant_widget()).add_reasoning(event.text)
             case ev.StreamRestarted():

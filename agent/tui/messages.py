@@ -15,6 +15,11 @@ from agent.runtime import Runtime
 
 
 @dataclass
+class Drain(Message):
+    """Messages from the worker are waiting in the channel."""
+
+
+@dataclass
 class AgentEvent(Message):
     """One event of the loop, posted from the worker thread."""
 

@@ -27,22 +27,16 @@ class NoEndpointScreen(Screen[None]):
     def __init__(self, error: str) -> None:
         super().__init__(id="no-endpoint")
         self.error = error
-        self.attempts = 1
 
     def compose(self) -> ComposeResult:
         with Vertical(id="no-endpoint-box"):
             yield Markdown(HELP.format(error=self.error))
-            yield Static(self._status(), id="retry-status")
-
-    def _status(self) -> str:
-        return f"Tried {self.attempts} time(s); retrying every few seconds · r retry now · q quit"
+            yield Static("Retrying every few seconds · r retry now · q quit", id="retry-status")
 
     def failed_again(self, error: str) -> None:
-        self.attempts += 1
         if error != self.error:
             self.error = error
             self.query_one(Markdown).update(HELP.format(error=error))
-        self.query_one("#retry-status", Static).update(self._status())
 
     def action_retry(self) -> None:
         self.app.action_connect()  # type: ignore[attr-defined]

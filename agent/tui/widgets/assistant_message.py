@@ -11,6 +11,8 @@ from textual.widgets.markdown import MarkdownStream
 from agent.tui.entries import AssistantEntry
 from agent.tui.widgets.reasoning_fold import ReasoningFold
 
+SHOW_EVERY = 1 / 15  # seconds between updates of a streaming answer
+
 
 class Answer(Vertical):
     """A finished answer. Textual's Markdown (a widget per block) is only worth its cost while
@@ -28,12 +30,15 @@ class Answer(Vertical):
 
 
 class AssistantMessage(Vertical):
-    """The answer being streamed."""
+    """The answer being streamed. Text arriving at hundreds of pieces a second is shown a few
+    times a second: each Markdown update re-lays out the transcript, and keys must not queue
+    behind them."""
 
     def __init__(self, entry: AssistantEntry) -> None:
         super().__init__()
         self.entry = entry
         self._stream: MarkdownStream | None = None
+        self._pending = ""
 
     def compose(self) -> ComposeResult:
         yield ReasoningFold(self.entry)
@@ -41,8 +46,16 @@ class AssistantMessage(Vertical):
         markdown.display = bool(self.entry.text)
         yield markdown
 
-    async def add_text(self, text: str) -> None:
+    def add_text(self, text: str) -> None:
         self.entry.text += text
+        if not self._pending:
+            self.set_timer(SHOW_EVERY, self._show_pending)
+        self._pending += text
+
+    async def _show_pending(self) -> None:
+        text, self._pending = self._pending, ""
+        if not text or not self.entry.streaming:
+            return
         if self._stream is None:
             markdown = self.query_one(Markdown)
             markdown.display = True
@@ -59,8 +72,8 @@ class AssistantMessage(Vertical):
         self.entry.streaming = False
         self.entry.reasoning = reasoning or self.entry.reasoning
         markdown = self.query_one(Markdown)
-        if text != self.entry.text:
-            self.entry.text = text
+        self.entry.text = text
+        if markdown.source != text:
             await markdown.update(text)
         markdown.display = bool(text)
         self.query_one(ReasoningFold).refresh_title()
@@ -75,6 +88,7 @@ class AssistantMessage(Vertical):
         self.query_one(ReasoningFold).refresh_title()
 
     async def _stop_stream(self) -> None:
+        self._pending = ""
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
