@@ -6,7 +6,6 @@ import socket
 
 import pytest
 from textual import events
-from textual.widgets import Collapsible, Markdown
 
 from agent.config import Config
 from agent.tui.app import HeronApp
@@ -17,6 +16,7 @@ from agent.tui.screens.plan_review import PlanReviewScreen
 from agent.tui.widgets.assistant_message import AssistantMessage
 from agent.tui.widgets.completion_menu import CompletionMenu
 from agent.tui.widgets.files_panel import FilesPanel
+from agent.tui.widgets.fold import Fold
 from agent.tui.widgets.plan_panel import PlanPanel
 from agent.tui.widgets.prompt_input import PromptInput
 from agent.tui.widgets.status_bar import StatusBar
@@ -24,7 +24,7 @@ from agent.tui.widgets.tool_panel import ToolPanel
 from agent.tui.widgets.transcript import LIVE, PAGE
 from tests.conftest import make_repo
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
-from tests.tui_support import SIZE, command, connected, entry_kinds, idle, make_app, say, wait_for
+from tests.tui_support import SIZE, command, connected, entry_kinds, idle, make_app, say, shown_text, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -61,9 +61,11 @@ async def test_streams_markdown_and_folds_reasoning(repo, fake_server):
         assert isinstance(answer, AssistantEntry)
         assert answer.text == "The bug is in **add**." and answer.reasoning == "Let me look at calc.py first."
         widget = app.query_one(AssistantMessage)
-        assert widget.query_one(Markdown).source == "The bug is in **add**."
-        fold = widget.query_one(Collapsible)
-        assert fold.collapsed and fold.title == "Thought (6 words)"
+        assert shown_text(widget.query_one(".answer")) == "The bug is in add."
+        fold = widget.query_one(Fold)
+        assert not fold.expanded and fold.title == "Thought (6 words)"
+        await pilot.click(fold)
+        assert fold.expanded and answer.reasoning_expanded
         status = app.query_one(StatusBar)
         assert status.model == "fake-model" and status.used_tokens == 5040
         assert status.cache_reuse == pytest.approx(0.8)
@@ -87,12 +89,10 @@ async def test_tool_panels_show_the_diff_and_the_output_and_fold(repo, fake_serv
         assert not shell.expanded
         assert app.query_one(FilesPanel).paths == ["calc.py"]
         panel = [p for p in app.query(ToolPanel) if p.entry is shell][0]
-        await pilot.click(panel.query_one("CollapsibleTitle"))
-        await pilot.pause(0.05)
-        assert not panel.collapsed and shell.expanded
-        await pilot.click(panel.query_one("CollapsibleTitle"))
-        await pilot.pause(0.05)
-        assert panel.collapsed and not shell.expanded
+        await pilot.click(panel)
+        assert panel.expanded and shell.expanded
+        await pilot.click(panel)
+        assert not panel.expanded and not shell.expanded
 
 
 async def test_approval_yes_no_with_reason_and_always(repo, fake_server):

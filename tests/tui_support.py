@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from agent.config import Config
 from agent.tui.app import HeronApp
@@ -57,6 +59,12 @@ async def idle(pilot: Pilot) -> None:
     await pilot.pause(0.05)
     await wait_for(pilot, lambda: not app.running, "the run to end")
     await pilot.pause(0.05)
+
+
+def shown_text(widget: Widget) -> str:
+    """The text a widget shows on screen now."""
+    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(line.text.strip() for line in lines).strip()
 
 
 def entry_kinds(app: HeronApp) -> list[str]:

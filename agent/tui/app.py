@@ -326,11 +326,11 @@ class HeronApp(App[None]):
                 (await self._assistant_widget()).add_reasoning(event.text)
             case ev.StreamRestarted():
                 if self._assistant is not None:
-                    await self._assistant.restart()
+                    self._assistant.restart()
                 await self.say(f"The stream broke ({event.reason}); retrying.", "warning")
             case ev.AssistantTurn():
                 if self._assistant is not None:
-                    await self._assistant.finish(event.text, event.reasoning)
+                    self._assistant.finish(event.text, event.reasoning)
                 elif event.text.strip() or event.reasoning.strip():
                     await self.transcript.add(AssistantEntry(event.text, event.reasoning, streaming=False))
                 self._assistant = None
@@ -363,7 +363,7 @@ class HeronApp(App[None]):
         """A run ended mid-turn (interrupt, failure): stop the stream where it is."""
         if self._assistant is not None:
             entry = self._assistant.entry
-            await self._assistant.finish(entry.text, entry.reasoning)
+            self._assistant.finish(entry.text, entry.reasoning)
             self._assistant = None
         for entry in self._panels.values():
             if entry.status == "running":

@@ -1,21 +1,21 @@
-"""One panel per tool call (or slash command output): a title line, and a body that folds away."""
+"""One panel per tool call (or slash command output): the call on one line, its output or diff below."""
 
 from __future__ import annotations
 
 from rich.syntax import Syntax
 from rich.text import Text
-from textual.widgets import Collapsible, Static
 
 from agent.tui.entries import PanelEntry
+from agent.tui.widgets.fold import Fold
 
 MAX_BODY_LINES = 400
 MARKS = {"running": "…", "ok": "✓", "error": "✗", "denied": "⊘"}
 
 
-class ToolPanel(Collapsible):
+class ToolPanel(Fold):
     def __init__(self, entry: PanelEntry) -> None:
-        super().__init__(Static(render_body(entry), classes="body"), title=title_of(entry),
-                         collapsed=not entry.expanded, classes=entry.status)
+        super().__init__(title_of(entry), lambda: render_body(self.entry), expanded=entry.expanded,
+                         classes=entry.status)
         self.entry = entry
 
     def finish(self, entry: PanelEntry) -> None:
@@ -24,14 +24,12 @@ class ToolPanel(Collapsible):
         self.title = title_of(entry)
         self.remove_class(*MARKS)
         self.add_class(entry.status)
-        self.query_one(".body", Static).update(render_body(entry))
-        self.collapsed = not entry.expanded
+        self.expanded = entry.expanded
+        self.refresh(layout=True)
 
-    def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
-        self.entry.expanded = True
-
-    def on_collapsible_collapsed(self, event: Collapsible.Collapsed) -> None:
-        self.entry.expanded = False
+    def toggle(self) -> None:
+        super().toggle()
+        self.entry.expanded = self.expanded
 
 
 def title_of(entry: PanelEntry) -> str:

@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from agent.tui.entries import AssistantEntry, Entry, NoticeEntry, PanelEntry, UserEntry
-from agent.tui.widgets.assistant_message import Answer, AssistantMessage
+from agent.tui.widgets.assistant_message import AssistantMessage
 from agent.tui.widgets.notice import Notice
 from agent.tui.widgets.tool_panel import ToolPanel
 from agent.tui.widgets.user_message import UserMessage
@@ -28,7 +28,7 @@ def widget_for(entry: Entry) -> Widget:
         case UserEntry():
             return UserMessage(entry)
         case AssistantEntry():
-            return AssistantMessage(entry) if entry.streaming else Answer(entry)
+            return AssistantMessage(entry)
         case PanelEntry():
             return ToolPanel(entry)
         case NoticeEntry():
