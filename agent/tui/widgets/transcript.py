@@ -19,8 +19,8 @@ from agent.tui.widgets.notice import Notice
 from agent.tui.widgets.tool_panel import ToolPanel
 from agent.tui.widgets.user_message import UserMessage
 
-LIVE = 80
-PAGE = 40
+LIVE = 40
+PAGE = 20
 
 
 def widget_for(entry: Entry) -> Widget:
