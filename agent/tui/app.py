@@ -32,7 +32,7 @@ from agent.tui.messages import (AgentEvent, ApprovalNeeded, ConnectFailed, Conne
 from agent.tui.preview import approval_preview
 from agent.tui.screens.approval import ApprovalAnswer, ApprovalScreen
 from agent.tui.screens.no_endpoint import NoEndpointScreen
-from agent.tui.screens.plan_review import PlanDecision, PlanReviewScreen
+from agent.tui.screens.plan_review import PlanDecision, PlanReviewScreen, plan_text
 from agent.tui.widgets.assistant_message import AssistantMessage
 from agent.tui.widgets.completion_menu import CompletionMenu
 from agent.tui.widgets.files_panel import FilesPanel
@@ -249,8 +249,7 @@ class HeronApp(App[None]):
                             shown=f"Revise the plan: {decision.comment}" if decision.comment else "Revise the plan")
             return
         self.set_mode(self.act_mode)
-        original = "\n".join(f"- {i.get('text', '')}" for i in (self.runtime.ctx.state.get("plan") or [])) \
-            if self.runtime else ""
+        original = plan_text(self.runtime.ctx.state.get("plan") or []) if self.runtime else ""
         prompt = render("act", plan=decision.plan,
                         edited=" (the user edited it)" if decision.plan != original else "",
                         comment=f"\nThe user's comments: {decision.comment}" if decision.comment else "")
