@@ -13,7 +13,7 @@ from agent.tui.entries import AssistantEntry, NoticeEntry, PanelEntry, UserEntry
 from agent.tui.screens.approval import ApprovalScreen
 from agent.tui.screens.no_endpoint import NoEndpointScreen
 from agent.tui.screens.plan_review import PlanReviewScreen
-from agent.tui.widgets.assistant_message import AssistantMessage
+from agent.tui.widgets.assistant_message import AssistantMessage, settled_length
 from agent.tui.widgets.completion_menu import CompletionMenu
 from agent.tui.widgets.files_panel import FilesPanel
 from agent.tui.widgets.fold import Fold
@@ -324,3 +324,24 @@ async def test_a_thousand_messages_keep_few_widgets_and_scrolling_back_does_not_
         transcript.scroll_end(animate=False, immediate=True)
         await pilot.pause(0.1)
         assert len(transcript.entry_widgets) <= LIVE + PAGE
+
+
+def test_settled_length_stops_at_the_last_blank_line_outside_a_fence():
+    assert settled_length("one\n\ntwo") == len("one\n\n")
+    assert settled_length("one\n\n```\ncode\n\nmore") == len("one\n\n")
+    assert settled_length("```\ncode\n```\n\nafter") == len("```\ncode\n```\n\n")
+    assert settled_length("no blank line yet") == 0
+
+
+async def test_a_long_answer_streams_in_sealed_pieces(repo, fake_server):
+    paragraphs = [f"Paragraph {i}: " + "words " * 60 for i in range(40)]
+    fake_server.script(Reply(text="\n\n".join(paragraphs), chunk_delay=0.001))
+    async with make_app(fake_server, repo).run_test(size=SIZE) as pilot:
+        app = await connected(pilot)
+        await say(pilot, "write a lot")
+        await idle(pilot)
+        widget = app.query_one(AssistantMessage)
+        pieces = list(widget.query(".sealed")) + [widget.query_one(".answer")]
+        assert len(pieces) > 2
+        shown = " ".join(shown_text(p) for p in pieces)
+        assert all(f"Paragraph {i}:" in shown for i in range(40))

@@ -6,6 +6,8 @@ out the transcript, and keys must not queue behind updates.
 
 from __future__ import annotations
 
+import re
+
 from rich.markdown import Markdown
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,6 +18,19 @@ from agent.tui.entries import AssistantEntry
 from agent.tui.widgets.fold import Fold
 
 SHOW_EVERY = 1 / 15  # seconds between updates of a streaming answer
+# A streaming answer is re-rendered from its last sealed piece on; whole blocks past this many
+# characters are sealed into a Static of their own, so an update costs the same at any length.
+SEAL_AFTER = 2000
+FENCE = re.compile(r"^\s*(```|~~~)", re.MULTILINE)
+
+
+def settled_length(text: str) -> int:
+    """How much of `text` is whole Markdown blocks: up to its last blank line outside a code fence."""
+    end = 0
+    for match in re.finditer(r"\n\s*\n", text):
+        if len(FENCE.findall(text, 0, match.start())) % 2 == 0:
+            end = match.end()
+    return end
 
 
 class AssistantMessage(Vertical):
@@ -23,6 +38,7 @@ class AssistantMessage(Vertical):
         super().__init__()
         self.entry = entry
         self._update_pending = False
+        self._sealed = 0  # characters of the answer already in sealed pieces
 
     def compose(self) -> ComposeResult:
         fold = Fold(self._reasoning_title(), lambda: Text(self.entry.reasoning, style="dim italic"),
@@ -59,8 +75,13 @@ class AssistantMessage(Vertical):
         if fold.expanded:
             fold.refresh(layout=True)
         answer = self.query_one(".answer", Static)
-        answer.display = bool(self.entry.text)
-        answer.update(Markdown(self.entry.text))
+        rest = self.entry.text[self._sealed:]
+        if self.entry.streaming and len(rest) > SEAL_AFTER and (cut := settled_length(rest)):
+            self.mount(Static(Markdown(rest[:cut]), classes="sealed"), before=answer)
+            self._sealed += cut
+            rest = rest[cut:]
+        answer.display = bool(rest)
+        answer.update(Markdown(rest))
 
     def finish(self, text: str, reasoning: str) -> None:
         """The turn is complete: show its authoritative text."""
@@ -72,6 +93,8 @@ class AssistantMessage(Vertical):
     def restart(self) -> None:
         """The stream broke and is retried: forget what was shown."""
         self.entry.text = self.entry.reasoning = ""
+        self._sealed = 0
+        self.query(".sealed").remove()
         self.show()
 
     def on_fold_toggled(self, event: Fold.Toggled) -> None:
