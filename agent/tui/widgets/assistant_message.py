@@ -17,7 +17,7 @@ from textual.widgets import Static
 from agent.tui.entries import AssistantEntry
 from agent.tui.widgets.fold import Fold
 
-SHOW_EVERY = 1 / 15  # seconds between updates of a streaming answer
+SHOW_EVERY = 1 / 10  # seconds between updates of a streaming answer
 # A streaming answer is re-rendered from its last sealed piece on; whole blocks past this many
 # characters are sealed into a Static of their own, so an update costs the same at any length.
 SEAL_AFTER = 2000
