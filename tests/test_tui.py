@@ -345,3 +345,20 @@ async def test_a_long_answer_streams_in_sealed_pieces(repo, fake_server):
         assert len(pieces) > 2
         shown = " ".join(shown_text(p) for p in pieces)
         assert all(f"Paragraph {i}:" in shown for i in range(40))
+
+
+async def test_escape_in_the_approval_refuses_and_stops_the_run(repo, fake_server):
+    fake_server.script(tool_reply(call("shell", command="rm -rf build"), call("shell", command="ls")))
+    async with make_app(fake_server, repo, approval="ask").run_test(size=SIZE) as pilot:
+        app = await connected(pilot)
+        await say(pilot, "clean up")
+        await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen), "the approval")
+        await pilot.press("escape")
+        await idle(pilot)
+        assert not isinstance(app.screen, ApprovalScreen)
+        assert "Interrupted" in app.transcript.entries[-1].text  # type: ignore[attr-defined]
+        messages = app.runtime.loop.messages
+        assert [m["content"] for m in messages if m["role"] == "tool"] == [
+            "the user did not approve this shell call: the user stopped the run",
+            "(not run: the run ended before this call)",
+        ]
