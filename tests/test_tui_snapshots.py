@@ -7,9 +7,11 @@ fixed ones before each picture.
 from __future__ import annotations
 
 import socket
+from typing import Awaitable, Callable
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from agent.config import Config
 from agent.tui.app import HeronApp
@@ -57,32 +59,30 @@ def test_main_screen_after_a_fix(snap_compare, repo, fake_server):
                         terminal_size=SIZE, run_before=run_before)
 
 
-def test_approval_modal(snap_compare, repo, fake_server):
-    fake_server.script(tool_reply(call("shell", command="python -m pytest -q tests/test_calc.py")),
-                       Reply(text="ok"))
+def until_screen(text: str, screen: type[Screen]) -> Callable[[Pilot], Awaitable[None]]:
+    """Send `text`, then wait for `screen` to open."""
 
     async def run_before(pilot: Pilot) -> None:
         await connected(pilot)
-        await say(pilot, "run the tests")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ApprovalScreen), "the approval")
+        await say(pilot, text)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen), screen.__name__)
         steady_status(pilot)
 
-    assert snap_compare(make_app(fake_server, repo), terminal_size=SIZE, run_before=run_before)
-    # The app has closed; the worker's pending approval was refused, and the model is not asked again.
-    fake_server.replies.clear()
+    return run_before
+
+
+def test_approval_modal(snap_compare, repo, fake_server):
+    # The app closes with the approval open: the call is refused and the model not asked again.
+    fake_server.script(tool_reply(call("shell", command="python -m pytest -q tests/test_calc.py")))
+    assert snap_compare(make_app(fake_server, repo), terminal_size=SIZE,
+                        run_before=until_screen("run the tests", ApprovalScreen))
 
 
 def test_plan_review(snap_compare, repo, fake_server):
     fake_server.script(tool_reply(call("todo", items=[{**i, "status": "pending"} for i in PLAN])),
                        tool_reply(call("finish", summary="`add` subtracts: change the operator, then run the tests.")))
-
-    async def run_before(pilot: Pilot) -> None:
-        await connected(pilot)
-        await say(pilot, "/plan add is broken")
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PlanReviewScreen), "the plan review")
-        steady_status(pilot)
-
-    assert snap_compare(make_app(fake_server, repo), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(make_app(fake_server, repo), terminal_size=SIZE,
+                        run_before=until_screen("/plan add is broken", PlanReviewScreen))
 
 
 def test_no_endpoint_screen(snap_compare, repo):
