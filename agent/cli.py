@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agent import __version__
-from agent.config import FULL_WINDOW, load_config
+from agent.config import APPROVAL_MODES, FULL_WINDOW, load_config
 from agent.errors import HeronError, UsageError
 
 
@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="heron", description="A local-first coding agent for models served on your own machine."
     )
     parser.add_argument("--version", action="version", version=f"heron {__version__}")
+    _server_flags(parser)
+    parser.add_argument("--approval", choices=APPROVAL_MODES, help="approval mode of the app (default ask)")
+    parser.set_defaults(handler=_tui)
     # Options of the TUI: which recorded session to open (see resume_option).
     parser.add_argument("--continue", dest="continue_session", action="store_true",
                         help="continue this repository's latest session")
@@ -282,12 +285,21 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _tui(args: argparse.Namespace) -> int:
+    """`heron` with no sub-command: the app, in the repository at --repo (default: here)."""
+    from agent.tui.app import HeronApp
+
+    repo = Path(args.repo)
+    if not repo.is_dir():
+        raise UsageError(f"--repo {repo}: not a directory")
+    config = load_config(repo, {"base_url": args.base_url, "model": args.model, "approval": args.approval})
+    HeronApp(config, repo).run()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 0
     try:
         return args.handler(args)
     except HeronError as e:

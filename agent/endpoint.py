@@ -78,6 +78,14 @@ def find_endpoint(config: Config) -> Endpoint:
     )
 
 
+def served_models(base_url: str, config: Config) -> tuple[str, ...]:
+    """The models the server at base_url lists now (for switching between them)."""
+    endpoint = probe(base_url, config, timeout=CONFIGURED_TIMEOUT)
+    if endpoint is None:
+        raise unreachable(base_url)
+    return endpoint.models
+
+
 def probe(base_url: str, config: Config, timeout: float) -> Endpoint | None:
     """What serves at base_url, or None when nothing answers there."""
     base_url = base_url.rstrip("/")

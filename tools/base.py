@@ -59,6 +59,13 @@ class ToolContext:
             self.state[key] = make()
         return self.state[key]
 
+    def interrupt(self) -> None:
+        """Stop what a resource is running now (the shell's command); called from another thread."""
+        for value in list(self.state.values()):
+            stop = getattr(value, "interrupt", None)
+            if callable(stop):
+                stop()
+
     def close(self) -> None:
         for value in self.state.values():
             closer = getattr(value, "close", None)

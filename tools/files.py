@@ -95,12 +95,7 @@ def edit_file(args: EditFileArgs, ctx: ToolContext) -> ToolResult:
     if not args.old:
         raise ToolError("old is empty; to create or rewrite a whole file use write_file")
     before = load_for_edit(ctx, path, args.path)
-    old, new = (args.old.replace("\r\n", "\n"), args.new.replace("\r\n", "\n")) if before.crlf else (args.old, args.new)
-    try:
-        found = edits.locate(before.text, old, new, args.replace_all)
-    except ToolError as e:
-        raise ToolError(f"{args.path}: {e}") from None
-    after = before.with_text(edits.apply(before.text, found.replacements))
+    after, found = replace_in(before, args)
     if after.text == before.text:
         return ToolResult("No change: old and new are the same.", data={"diff": ""})
     result = commit_edit(ctx, path, before, after)
@@ -108,6 +103,16 @@ def edit_file(args: EditFileArgs, ctx: ToolContext) -> ToolResult:
     how = "" if found.strategy == "exact" else f" (old matched by the {found.strategy} rule, not exactly)"
     result.output = f"Edited {args.path} at line {where}{how}.{result.output}"
     return result
+
+
+def replace_in(file: TextFile, args: EditFileArgs) -> tuple[TextFile, edits.Found]:
+    """The file with `old` replaced by `new`, matched through the tolerance cascade."""
+    old, new = (args.old.replace("\r\n", "\n"), args.new.replace("\r\n", "\n")) if file.crlf else (args.old, args.new)
+    try:
+        found = edits.locate(file.text, old, new, args.replace_all)
+    except ToolError as e:
+        raise ToolError(f"{args.path}: {e}") from None
+    return file.with_text(edits.apply(file.text, found.replacements)), found
 
 
 def load_for_edit(ctx: ToolContext, path: Path, shown: str) -> TextFile:

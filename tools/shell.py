@@ -117,6 +117,8 @@ class ShellSession:
         self.problems: list[str] = []
         # Set when the shell exited or would not stop: it is replaced before the next command.
         self._broken = ""
+        # True while a command runs, so a front-end's interrupt never reaches an idle shell.
+        self.busy = False
         self._start()
 
     def _start(self) -> None:
@@ -144,7 +146,11 @@ class ShellSession:
         if not self.child.isalive():
             self._restart("the shell had died")
         refused = self._forks_refused()
-        result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout)
+        self.busy = True
+        try:
+            result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout)
+        finally:
+            self.busy = False
         if self._broken:
             self._restart(self._broken)
         if self._forks_refused() > refused:
@@ -154,6 +160,15 @@ class ShellSession:
             stopped = "it hit the sandbox's process limit; every process it started was killed"
             return CommandResult(result.output, None, "; ".join(filter(None, [result.stopped, stopped])))
         return result
+
+    def interrupt(self) -> None:
+        """Stop the running command from another thread (the TUI's Esc); the shell lives on.
+
+        The command's processes get SIGINT, the eval ends, and the marker line still runs, so the
+        reading thread returns the output so far with the exit status.
+        """
+        if self.busy and self.child.isalive():
+            self._signal(signal.SIGINT, include_shell=True)
 
     def _run_raw(self, command: str, timeout: float, idle: float) -> CommandResult:
         self._drain()

@@ -1,0 +1,43 @@
+"""The real `heron` in tmux, through a whole fix with approvals, as a user at a terminal."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from tests.conftest import HERON, heron_env
+from tests.test_fix_cli import BUGGY, FIXED, fixing_script, inventory
+from tests.tmux_support import TmuxApp
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def test_a_whole_fix_in_the_terminal_with_approvals(tmp_path, home, fake_server):
+    repo = inventory(tmp_path)
+    fake_server.script(*fixing_script())
+    app = TmuxApp([str(HERON), "--base-url", fake_server.base_url], cwd=repo, env=heron_env(home, TERM="xterm-256color"))
+    try:
+        app.wait_for("fake-model")
+        app.type("low_stock(3) misses items with exactly 3 left; fix it")
+        app.keys("Enter")
+        screen = app.wait_for("Allow edit_file on inventory/stock.py?")
+        assert f"+        return sorted(item for item, n in self._counts.items() {FIXED}" in screen
+        app.keys("y")
+        app.wait_for("Allow shell on python -m pytest -q?")
+        app.keys("y")
+        screen = app.wait_for("low_stock now includes items at the threshold")
+        assert "3 passed" not in screen  # the command's output is folded away...
+        assert "shell  $ python -m pytest -q" in screen  # ...under its panel
+        assert "inventory/stock.py" in screen  # the side panel's files touched
+        assert FIXED in (repo / "inventory/stock.py").read_text() and BUGGY not in (repo / "inventory/stock.py").read_text()
+        app.keys("C-c")
+        app.wait_for("Press Ctrl+C again to quit")
+        app.keys("C-c")
+        deadline = time.monotonic() + 15
+        while not app.exited() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert app.exited()
+    finally:
+        app.close()
