@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"heron {__version__}")
     _server_flags(parser)
     parser.add_argument("--approval", choices=APPROVAL_MODES, help="approval mode of the app (default ask)")
-    parser.set_defaults(handler=_tui)
+    # Unset, --repo is the resumed session's repository, or else the current directory.
+    parser.set_defaults(handler=_tui, repo=None)
     # Options of the TUI: which recorded session to open (see resume_option).
     parser.add_argument("--continue", dest="continue_session", action="store_true",
                         help="continue this repository's latest session")
@@ -287,13 +288,17 @@ def _positive(kind: type) -> Any:
 
 def _tui(args: argparse.Namespace) -> int:
     """`heron` with no sub-command: the app, in the repository at --repo (default: here)."""
+    from agent.session import session_info
     from agent.tui.app import HeronApp
 
+    if args.repo is None:
+        args.repo = session_info(args.resume).workspace if args.resume else "."
     repo = Path(args.repo)
     if not repo.is_dir():
         raise UsageError(f"--repo {repo}: not a directory")
+    resume = resume_option(args, repo)
     config = load_config(repo, {"base_url": args.base_url, "model": args.model, "approval": args.approval})
-    HeronApp(config, repo).run()
+    HeronApp(config, repo, resume=resume or None, pick_session=resume == PICK_SESSION).run()
     return 0
 
 

@@ -21,7 +21,7 @@ from agent.loop import Loop
 from agent.model import OpenAIModel
 from agent.session import Session
 from agent.repomap import DEFAULT_BUDGET as DEFAULT_MAP_BUDGET
-from agent.repomap import REPOMAP_RESOURCE, RepoMap
+from agent.repomap import session_map
 from agent.repomap.turns import MapTurns
 from prompts import render
 from tools.base import Tool, ToolContext
@@ -131,12 +131,15 @@ def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | Non
     )
 
 
+def map_budget(config: Config, endpoint: Endpoint | None) -> int:
+    """The repo map's token budget: configured, or a quarter of the window; 0 turns the map off."""
+    if config.map_tokens is not None:
+        return config.map_tokens
+    window = endpoint.context_window if endpoint else None
+    return window // 4 if window else DEFAULT_MAP_BUDGET
+
+
 def map_turns(config: Config, endpoint: Endpoint, ctx: ToolContext) -> MapTurns | None:
-    """The repo map for each user turn, within its budget: configured, or a quarter of the window."""
-    budget = config.map_tokens
-    if budget is None:
-        budget = endpoint.context_window // 4 if endpoint.context_window else DEFAULT_MAP_BUDGET
-    if budget <= 0:
-        return None
-    # A resource of the session, so the symbols tool shares the same index.
-    return MapTurns(ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace)), budget)
+    """The repo map for each user turn, within its budget."""
+    budget = map_budget(config, endpoint)
+    return MapTurns(session_map(ctx), budget) if budget > 0 else None

@@ -49,6 +49,8 @@ class Session:
         self.path = path
         self.id = path.stem
         self.restored = restored
+        # Whether anything was asked: a session nobody spoke in is not worth keeping.
+        self.used = bool(restored and restored.latest_request is not None)
         self._lock = threading.Lock()  # the TUI may pin from its own thread while the loop runs
         # Private to the user: a session holds the code and commands of their repository.
         self._file = open(path, "a", encoding="utf-8", opener=lambda p, flags: os.open(p, flags, 0o600))
@@ -73,6 +75,7 @@ class Session:
 
     def record(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, ensure_ascii=False) + "\n"
+        self.used = self.used or entry.get("type") == "request"
         with self._lock:
             self._file.write(line)
             self._file.flush()
@@ -90,6 +93,12 @@ class Session:
     def close(self) -> None:
         self._file.close()
 
+    def close_or_discard(self) -> None:
+        """Close; a session in which nothing was said is deleted, so the list holds only real ones."""
+        self.close()
+        if not self.used:
+            self.path.unlink(missing_ok=True)
+
 
 def find_session(session_id: str, root: Path | None = None) -> Path:
     path = (root or sessions_dir()) / f"{session_id}.jsonl"
@@ -105,7 +114,7 @@ def load_session(session_id: str, root: Path | None = None) -> list[dict[str, An
 
 def restore(path: Path) -> Restored:
     restored = Restored()
-    for entry in _entries(path):
+    for entry in entries(path):
         kind = entry.get("type")
         if kind == "message":
             restored.messages.append(entry["message"])
@@ -158,10 +167,22 @@ def _info(path: Path) -> SessionInfo | None:
     if not isinstance(header, dict) or header.get("type") != "header":
         return None
     return SessionInfo(path.stem, path, header.get("workspace", ""), header.get("created", ""),
-                       header.get("task", ""), path.stat().st_mtime)
+                       header.get("task", "") or _first_request(path), path.stat().st_mtime)
 
 
-def _entries(path: Path) -> Iterator[dict[str, Any]]:
+def _first_request(path: Path, lines: int = 50) -> str:
+    """The first thing asked in a session begun without a task (the TUI's), from its first lines."""
+    with path.open(encoding="utf-8") as f:
+        for _, line in zip(range(lines), f):
+            if '"type": "request"' in line:
+                try:
+                    return str(json.loads(line).get("text", ""))
+                except json.JSONDecodeError:
+                    return ""
+    return ""
+
+
+def entries(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
         lines = f.read().split("\n")
     # A complete file ends with a newline, so its last piece is empty; anything else there is

@@ -23,8 +23,15 @@ HERON = Path(sys.executable).parent / "heron"
 
 @pytest.fixture(autouse=True, scope="session")
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Keep the repo map's caches of test repositories out of the user's cache directory."""
+    """Keep the repo map's caches and the sessions of tests out of the user's directories."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The event loop of the app's async tests (Textual runs on asyncio)."""
+    return "asyncio"
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agent.repomap import REPOMAP_RESOURCE, RepoMap
+from agent.repomap import session_map
 from tools.base import ToolContext, ToolError, tool
 
 MAX_DEFINITIONS = 20
@@ -21,7 +21,7 @@ def symbols(args: SymbolsArgs, ctx: ToolContext) -> str:
     name = args.name.strip()
     if not name.isidentifier() and not name.replace("$", "").isidentifier():
         raise ToolError(f"{args.name!r} is not an identifier; give one name such as parse_config or Parser")
-    repo_map: RepoMap = ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace))
+    repo_map = session_map(ctx)
     repo_map.refresh()
     found = repo_map.symbol(name)
     if not found.definitions and not found.references:

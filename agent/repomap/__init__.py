@@ -23,10 +23,16 @@ from agent.repomap.rank import Index
 from agent.repomap.render import FULL_CANDIDATES, Rendered, render
 from agent.repomap.source import Source, digest_of, read_source
 from agent.tokens import count_tokens, encoding
+from tools.base import ToolContext
 
 DEFAULT_BUDGET = 262_144 // 4
 # The ToolContext key under which a session keeps its RepoMap (shared by the map and `symbols`).
 REPOMAP_RESOURCE = "repomap"
+
+
+def session_map(ctx: ToolContext) -> RepoMap:
+    """The session's one map: the per-turn map, the symbols tool and /map share its index."""
+    return ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace))
 # Below this many files to read, starting processes costs more than it saves.
 PARALLEL_MIN_FILES = 64
 

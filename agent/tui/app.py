@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -25,14 +26,17 @@ from agent.tui import slash
 from agent.tui.bridge import Channel, UiApprover, UiSink
 from agent.tui.commands import BUILTIN, user_commands
 from agent.tui.completion import Completer
-from agent.tui.entries import AssistantEntry, NoticeEntry, PanelEntry, UserEntry
+from agent.tui.entries import AssistantEntry, NoticeEntry, PanelEntry, UserEntry, describe_call
 from agent.tui.modes import next_mode, policy_for
-from agent.tui.messages import (AgentEvent, ApprovalNeeded, ConnectFailed, Connected, Drain, RunEnded,
-                                RunFailed, Submitted)
+from agent.session import Session, entries, list_sessions
+from agent.tui.history import history_entries
+from agent.tui.messages import (AgentEvent, ApprovalNeeded, ConnectFailed, Connected, Drain, JobEnded,
+                                RunEnded, RunFailed, Submitted)
 from agent.tui.preview import approval_preview
 from agent.tui.screens.approval import ApprovalAnswer, ApprovalScreen
 from agent.tui.screens.no_endpoint import NoEndpointScreen
 from agent.tui.screens.plan_review import PlanDecision, PlanReviewScreen, plan_text
+from agent.tui.screens.session_picker import SessionPickerScreen
 from agent.tui.widgets.assistant_message import AssistantMessage
 from agent.tui.widgets.completion_menu import CompletionMenu
 from agent.tui.widgets.files_panel import FilesPanel
@@ -61,11 +65,18 @@ class HeronApp(App[None]):
         Binding("pagedown", "scroll_transcript(1)", show=False, priority=True),
     ]
 
-    def __init__(self, config: Config, workspace: Path) -> None:
+    def __init__(self, config: Config, workspace: Path, resume: str | None = None,
+                 pick_session: bool = False) -> None:
         super().__init__()
         self.config = config
         self.workspace = workspace.resolve()
         self.runtime: Runtime | None = None
+        # The recorded session: a new one, or `resume`'s; with pick_session the user chooses first.
+        self.resume = resume
+        self.pick_session = pick_session
+        self.session: Session | None = None
+        self._resumed = False  # the next message tells the model the session was resumed
+        self.last_summary = ""  # the model's last summary: /commit's default message source
         self.mode = config.approval or "ask"
         self.act_mode = self.mode if self.mode != "plan" else "ask"
         self.session_allow: tuple[str, ...] = ()
@@ -100,14 +111,58 @@ class HeronApp(App[None]):
         status.window = self.config.context_window
         self.query_one(PromptInput).focus()
         self.load_files()
-        self.action_connect()
+        if self.pick_session:
+            self.choose_session()
+        else:
+            self.open_session()
 
     def on_unmount(self) -> None:
         self.closing.set()
+        self.close_session()
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def choose_session(self) -> None:
+        """Let the user pick a recorded session of this repository, or start a new one."""
+        found = list_sessions(self.workspace)
+        if not found:
+            self.notify("No recorded session in this repository: starting a new one.")
+            self.open_session()
+            return
+
+        def chosen(session_id: str | None) -> None:
+            self.resume = session_id
+            self.open_session()
+
+        self.push_screen(SessionPickerScreen(found), chosen)
+
+    def open_session(self) -> None:
+        """Open the recorded session (resumed, or new), then connect to the server."""
+        try:
+            self.session = Session.resume(self.resume) if self.resume else Session.create(self.workspace, "")
+        except HeronError as e:
+            self.notify(f"{e}; starting a new session.", severity="error", timeout=8)
+            self.resume = None
+            self.session = Session.create(self.workspace, "")
+        self.action_connect()
+
+    def close_session(self) -> None:
+        """Stop what runs, close the runtime, and keep the session only if anything was said."""
         if self.runtime is not None:
             self.runtime.cancel.set()
             self.runtime.ctx.interrupt()
             self.runtime.close()
+            self.runtime = None
+        if self.session is not None:
+            self.session.close_or_discard()
+            self.session = None
+
+    async def switch_session(self, session_id: str | None) -> None:
+        """/resume ID, or /clear (None: a new session): leave this one, kept if used, for another."""
+        self.close_session()
+        await self.reset_view()
+        self.resume = session_id
+        self.open_session()
 
     @property
     def transcript(self) -> Transcript:
@@ -127,16 +182,18 @@ class HeronApp(App[None]):
 
     @work(thread=True, exclusive=True, group="connect")
     def connect(self) -> None:
+        session = self.session
         try:
             runtime = open_runtime(self.config, self.workspace, UiSink(self.channel),
-                                   UiApprover(self.channel, self.closing), default_mode="ask")
+                                   UiApprover(self.channel, self.closing), default_mode="ask",
+                                   session=session)
         except HeronError as e:
             self.post_message(ConnectFailed(e))
             return
-        self.post_message(Connected(runtime))
+        self.post_message(Connected(runtime, session))
 
-    def on_connected(self, message: Connected) -> None:
-        if self.closing.is_set():
+    async def on_connected(self, message: Connected) -> None:
+        if self.closing.is_set() or message.session is not self.session or self.session is None:
             message.runtime.close()
             return
         self.runtime = message.runtime
@@ -147,6 +204,15 @@ class HeronApp(App[None]):
         if isinstance(self.screen, NoEndpointScreen):
             self.pop_screen()
             self.notify(f"Connected to {self.runtime.model.model}")
+        if self.session.restored is not None:
+            await self.show_resumed(self.session)
+
+    async def show_resumed(self, session: Session) -> None:
+        await self.transcript.add_many(history_entries(entries(session.path)))
+        self.query_one(PlanPanel).show(self.runtime.ctx.state.get("plan") or [] if self.runtime else [])
+        self._resumed = True
+        await self.say(f"Resumed session {session.id}. Files may have changed since; the model will check "
+                       "before it edits. Send a message to go on.")
 
     def on_connect_failed(self, message: ConnectFailed) -> None:
         if isinstance(self.screen, NoEndpointScreen):
@@ -173,8 +239,24 @@ class HeronApp(App[None]):
             await self.say("The model is still working: wait, or press Esc to interrupt it.", "warning")
             return
         await self.transcript.add(UserEntry(shown))
+        if self._resumed:
+            prompt, self._resumed = render("resume", note=f"The user adds: {prompt.strip()}\n\n"), False
         self._set_running(True)
         self.run_loop(prompt, self.mode)
+
+    def background(self, job: Callable[[], JobEnded]) -> None:
+        """Run a slash command's job in a thread; the input waits, as it does for the model."""
+        self._set_running(True)
+        self.run_worker(lambda: self._run_job(job), thread=True, group="job")
+
+    def _run_job(self, job: Callable[[], JobEnded]) -> None:
+        try:
+            ended = job()
+        except HeronError as e:
+            ended = JobEnded(str(e), "error")
+        except Exception as e:  # a bug must not take the user's session down with it
+            ended = JobEnded(f"heron hit an internal error: {type(e).__name__}: {e}", "error")
+        self.channel.send(ended)  # after the job's own events, in order
 
     @work(thread=True, exclusive=True, group="loop")
     def run_loop(self, prompt: str, mode: str) -> None:
@@ -205,6 +287,8 @@ class HeronApp(App[None]):
                     await self.run_ended(item)
                 case RunFailed():
                     await self.run_failed(item)
+                case JobEnded():
+                    await self.job_ended(item)
         self.channel.drained()
 
     def _set_running(self, running: bool) -> None:
@@ -218,12 +302,22 @@ class HeronApp(App[None]):
         outcome = message.outcome
         if outcome.status == "interrupted":
             await self.say("Interrupted. Nothing half-done was kept; send a message to go on.", "warning")
-        elif outcome.status == "finished":
+        if outcome.status in ("finished", "answered"):
+            self.last_summary = outcome.summary
+        if outcome.status == "finished":
             await self.transcript.add(AssistantEntry(text=outcome.summary, streaming=False))
         elif outcome.status == "step_limit":
             await self.say(f"{outcome.summary}. Send a message to let it go on.", "warning")
         if message.mode == "plan" and outcome.status in ("finished", "answered"):
             self.review_plan(outcome)
+
+    async def job_ended(self, message: JobEnded) -> None:
+        self._set_running(False)
+        self.load_files()
+        if message.panel:
+            await self.transcript.add(PanelEntry(title=message.panel, body=message.said, status="ok", expanded=True))
+        elif message.said:
+            await self.say(message.said, message.level)
 
     async def run_failed(self, message: RunFailed) -> None:
         await self._end_turn()
@@ -349,6 +443,15 @@ class HeronApp(App[None]):
                 self.query_one(PlanPanel).show(event.items)
             case ev.Warning():
                 await self.say(event.message, "warning")
+            case ev.ContextMeter():  # the window shown stays the server's, unknown when it does not say
+                self.status.used_tokens = event.used_tokens
+            case ev.Compacted():
+                dropped = event.messages_dropped
+                await self.say(f"Compacted ({event.reason}): {dropped} older message{'s' * (dropped != 1)} "
+                               f"summarized, {event.tokens_before:,} → {event.tokens_after:,} tokens.")
+            case ev.Committed():
+                await self.say(f"Committed {event.sha[:10]}{' on ' + event.branch if event.branch else ''}: "
+                               f"{event.subject}")
 
     async def _assistant_widget(self) -> AssistantMessage:
         if self._assistant is None:
@@ -407,18 +510,7 @@ class HeronApp(App[None]):
         self.status.model = name
         await self.say(f"Now using {name}.")
 
-    async def reset_conversation(self) -> None:
+    async def reset_view(self) -> None:
         await self.transcript.clear()
         self.query_one(PlanPanel).show([])
         self.query_one(FilesPanel).reset()
-        if self.runtime is not None:
-            del self.runtime.loop.messages[1:]  # keep the system prompt: the cached prefix
-            self.runtime.ctx.state.pop("plan", None)
-
-
-def describe_call(name: str, arguments: dict[str, object]) -> str:
-    for key in ("command", "path", "pattern"):
-        if key in arguments:
-            value = str(arguments[key]).strip().splitlines()[0] if str(arguments[key]).strip() else ""
-            return f"{name}  {'$ ' if key == 'command' else ''}{value[:200]}"
-    return name

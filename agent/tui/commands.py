@@ -16,7 +16,14 @@ BUILTIN: dict[str, str] = {
     "model": "list the server's models, or switch: /model NAME",
     "mode": "show or set the mode: plan, read-only, ask, auto-edit, full-auto",
     "plan": "plan mode: explore read-only, write a plan to review (/plan TASK starts at once)",
-    "clear": "start a new conversation",
+    "undo": "put back the files as they were before the last turn (/undo N: the last N turns)",
+    "commit": "commit the agent's changes, with a message the model writes (/commit SUMMARY to steer it)",
+    "compact": "summarize the older turns now, to free the window",
+    "pin": "/pin FACT: keep FACT in front of the model, even after compaction",
+    "map": "show the repo map the model gets (/map TASK: ranked for TASK)",
+    "sessions": "list this repository's recorded sessions",
+    "resume": "continue a recorded session (/resume ID, or choose from a list)",
+    "clear": "start a new conversation (the old one stays in /sessions)",
     "quit": "leave heron",
 }
 
@@ -69,6 +76,6 @@ def parse(text: str) -> tuple[str, str] | None:
 
 
 def help_text(user: dict[str, UserCommand]) -> str:
-    lines = [f"/{name:<7} {help}" for name, help in BUILTIN.items()]
-    lines += [f"/{c.name:<7} {c.description} (.heron/commands/{c.name}.md)" for c in user.values()]
+    lines = [f"/{name:<9} {help}" for name, help in BUILTIN.items()]
+    lines += [f"/{c.name:<9} {c.description} (.heron/commands/{c.name}.md)" for c in user.values()]
     return "\n".join(lines) + "\n\n" + KEYS

@@ -47,3 +47,11 @@ class NoticeEntry(Entry):
 
     text: str
     level: Literal["info", "warning", "error"] = "info"
+
+
+def describe_call(name: str, arguments: dict[str, object]) -> str:
+    for key in ("command", "path", "pattern"):
+        if key in arguments:
+            value = str(arguments[key]).strip().splitlines()[0] if str(arguments[key]).strip() else ""
+            return f"{name}  {'$ ' if key == 'command' else ''}{value[:200]}"
+    return name

@@ -12,6 +12,7 @@ from agent.events import Event
 from agent.interfaces import Approval, ApprovalRequest
 from agent.loop import Outcome
 from agent.runtime import Runtime
+from agent.session import Session
 
 
 @dataclass
@@ -50,6 +51,16 @@ class RunFailed(Message):
 @dataclass
 class Connected(Message):
     runtime: Runtime
+    session: Session | None  # the session it records into: a stale connect is dropped
+
+
+@dataclass
+class JobEnded(Message):
+    """A slash command's background job (/commit, /compact, /undo, /map) finished; what to say."""
+
+    said: str
+    level: str = "info"
+    panel: str = ""  # a long result (the map) shown in a folded panel under this title
 
 
 @dataclass

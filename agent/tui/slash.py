@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from agent.errors import HeronError
 from agent.endpoint import served_models
+from agent.tui import session_commands
 from agent.tui.commands import help_text, parse
 from agent.tui.entries import PanelEntry
 from agent.tui.modes import MODES
@@ -113,16 +114,9 @@ async def _plan(app: HeronApp, arguments: str) -> None:
         await app.say("Plan mode: describe the task; the model explores read-only and writes a plan for you to review.")
 
 
-async def _clear(app: HeronApp, arguments: str) -> None:
-    if app.running:
-        await app.say("The model is working: press Esc first, then /clear.", "warning")
-        return
-    await app.reset_conversation()
-
-
 async def _quit(app: HeronApp, arguments: str) -> None:
     app.exit()
 
 
-HANDLERS = {"help": _help, "diff": _diff, "model": _model, "mode": _mode, "plan": _plan,
-            "clear": _clear, "quit": _quit}
+HANDLERS = {"help": _help, "diff": _diff, "model": _model, "mode": _mode, "plan": _plan, "quit": _quit,
+            **session_commands.HANDLERS}

@@ -1,0 +1,48 @@
+"""A resumed session's conversation as transcript entries, so the user sees where they left off."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from agent.tui.entries import AssistantEntry, Entry, NoticeEntry, PanelEntry, UserEntry, describe_call
+
+
+def history_entries(recorded: Iterable[dict[str, Any]]) -> list[Entry]:
+    """User requests, answers and folded tool panels from a session file's entries."""
+    entries: list[Entry] = []
+    panels: dict[str, PanelEntry] = {}
+    for entry in recorded:
+        kind = entry.get("type")
+        if kind == "request":  # the words as asked, without the map heron put in front of them
+            entries.append(UserEntry(str(entry.get("text", ""))))
+        elif kind == "compaction":
+            entries.append(NoticeEntry("Older turns were summarized here to make room."))
+        elif kind == "message":
+            message = entry.get("message") or {}
+            if message.get("role") == "assistant":
+                entries += _answer(message, panels)
+            elif message.get("role") == "tool" and (panel := panels.get(message.get("tool_call_id", ""))):
+                panel.body = message.get("content") or ""
+    return entries
+
+
+def _answer(message: dict[str, Any], panels: dict[str, PanelEntry]) -> list[Entry]:
+    shown: list[Entry] = []
+    text, reasoning = message.get("content") or "", message.get("reasoning_content") or ""
+    if text.strip() or reasoning.strip():
+        shown.append(AssistantEntry(text, reasoning, streaming=False))
+    for call in message.get("tool_calls") or []:
+        panel = PanelEntry(title=_title(call), status="ok", call_id=call.get("id", ""))
+        panels[panel.call_id] = panel
+        shown.append(panel)
+    return shown
+
+
+def _title(call: dict[str, Any]) -> str:
+    function = call.get("function") or {}
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except json.JSONDecodeError:
+        arguments = {}
+    return describe_call(function.get("name", "?"), arguments if isinstance(arguments, dict) else {})
