@@ -113,16 +113,21 @@ def test_workers_pause_while_the_server_is_away_and_resume(tmp_path, home):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [str(HERON), "fix", "--batch", str(tasks), "--out", str(out), "--repo", str(repo_dir),
-         "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "fake-model"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=heron_env(home))
-    time.sleep(4)  # the first attempt fails and the workers pause
-    server = FakeOpenAIServer(port=port).script(*fixing()).start()
-    try:
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        server.stop()
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr_file:
+        proc = subprocess.Popen(
+            [str(HERON), "fix", "--batch", str(tasks), "--out", str(out), "--repo", str(repo_dir),
+             "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "fake-model"],
+            stdout=subprocess.PIPE, stderr=stderr_file, text=True, env=heron_env(home))
+        deadline = time.monotonic() + 60
+        while "workers paused" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the first attempt fails and the workers pause
+        server = FakeOpenAIServer(port=port).script(*fixing()).start()
+        try:
+            proc.communicate(timeout=120)
+        finally:
+            server.stop()
+    stderr = log.read_text()
     assert proc.returncode == 0, stderr
     assert "is not answering; workers paused" in stderr and "is back; workers resume" in stderr
     assert results(out)["a"]["status"] == "fixed"
