@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -172,3 +174,18 @@ def test_a_chatty_background_job_does_not_hold_the_shell(sh: ShellSession) -> No
     assert result.exit_code == 0 and "mine" in result.output.splitlines()
     sh.run("kill %1", 10)
     still_works(sh)
+
+
+def test_the_shell_outlives_the_thread_that_started_it(sandbox: Sandbox) -> None:
+    # The TUI starts the shell in a worker thread; the sandbox dies with the thread that forked it.
+    started: list[ShellSession] = []
+    worker = threading.Thread(target=lambda: started.append(ShellSession(sandbox.workspace, sandbox=sandbox)))
+    worker.start()
+    worker.join()
+    sh = started[0]
+    try:
+        sh.run("export MARK=kept", 10)
+        time.sleep(0.3)
+        assert sh.run("echo $MARK", 10).output == "kept" and not sh.restarted
+    finally:
+        sh.close()

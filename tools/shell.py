@@ -14,6 +14,7 @@ import re
 import secrets
 import signal
 import termios
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,10 @@ BASH = ["bash", "--noprofile", "--norc", "--noediting"]
 OUTPUT_HEAD = 500_000
 OUTPUT_TAIL = 500_000
 READ_CHUNK = 65536
+# Every shell is forked from this one thread, which lives as long as heron: the sandbox dies
+# with the thread that forked it (bwrap --die-with-parent is per thread), and the TUI's workers
+# are threads that end after each message.
+SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-shell-spawner")
 # Seconds a command gets to stop after SIGINT, and again after SIGKILL, before the shell is replaced.
 GRACE = 2.0
 START_TIMEOUT = 30.0
@@ -127,11 +132,11 @@ class ShellSession:
         self.problems = launch.problems
         self._cleanup = launch.cleanup
         self._forks_refused = launch.forks_refused
-        self.child = pexpect.spawn(
-            launch.argv[0], launch.argv[1:], cwd=str(self.cwd), env=launch.env,
+        self.child = SPAWNER.submit(
+            pexpect.spawn, launch.argv[0], launch.argv[1:], cwd=str(self.cwd), env=launch.env,
             encoding="utf-8", codec_errors="replace", echo=False,
             preexec_fn=lambda: _in_child(launch), dimensions=(50, 250),
-        )
+        ).result()
         # pexpect waits 50 ms before every send by default; a shell round trip needs none of it.
         self.child.delaybeforesend = None
         _raw_input(self.child.child_fd)
