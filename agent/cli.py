@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agent import __version__
-from agent.config import APPROVAL_MODES, FULL_WINDOW, load_config
+from agent.config import APPROVAL_MODES, FULL_WINDOW, SANDBOX_MODES, load_config
 from agent.errors import HeronError, UsageError
 
 
@@ -72,8 +72,8 @@ def _add_fix(commands: Any) -> None:
     fix.add_argument("--retries", type=int, metavar="N", help="rounds the model gets after the check fails (default 2)")
     fix.add_argument("--json", action="store_true", help="write one JSON event per line on stdout")
     fix.add_argument("--yes", action="store_true", help="approve everything the policy would ask")
-    fix.add_argument("--sandbox", choices=("auto", "require", "off"),
-                     help="the shell's sandbox: auto (bubblewrap when it works), require, off")
+    fix.add_argument("--sandbox", choices=SANDBOX_MODES,
+                     help="the shell's sandbox: auto (bubblewrap, else Landlock), require, landlock, off")
     fix.add_argument("--commit", action="store_true", help="commit the agent's changes when the fix succeeds")
     fix.add_argument("--branch", nargs="?", const="", metavar="NAME",
                      help="work on a new branch (default name from the issue) and commit the result there")

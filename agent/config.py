@@ -17,7 +17,7 @@ from agent.errors import UsageError
 
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 FULL_WINDOW = 262_144  # Qwen3.6-27B's native context length, the window heron is built for
-SANDBOX_MODES = ("auto", "require", "off")
+SANDBOX_MODES = ("auto", "require", "landlock", "off")
 
 
 def _doc(text: str, **kwargs: Any) -> Any:
@@ -44,7 +44,7 @@ class Config:
     enable_thinking: bool = _doc("let reasoning models think before answering", default=True)
     stream: bool = _doc("stream answers as they are written; false asks for whole answers", default=True)
     approval: str | None = _doc("approval mode: read-only, ask, auto-edit or full-auto; unset: ask in the TUI, auto-edit in `heron fix`", default=None)
-    sandbox: str = _doc("shell sandbox: auto (bubblewrap when installed), require, or off", default="auto")
+    sandbox: str = _doc("shell sandbox: auto (bubblewrap, else Landlock), require, landlock, or off", default="auto")
     network: bool = _doc("allow network access from the sandboxed shell", default=False)
     shell_timeout: float = _doc("default seconds a shell command may run", default=120.0)
     shell_idle_timeout: float = _doc("seconds a shell command may print nothing before it is interrupted", default=60.0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -124,3 +125,12 @@ def sandbox(tmp_path: Path) -> Sandbox:
             pytest.fail(f"the sandbox tests need bubblewrap under CI: {problem}")
         pytest.skip(problem)
     return box
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A host directory outside the workspace that the sandbox can see (not under the private /tmp)."""
+    path = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="heron-outside-"))
+    (path / "target").write_text("original\n")
+    yield path
+    shutil.rmtree(path)

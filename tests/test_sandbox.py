@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import socket
-import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -26,15 +24,6 @@ CONNECT = "python3 -c 'import socket, sys; socket.create_connection((\"127.0.0.1
 
 def session(box: Sandbox, env: dict[str, str] | None = None) -> ShellSession:
     return ShellSession(box.workspace, env=env, sandbox=box, idle_timeout=30)
-
-
-@pytest.fixture
-def outside() -> Iterator[Path]:
-    """A host directory outside the workspace that the sandbox can see (not under the private /tmp)."""
-    path = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="heron-outside-"))
-    (path / "target").write_text("original\n")
-    yield path
-    shutil.rmtree(path)
 
 
 @pytest.fixture

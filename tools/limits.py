@@ -61,6 +61,15 @@ class CgroupSet:
                         return int(line.split()[1])
         return 0
 
+    def members(self) -> list[int]:
+        """Every process in the cgroup, orphans included (they keep their cgroup when reparented)."""
+        for path in self.dirs:
+            try:
+                return [int(pid) for pid in (path / "cgroup.procs").read_text().split()]
+            except OSError:
+                continue
+        return []
+
     def join(self) -> None:
         """Move the calling process in; called in the child before it becomes bwrap."""
         for path in self.dirs:

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from agent.errors import UsageError
 from tools.limits import CgroupSet, Limits, set_rlimits
@@ -43,8 +43,7 @@ PROTECTED_PATHS = (
 # The fd bwrap reads its seccomp program from; fixed, because the child opens it after fork.
 SECCOMP_FD = 100
 SANDBOX_UID = 1000
-AF_UNIX = 1
-AF_VSOCK = 40
+AF_UNIX, AF_INET, AF_INET6, AF_VSOCK = 1, 2, 10, 40
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class Sandbox:
             os.dup2(fd, SECCOMP_FD)
 
         return Launch(self.argv(command, env, os.geteuid() == 0), dict(env), in_child,
-                      cgroups.remove, cgroups.problems, cgroups.forks_refused)
+                      cgroups.remove, cgroups.problems, cgroups.forks_refused, cgroups.members)
 
 
 def home_toolchains(home: Path, path_env: str) -> list[Path]:
@@ -142,6 +141,8 @@ class Launch:
     problems: list[str] = field(default_factory=list)
     # How often the process limit has refused a fork so far.
     forks_refused: Callable[[], int] = lambda: 0
+    # The processes in its cgroup: orphans of commands too, wherever they were reparented.
+    members: Callable[[], list[int]] = lambda: []
 
 
 def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:
@@ -149,16 +150,23 @@ def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:
     return Launch(["setsid", "-w", *command], dict(env))
 
 
-def seccomp_program() -> bytes:
-    """The classic-BPF program for bwrap --seccomp, built with libseccomp."""
+def socket_filter(deny_network: bool = False) -> Any:
+    """A libseccomp filter refusing Unix and vsock sockets and io_uring; with deny_network, IP
+    sockets too (for the Landlock tier, which has no network namespace)."""
     import pyseccomp as sc
 
     flt = sc.SyscallFilter(sc.ALLOW)
     # socket() only: socketpair() reaches nothing outside, and asyncio needs it for its loop.
-    for family in (AF_UNIX, AF_VSOCK):
+    for family in (AF_UNIX, AF_VSOCK) + ((AF_INET, AF_INET6) if deny_network else ()):
         flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.EQ, family))
     for call in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
         flt.add_rule(sc.ERRNO(errno.ENOSYS), call)
+    return flt
+
+
+def seccomp_program() -> bytes:
+    """The classic-BPF program for bwrap --seccomp (its network namespace covers IP sockets)."""
+    flt = socket_filter()
     with tempfile.TemporaryFile() as f:  # libseccomp exports to a file descriptor
         flt.export_bpf(f)
         f.seek(0)
@@ -183,19 +191,45 @@ def bwrap_problem(sandbox: Sandbox) -> str | None:
     return None
 
 
-def choose_sandbox(mode: str, workspace: Path, network: bool) -> tuple[Sandbox | None, str | None]:
-    """The sandbox for a Config.sandbox mode, and a warning for the user when there is none.
+class ShellSandbox(Protocol):
+    """What the shell needs of a sandbox tier: how to launch a command inside it."""
 
-    `require` without a working bubblewrap is a configuration error.
+    workspace: Path
+    limits: Limits
+
+    def launch(self, command: list[str], env: Mapping[str, str]) -> Launch: ...
+
+
+def choose_sandbox(mode: str, workspace: Path, network: bool) -> tuple[ShellSandbox | None, str | None]:
+    """The sandbox for a Config.sandbox mode, and a warning for the user when it is weak or none.
+
+    bubblewrap first; where it cannot run (no user namespaces, inside Docker), Landlock and
+    seccomp. `require` (or `landlock`) without a working tier is a configuration error.
     """
+    from tools.sandbox_landlock import LandlockSandbox, landlock_problem
+
     if mode == "off":
         return None, "the shell runs WITHOUT a sandbox (sandbox = off): every command will ask first"
-    sandbox = Sandbox(workspace.resolve(), network=network)
-    problem = bwrap_problem(sandbox)
+    bwrap = Sandbox(workspace.resolve(), network=network)
+    problem = "sandbox = landlock" if mode == "landlock" else bwrap_problem(bwrap)
     if problem is None:
-        probe = CgroupSet.create(sandbox.limits)
-        probe.remove()
-        return sandbox, ("; ".join(f"the sandbox has {p}" for p in probe.problems) or None)
-    if mode == "require":
-        raise UsageError(f"sandbox = require, but {problem}; install bubblewrap or set --sandbox auto")
-    return None, f"the shell runs WITHOUT a sandbox: {problem}; every command will ask first"
+        return bwrap, _limit_problems(bwrap)
+    landlock_missing = landlock_problem()
+    if landlock_missing is None:
+        landlock = LandlockSandbox(workspace.resolve(), network=network)
+        weaker = ("the shell runs under Landlock, the second sandbox tier: it sees other processes "
+                  "(but cannot signal them), cannot read the home or /tmp (TMPDIR is its own), and "
+                  "cannot create entries directly in the workspace root or .git")
+        reason = "" if mode == "landlock" else f"{problem}, so "
+        return landlock, "; ".join(filter(None, [reason + weaker, _limit_problems(landlock)]))
+    if mode in ("require", "landlock"):
+        raise UsageError(f"sandbox = {mode}, but {problem} and {landlock_missing}; install bubblewrap "
+                         "or set --sandbox auto")
+    return None, (f"the shell runs WITHOUT a sandbox: {problem}, and {landlock_missing}; every "
+                  "command will ask first")
+
+
+def _limit_problems(sandbox: ShellSandbox) -> str | None:
+    probe = CgroupSet.create(sandbox.limits)
+    probe.remove()
+    return "; ".join(f"the sandbox has {p}" for p in probe.problems) or None

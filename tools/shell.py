@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from agent.errors import HeronError
 from tools.base import ToolContext, ToolResult, tool
-from tools.sandbox import Launch, Sandbox, unconfined
+from tools.sandbox import Launch, ShellSandbox, unconfined
 from tools.secrets import scrub_env
 
 BASH = ["bash", "--noprofile", "--norc", "--noediting"]
@@ -111,7 +111,7 @@ class _Output:
 
 class ShellSession:
     def __init__(self, cwd: Path, env: Mapping[str, str] | None = None,
-                 sandbox: Sandbox | None = None, idle_timeout: float = 60.0) -> None:
+                 sandbox: ShellSandbox | None = None, idle_timeout: float = 60.0) -> None:
         self.cwd = cwd
         self.env = scrub_env(os.environ if env is None else env)
         self.sandbox = sandbox
@@ -132,6 +132,7 @@ class ShellSession:
         self.problems = launch.problems
         self._cleanup = launch.cleanup
         self._forks_refused = launch.forks_refused
+        self._members = launch.members
         self.child = SPAWNER.submit(
             pexpect.spawn, launch.argv[0], launch.argv[1:], cwd=str(self.cwd), env=launch.env,
             encoding="utf-8", codec_errors="replace", echo=False,
@@ -248,12 +249,15 @@ class ShellSession:
     def _signal(self, sig: int, include_shell: bool) -> list[int]:
         """Send `sig` to every process the shell started (and to the shell); returns the pids.
 
-        Walked from the shell's parent (the sandbox's init), which inherits the orphans of
-        commands whose parents died, as a fork bomb's do.
+        Walked from the shell's parent (bubblewrap's init, which inherits the orphans of commands
+        whose parents died, as a fork bomb's do), and read from the sandbox's cgroup, which
+        keeps orphans wherever they were reparented.
         """
         if self.shell_pid is None:
             return []
-        pids = [p for p in _descendants(_parent(self.shell_pid)) if p != self.shell_pid]
+        wrapper = _parent(self.shell_pid)
+        found = set(_descendants(wrapper)) | set(self._members())
+        pids = sorted(found - {self.shell_pid, wrapper, self.child.pid})
         for pid in pids + ([self.shell_pid] if include_shell else []):
             try:
                 os.kill(pid, sig)
