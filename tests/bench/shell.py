@@ -3,8 +3,9 @@
     python tests/bench/shell.py [N]
 
 Prints the median milliseconds per `true` for: the persistent shell inside bubblewrap (heron's
-shell tool), one `subprocess.run` of bubblewrap per command with the same sandbox, and one plain
-`subprocess.run` of bash per command; then the ratios against the persistent shell.
+shell tool), the persistent shell in the Landlock tier, one `subprocess.run` of bubblewrap per
+command with the same sandbox, and one plain `subprocess.run` of bash per command; then the ratios
+against the persistent shell.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tools.sandbox import Sandbox, bwrap_problem  # noqa: E402
+from tools.sandbox_landlock import LandlockSandbox, landlock_problem  # noqa: E402
 from tools.secrets import scrub_env  # noqa: E402
 from tools.shell import ShellSession  # noqa: E402
 
@@ -43,9 +45,11 @@ def main(n: int) -> None:
         env = scrub_env(os.environ)
         shell = ShellSession(box.workspace, sandbox=box)
         launch = box.launch(["bash", "-c", "true"], env)
+        landlock = None if landlock_problem() else ShellSession(box.workspace, sandbox=LandlockSandbox(box.workspace))
         try:
             shell.run("true", 10)  # warm
             persistent = median_ms(lambda: shell.run("true", 10), n)
+            in_landlock = median_ms(lambda: landlock.run("true", 10), n) if landlock else None
             fresh_bwrap = median_ms(lambda: subprocess.run(
                 launch.argv, env=launch.env, preexec_fn=launch.in_child, close_fds=False,
                 check=True), max(10, n // 4))
@@ -53,7 +57,11 @@ def main(n: int) -> None:
         finally:
             shell.close()
             launch.cleanup()
+            if landlock:
+                landlock.close()
     print(f"persistent sandboxed shell      {persistent:8.2f} ms per command (median of {n})")
+    if in_landlock is not None:
+        print(f"persistent shell in Landlock    {in_landlock:8.2f} ms per command  x{in_landlock / persistent:.2f}")
     print(f"subprocess.run of bwrap         {fresh_bwrap:8.2f} ms per command  x{fresh_bwrap / persistent:.1f}")
     print(f"subprocess.run of bash (no box) {fresh_bash:8.2f} ms per command  x{fresh_bash / persistent:.1f}")
 
