@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+import git
 import pytest
 
 from tests.conftest import make_repo
@@ -180,3 +181,26 @@ def test_the_argv_is_plain_data(tmp_path: Path) -> None:
         assert f"--ro-bind {path} {path}" in text
     assert "--unshare-net" not in dataclasses.replace(box, network=True).argv(["bash"], {}, as_root=True)
     assert "--uid" not in box.argv(["bash"], {}, as_root=False)
+
+
+def linked_worktree(tmp_path: Path) -> Path:
+    """A worktree whose repository lies outside it, under the /tmp the sandbox hides."""
+    main = tmp_path / "main"
+    make_repo(main, {"a.txt": "a\n"})
+    git.Repo(main).git.worktree("add", "-q", "-b", "side", str(tmp_path / "linked"))
+    return (tmp_path / "linked").resolve()
+
+
+def test_git_works_in_a_linked_worktree_and_its_repository_hooks_stay_read_only(tmp_path: Path, sandbox: Sandbox) -> None:
+    linked = linked_worktree(tmp_path)
+    sh = session(dataclasses.replace(sandbox, workspace=linked))
+    try:
+        result = sh.run("echo b > b.txt && git add b.txt && git -c user.name=t -c user.email=t@t commit -qm b "
+                        "&& git log --format=%s -2 | tr '\\n' ' '", 20)
+        assert result.output == "b initial "
+        result = sh.run(f"echo evil > {tmp_path}/main/.git/hooks/pre-commit; git config core.hooksPath /tmp", 10)
+        assert "Read-only file system" in result.output and "could not" in result.output
+    finally:
+        sh.close()
+    assert not (tmp_path / "main/.git/hooks/pre-commit").exists()
+    assert "hooksPath" not in (tmp_path / "main/.git/config").read_text()

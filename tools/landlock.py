@@ -66,8 +66,10 @@ def beneath_except(root: Path, holes: Iterable[Path], rights: int) -> list[Rule]
     inside = [h for h in holes if h == root or root in h.parents]
     if root.is_symlink() or root in inside:
         return []
+    if not root.is_dir():
+        return [Rule(root, rights & FILE_RIGHTS)]
     if not inside:
-        return [Rule(root, rights if root.is_dir() else rights & FILE_RIGHTS)]
+        return [Rule(root, rights)]
     rules = [Rule(root, rights & READ_DIR)] if rights & READ_DIR else []
     try:
         children = sorted(root.iterdir())

@@ -80,8 +80,11 @@ class Sandbox:
         # .git as a mount point of its own cannot be renamed away and replaced by a writable copy.
         if (self.workspace / ".git").is_dir():
             args += ["--bind", f"{ws}/.git", f"{ws}/.git"]
-        for rel in PROTECTED_PATHS:
-            path = self.workspace / rel
+        # A linked worktree's repository lies outside it (maybe under the hidden home): shown too.
+        linked = linked_git_dir(self.workspace)
+        if linked:
+            args += ["--bind", str(linked), str(linked)]
+        for path in protected_paths(self.workspace):
             if path.exists() or path.is_symlink():
                 args += ["--ro-bind", str(path), str(path)]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
@@ -114,6 +117,32 @@ class Sandbox:
 
         return Launch(self.argv(command, env, os.geteuid() == 0), dict(env), in_child,
                       cgroups.remove, cgroups.problems, cgroups.forks_refused, cgroups.members)
+
+
+def linked_git_dir(workspace: Path) -> Path | None:
+    """The repository a linked worktree belongs to (its `.git` is a file naming its git dir), when
+    that lies outside the workspace; else None."""
+    dot_git = workspace / ".git"
+    if not dot_git.is_file():
+        return None
+    try:
+        text = dot_git.read_text(encoding="utf-8").strip()
+        git_dir = (workspace / text.removeprefix("gitdir:").strip()).resolve()
+        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    except (OSError, UnicodeDecodeError):
+        return None
+    inside = common == workspace or workspace in common.parents
+    return None if inside or not common.is_dir() else common
+
+
+def protected_paths(workspace: Path) -> list[Path]:
+    """The paths kept read-only: PROTECTED_PATHS, and a linked worktree's repository hooks and config."""
+    paths = [workspace / rel for rel in PROTECTED_PATHS]
+    common = linked_git_dir(workspace)
+    if common:
+        paths += [common / "hooks", common / "config"]
+        paths += [p for p in (common / "worktrees").glob("*/config.worktree")]
+    return paths
 
 
 def home_toolchains(home: Path, path_env: str) -> list[Path]:

@@ -21,7 +21,7 @@ from typing import Mapping
 from tools import landlock
 from tools.landlock import READ, Rule, beneath_except
 from tools.limits import CgroupSet, Limits, set_rlimits
-from tools.sandbox import PROTECTED_PATHS, Launch, home_toolchains, socket_filter
+from tools.sandbox import Launch, home_toolchains, linked_git_dir, protected_paths, socket_filter
 from tools.secrets import is_secret_name
 
 # Unreadable inside: others' files and secrets, and a terminal the shell could hang on.
@@ -46,9 +46,10 @@ class LandlockSandbox:
         for tools in {t for home in homes for t in home_toolchains(home, env.get("PATH", ""))}:
             # Toolchains under the home stay usable, their own credentials not.
             rules += beneath_except(tools, [p for p in tools.iterdir() if p.is_file() and is_secret_name(p.name)], READ)
-        rules.append(Rule(self.workspace, READ))
-        rules += beneath_except(self.workspace, [self.workspace / p for p in PROTECTED_PATHS],
-                                landlock.handled_rights(self.abi))
+        protected = protected_paths(self.workspace)
+        for tree in filter(None, [self.workspace, linked_git_dir(self.workspace)]):
+            rules.append(Rule(tree, READ))
+            rules += beneath_except(tree, protected, landlock.handled_rights(self.abi))
         rules.append(Rule(tmp, landlock.handled_rights(self.abi)))
         rules += [Rule(Path(d), DEVICE_RIGHTS) for d in DEVICES]
         return rules
