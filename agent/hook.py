@@ -25,6 +25,8 @@ chained="$(dirname "$0")/{chained}"
 if [ -x "$chained" ]; then
     "$chained" "$@" || exit $?
 fi
+# Nothing staged (an --allow-empty commit, say): nothing to review, and no Python to start.
+git diff --cached --quiet 2>/dev/null && exit 0
 exec {command}
 """
 

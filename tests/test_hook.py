@@ -70,6 +70,20 @@ def test_skipping_the_hook(tmp_path, home, fake_server):
     assert commits(repo) == 3 and not fake_server.chat_requests
 
 
+def test_with_nothing_staged_the_hook_does_not_start_heron(tmp_path, home, fake_server):
+    repo = tmp_path / "repo"
+    make_repo(repo, {"a.txt": "a\n"})
+    assert hook(repo, home, "install").returncode == 0
+    empty = commit(repo, home, fake_server, "--allow-empty")
+    assert empty.returncode == 0 and "heron review" not in empty.stderr  # no summary line: it never ran
+    (repo / "a.txt").write_text("b\n")
+    git(repo, "add", "a.txt")
+    fake_server.script(*reports())
+    staged = commit(repo, home, fake_server)
+    assert staged.returncode == 0 and "heron review: 1 file, 0 blockers" in staged.stderr
+    assert commits(repo) == 3
+
+
 def test_an_existing_hook_is_chained_and_restored(tmp_path, home, fake_server):
     repo = repo_with_bug(tmp_path)
     old = repo / ".git/hooks/pre-commit"

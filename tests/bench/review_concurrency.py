@@ -85,15 +85,19 @@ def main() -> None:
 
         empty = root / "empty"
         make_repo(empty, {"a.py": "x = 1\n"})
-        idle: dict[str, list[float]] = {"git diff --cached --quiet": [], "heron review (nothing staged)": []}
+        run([str(HERON), "hook", "install"], empty, env)
+        hook = [str(empty / ".git" / "hooks" / "pre-commit")]
+        idle: dict[str, list[float]] = {"git diff --cached --quiet": [], "heron review (nothing staged)": [],
+                                        "the installed hook (nothing staged)": []}
         for _ in range(rounds):
             idle["git diff --cached --quiet"].append(run(["git", "diff", "--cached", "--quiet"], empty, env)[0])
             idle["heron review (nothing staged)"].append(run(review, empty, env)[0])
+            idle["the installed hook (nothing staged)"].append(run(hook, empty, env)[0])
         git_median = statistics.median(idle["git diff --cached --quiet"])
         print(f"the idle hook, median of {rounds}:")
         for name, values in idle.items():
             median = statistics.median(values)
-            print(f"  {name:32s} {median:6.3f} s   {median / git_median:6.1f}x git")
+            print(f"  {name:36s} {median:6.3f} s   {median / git_median:6.1f}x git")
 
 
 if __name__ == "__main__":
