@@ -23,6 +23,11 @@ OVERFLOW_HINTS = ("context length", "context window", "maximum context", "too ma
 TOOLS_REJECTED_HINTS = ("tools param requires", "enable-auto-tool-choice", "does not support tools",
                         "tools are not supported", "tool calling is not supported",
                         "tool use is not supported")
+# How llama-server ends an answer whose tool-call markup its parser could not read: a slip of the
+# model, not of the server. The same request with tool_choice "none" renders the same prompt (so
+# the prefix cache still applies) and returns the raw text, from which heron recovers the calls.
+UNPARSED_CALLS_HINTS = ("does not match the expected", "failed to parse tool call",
+                        "failed to parse input at pos")
 
 
 @dataclass
@@ -64,7 +69,11 @@ class Turn:
 
 
 class StreamBroken(Exception):
-    """The connection failed after the stream had started."""
+    """The connection failed after the stream had started, or the server ended it with an error."""
+
+
+class UnparsedCalls(Exception):
+    """The server could not parse the tool calls the model wrote (its message is the argument)."""
 
 
 class OpenAIModel:
@@ -102,9 +111,18 @@ class OpenAIModel:
     def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink
     ) -> Turn:
+        try:
+            return self._with_retries(messages, tools, emit, server_parses=True)
+        except UnparsedCalls as e:
+            emit(StreamRestarted(reason=f"the server could not read the model's tool calls ({e}); "
+                                        "asking again for the plain answer"))
+            return self._with_retries(messages, tools, emit, server_parses=False)
+
+    def _with_retries(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink,
+                      server_parses: bool) -> Turn:
         for attempt in range(self.max_retries + 1):
             try:
-                return self._once(messages, tools, emit)
+                return self._once(messages, tools, emit, server_parses)
             except StreamBroken as e:
                 if attempt == self.max_retries:
                     raise ServerError(
@@ -115,7 +133,8 @@ class OpenAIModel:
                 time.sleep(min(2**attempt * 0.5, 8.0))
         raise AssertionError("unreachable")
 
-    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                 server_parses: bool = True) -> dict[str, Any]:
         if tools and self.text_protocol:
             messages, tools = text_protocol_messages(messages, tools), []
         request: dict[str, Any] = {"model": self.model, "messages": messages, "stream": self.stream}
@@ -123,6 +142,8 @@ class OpenAIModel:
             request["stream_options"] = {"include_usage": True}
         if tools:
             request["tools"] = tools
+            if not server_parses:
+                request["tool_choice"] = "none"
         if self.temperature is not None:
             request["temperature"] = self.temperature
         if self.max_output_tokens:
@@ -131,10 +152,13 @@ class OpenAIModel:
             request["extra_body"] = self.extra_body
         return request
 
-    def _once(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink) -> Turn:
+    def _once(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink,
+              server_parses: bool = True) -> Turn:
         try:
-            response = self.client.chat.completions.create(**self._request(messages, tools))
+            response = self.client.chat.completions.create(**self._request(messages, tools, server_parses))
         except openai.APIError as e:
+            if server_parses and tools and unparsed_calls(e):
+                raise UnparsedCalls(_error_message(e)) from None
             if tools and not self.text_protocol and rejects_tools(e):
                 self.text_protocol = True
                 emit(WarningEvent(
@@ -144,7 +168,12 @@ class OpenAIModel:
                 return self._once(messages, tools, emit)
             raise self._server_error(e) from None
         reader = TurnReader(emit)
-        native = self._read_stream(response, reader) if self.stream else self._read_whole(response, reader)
+        try:
+            native = self._read_stream(response, reader) if self.stream else self._read_whole(response, reader)
+        except UnparsedCalls:
+            if server_parses and tools:
+                raise
+            raise StreamBroken("the server could not read the model's answer") from None
         turn = reader.turn
         reader.flush()
         self._attach_calls(turn, native, tools)
@@ -237,6 +266,12 @@ def rejects_tools(e: openai.APIError) -> bool:
     return getattr(e, "status_code", None) in (400, 422, 500, 501) and any(h in message for h in TOOLS_REJECTED_HINTS)
 
 
+def unparsed_calls(e: openai.APIError) -> bool:
+    """The server refused the model's own answer because its tool-call markup did not parse."""
+    message = _error_message(e).lower()
+    return any(hint in message for hint in UNPARSED_CALLS_HINTS)
+
+
 def unreachable(base_url: str) -> ServerError:
     return ServerError(
         f"cannot reach the model server at {base_url}. Start one (`heron serve --print` shows "
@@ -289,7 +324,7 @@ class TurnReader:
     """Builds a Turn from pieces of reasoning and content, emitting them as they come.
 
     `<think>` in the content goes to the reasoning. The answer's display is held back from the
-    first sign of call markup, so a call written as text is never shown as prose; `release`
+    first sign of call markup (or from its start, when it opens with JSON), so a call written as text is never shown as prose; `release`
     shows what is left of the answer once the calls are taken out. Pieces are kept in lists and
     joined once, so a long answer streamed a token at a time costs linear time.
     """
@@ -337,6 +372,9 @@ class TurnReader:
         if self.holding:
             return
         unseen = self.unshown + piece
+        if not self.shown and unseen.lstrip().startswith("{"):
+            self.holding = True  # an answer opening with JSON may be nothing but calls
+            return
         marks = [i for i in (unseen.find(m) for m in CALL_MARKERS) if i != -1]
         if marks:
             self.holding = True
@@ -360,7 +398,14 @@ def _guarded(stream: Any) -> Iterator[Any]:
             chunk = next(iterator)
         except StopIteration:
             return
-        except (openai.APIError, OSError) as e:
+        except openai.APIError as e:
+            # An error event in the stream (llama-server sends one when it cannot finish the
+            # answer) carries the server's reason: keep it for the user.
+            if unparsed_calls(e):
+                raise UnparsedCalls(_error_message(e)) from None
+            reason = _error_message(e) if isinstance(getattr(e, "body", None), dict) else ""
+            raise StreamBroken(f"{type(e).__name__}: {reason}" if reason else type(e).__name__) from None
+        except OSError as e:
             raise StreamBroken(type(e).__name__) from None
         except Exception as e:  # the HTTP library's own read errors
             if "httpx" not in type(e).__module__:

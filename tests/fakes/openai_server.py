@@ -54,6 +54,9 @@ class Reply:
     error: tuple[int, str] | None = None
     # Close the connection after this many streamed chunks, mid-answer.
     cut_after_chunks: int | None = None
+    # End the stream, after the answer's text, with an SSE error event carrying this message, as
+    # llama-server does when it cannot finish an answer (e.g. its tool-call parser fails).
+    stream_error: str | None = None
     # Extra top-level fields on the final chunk or whole response (llama-server's "timings").
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -249,6 +252,10 @@ class FakeOpenAIServer:
                     for n, chunk in enumerate(chunks):
                         if reply.cut_after_chunks is not None and n >= reply.cut_after_chunks:
                             return  # drop the connection mid-answer
+                        if reply.stream_error is not None and not chunk["choices"][0]["delta"]:
+                            error = {"code": 500, "message": reply.stream_error, "type": "server_error"}
+                            self.wfile.write(f"data: {json.dumps({'error': error})}\n\n".encode())
+                            return  # llama-server ends the stream after the error event
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                         if reply.chunk_delay:
