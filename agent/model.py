@@ -46,6 +46,18 @@ class TurnUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int | None = None
+    # Seconds from the request to the first piece of the answer (streamed answers only), and to
+    # its end: the prompt's processing time, and the decoding speed after it.
+    first_token_seconds: float | None = None
+    seconds: float | None = None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.first_token_seconds is None or self.seconds is None or self.completion_tokens < 2:
+            return None
+        decoding = self.seconds - self.first_token_seconds
+        # The first token came with the first piece; the rest took the decoding time.
+        return (self.completion_tokens - 1) / decoding if decoding > 0 else None
 
 
 @dataclass
@@ -154,6 +166,7 @@ class OpenAIModel:
 
     def _once(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink,
               server_parses: bool = True) -> Turn:
+        started = time.monotonic()
         try:
             response = self.client.chat.completions.create(**self._request(messages, tools, server_parses))
         except openai.APIError as e:
@@ -167,7 +180,7 @@ class OpenAIModel:
                 ))
                 return self._once(messages, tools, emit)
             raise self._server_error(e) from None
-        reader = TurnReader(emit)
+        reader = TurnReader(emit, started)
         try:
             native = self._read_stream(response, reader) if self.stream else self._read_whole(response, reader)
         except UnparsedCalls:
@@ -176,6 +189,9 @@ class OpenAIModel:
             raise StreamBroken("the server could not read the model's answer") from None
         turn = reader.turn
         reader.flush()
+        if turn.usage is not None:
+            turn.usage.first_token_seconds = reader.first_piece
+            turn.usage.seconds = time.monotonic() - started
         self._attach_calls(turn, native, tools)
         reader.release(turn.text)
         return turn
@@ -193,7 +209,10 @@ class OpenAIModel:
             if choice.finish_reason:
                 turn.finish_reason = choice.finish_reason
             extra = delta.model_extra or {}
-            reader.reasoning(extra.get("reasoning_content") or extra.get("reasoning") or "")
+            thought = extra.get("reasoning_content") or extra.get("reasoning") or ""
+            if delta.content or delta.tool_calls or thought:
+                reader.arrived()
+            reader.reasoning(thought)
             reader.content(delta.content or "")
             for tc in delta.tool_calls or []:
                 slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": []})
@@ -329,8 +348,10 @@ class TurnReader:
     joined once, so a long answer streamed a token at a time costs linear time.
     """
 
-    def __init__(self, emit: EventSink) -> None:
+    def __init__(self, emit: EventSink, started: float | None = None) -> None:
         self.emit = emit
+        self.started = started
+        self.first_piece: float | None = None  # seconds from `started` to the first piece
         self.turn = Turn()
         self.splitter = ThinkSplitter()
         self.text: list[str] = []
@@ -338,6 +359,11 @@ class TurnReader:
         self.shown: list[str] = []
         self.unshown = ""  # answer text not shown yet, while not holding
         self.holding = False
+
+    def arrived(self) -> None:
+        """A piece of the answer (text, reasoning or a call) came in."""
+        if self.first_piece is None and self.started is not None:
+            self.first_piece = time.monotonic() - self.started
 
     def reasoning(self, text: str) -> None:
         if text:

@@ -45,6 +45,19 @@ def test_reasoning_in_the_newer_field_and_in_think_tags(fake_server: FakeOpenAIS
     assert (second.text, second.reasoning) == ("The answer.", "hidden plan")
 
 
+def test_a_streamed_turn_times_its_first_piece_and_its_decoding(fake_server: FakeOpenAIServer) -> None:
+    # Calls only, no text: the first piece is a call, and the speed is still measured.
+    fake_server.script(Reply(tool_calls=[call("read_file", path="a.py")], completion_tokens=21, chunk_delay=0.02))
+    usage = client(fake_server).complete([], [], lambda e: None).usage
+    assert usage is not None and usage.first_token_seconds is not None and usage.seconds is not None
+    assert 0 < usage.first_token_seconds < usage.seconds
+    assert usage.tokens_per_second == pytest.approx(20 / (usage.seconds - usage.first_token_seconds))
+    fake_server.script(Reply(text="whole"))
+    whole = OpenAIModel(fake_server.base_url, "m", max_retries=0, timeout=10, stream=False)
+    usage = whole.complete([], [], lambda e: None).usage
+    assert usage is not None and usage.first_token_seconds is None and usage.tokens_per_second is None
+
+
 def test_llama_server_timings_give_cache_reuse(fake_server: FakeOpenAIServer) -> None:
     fake_server.script(Reply(text="ok", extra={"timings": {"cache_n": 1234, "prompt_n": 10}}))
     turn = client(fake_server).complete([], [], lambda e: None)
