@@ -14,7 +14,7 @@ from agent.errors import ContextOverflow, ServerError
 from agent.events import ReasoningDelta, StreamRestarted, TextDelta
 from agent.events import Warning as WarningEvent
 from agent.interfaces import EventSink
-from agent.toolcalls import CALL_MARKERS, normalize_arguments, recover_calls, text_protocol_messages
+from agent.toolcalls import CALL_MARKERS, is_json_object, normalize_arguments, recover_calls, text_protocol_messages
 
 OVERFLOW_HINTS = ("context length", "context window", "maximum context", "too many tokens",
                   "exceeds the available context", "prompt is too long", "exceed_context_size")
@@ -26,8 +26,7 @@ TOOLS_REJECTED_HINTS = ("tools param requires", "enable-auto-tool-choice", "does
 # How llama-server ends an answer whose tool-call markup its parser could not read: a slip of the
 # model, not of the server. The same request with tool_choice "none" renders the same prompt (so
 # the prefix cache still applies) and returns the raw text, from which heron recovers the calls.
-UNPARSED_CALLS_HINTS = ("does not match the expected", "failed to parse tool call",
-                        "failed to parse input at pos")
+UNPARSED_CALLS_HINTS = ("does not match the expected", "failed to parse input at pos")
 
 
 @dataclass
@@ -37,8 +36,11 @@ class ToolCall:
     arguments: str  # the raw JSON text the model wrote
 
     def to_message(self) -> dict[str, Any]:
-        return {"id": self.id, "type": "function",
-                "function": {"name": self.name, "arguments": self.arguments}}
+        # Servers parse the arguments of the calls in the history again, and llama-server refuses
+        # the whole request when they are not JSON: arguments past repair (an answer cut off
+        # mid-call) are kept as {}; the call's tool answer quotes what the model wrote.
+        arguments = self.arguments if is_json_object(self.arguments) else "{}"
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": arguments}}
 
 
 @dataclass

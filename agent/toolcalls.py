@@ -90,7 +90,7 @@ def normalize_arguments(raw: str) -> str:
     if isinstance(value, str):  # a JSON string holding the JSON object
         value = _lenient_json(value)
     if isinstance(value, dict):
-        return raw if _is_exact_object(raw) else json.dumps(value, ensure_ascii=False)
+        return raw if is_json_object(raw) else json.dumps(value, ensure_ascii=False)
     return raw
 
 
@@ -370,7 +370,8 @@ def _without_trailing_commas(text: str) -> str:
     return "".join(out)
 
 
-def _is_exact_object(raw: str) -> bool:
+def is_json_object(raw: str) -> bool:
+    """`raw` is exactly the JSON text of an object."""
     try:
         return isinstance(json.loads(raw), dict)
     except json.JSONDecodeError:

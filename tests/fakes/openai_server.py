@@ -8,7 +8,8 @@ into a failure; so are replies left unused at the end.
 `kind` makes it pose as a particular server: vLLM, SGLang, llama-server, Ollama or LM Studio, with
 that server's /v1/models entries and its own routes (/props, /api/version, /api/show,
 /api/v0/models/ID) reporting `context_window`. With `rejects_tools`, a request carrying `tools` is
-refused with that server's own error, without using a reply.
+refused with that server's own error, without using a reply; posing as llama-server, so is one whose
+history holds call arguments that are not JSON.
 """
 
 from __future__ import annotations
@@ -168,6 +169,19 @@ class FakeOpenAIServer:
             self.surprises.append(f"unexpected chat request #{len(self.chat_requests)}")
             return None
 
+    def _refused_history(self, body: dict[str, Any]) -> str | None:
+        """llama-server parses the arguments of the calls in the history and refuses the request
+        when they are not JSON; its words, or None."""
+        if self.kind != "llama-server":
+            return None
+        for message in body.get("messages") or []:
+            for c in message.get("tool_calls") or []:
+                try:
+                    json.loads(c["function"]["arguments"])
+                except json.JSONDecodeError as e:
+                    return f"Failed to parse tool call arguments as JSON: [json.exception.parse_error.101] {e}"
+        return None
+
     def _native_get(self, path: str) -> dict[str, Any] | None:
         """The kind's own GET routes, beside the OpenAI ones."""
         if self.kind == "llama-server" and path == "/props":
@@ -221,6 +235,12 @@ class FakeOpenAIServer:
                         server.requests.append({"path": "/v1/chat/completions", "body": body})
                     status, message = TOOLS_REJECTED.get(server.kind, (400, "tools are not supported"))
                     self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}})
+                    return
+                refusal = server._refused_history(body)
+                if refusal:
+                    with server.lock:
+                        server.requests.append({"path": "/v1/chat/completions", "body": body})
+                    self._json(500, {"error": {"message": refusal, "type": "server_error", "code": 500}})
                     return
                 reply = server._next_reply(body)
                 if reply is None:
