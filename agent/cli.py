@@ -174,7 +174,8 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--gguf", metavar="PATH", help="the GGUF file llama-server loads")
     serve.add_argument("--port", type=int, metavar="N", help="port on 127.0.0.1 (default: the runtime's usual one)")
     serve.add_argument("--context", type=int, default=FULL_WINDOW, metavar="N",
-                       help=f"context window in tokens (default {FULL_WINDOW})")
+                       help=f"context window in tokens (default {FULL_WINDOW}; with --gguf, at most "
+                            "what the model was trained for)")
     serve.add_argument("--print", action="store_true", dest="print_only", help="show the command instead of running it")
     serve.set_defaults(handler=_serve)
 

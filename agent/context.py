@@ -35,6 +35,12 @@ INSTRUCTION_FILES = ("AGENTS.md", "HERON.md")
 Recorder = Callable[[dict[str, Any]], None]
 
 
+def answer_tokens(max_output_tokens: int, window: int | None) -> int:
+    """Tokens kept for each answer: as configured, but at most a quarter of a small window, or
+    the prompt would have no room (a 4,096-token llama-server against the 16,384 default)."""
+    return min(max_output_tokens, window // 4) if window else max_output_tokens
+
+
 @dataclass(frozen=True)
 class Budget:
     window: int = DEFAULT_WINDOW
@@ -45,7 +51,8 @@ class Budget:
     @property
     def limit(self) -> int:
         """Tokens a request may use and still leave room for the answer."""
-        return max(self.window - self.reserved_output - self.margin, 0)
+        # The margin shrinks with a small window, where it would otherwise eat half of it.
+        return max(self.window - self.reserved_output - min(self.margin, self.window // 16), 0)
 
     @property
     def threshold(self) -> int:

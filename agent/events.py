@@ -102,6 +102,9 @@ class Usage(Event):
     completion_tokens: int
     cached_tokens: int | None
     context_window: int | None
+    # Streamed answers only: seconds to the first piece, and decoding speed after it.
+    first_token_seconds: float | None = None
+    tokens_per_second: float | None = None
 
 
 @dataclass(frozen=True)

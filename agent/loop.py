@@ -123,8 +123,9 @@ class Loop:
             tool_calls=[c.to_message() for c in turn.tool_calls], finish_reason=turn.finish_reason,
         ))
         if turn.usage:
-            self.emit(Usage(turn.usage.prompt_tokens, turn.usage.completion_tokens,
-                            turn.usage.cached_tokens, self.context_window))
+            u = turn.usage
+            self.emit(Usage(u.prompt_tokens, u.completion_tokens, u.cached_tokens, self.context_window,
+                            u.first_token_seconds, u.tokens_per_second))
         self.emit(self.context.meter(turn.usage))
         if not turn.tool_calls:
             raise Answered(turn.text.strip())

@@ -14,7 +14,7 @@ from agent.errors import ContextOverflow, ServerError
 from agent.events import ReasoningDelta, StreamRestarted, TextDelta
 from agent.events import Warning as WarningEvent
 from agent.interfaces import EventSink
-from agent.toolcalls import CALL_MARKERS, normalize_arguments, recover_calls, text_protocol_messages
+from agent.toolcalls import CALL_MARKERS, is_json_object, normalize_arguments, recover_calls, text_protocol_messages
 
 OVERFLOW_HINTS = ("context length", "context window", "maximum context", "too many tokens",
                   "exceeds the available context", "prompt is too long", "exceed_context_size")
@@ -23,6 +23,10 @@ OVERFLOW_HINTS = ("context length", "context window", "maximum context", "too ma
 TOOLS_REJECTED_HINTS = ("tools param requires", "enable-auto-tool-choice", "does not support tools",
                         "tools are not supported", "tool calling is not supported",
                         "tool use is not supported")
+# How llama-server ends an answer whose tool-call markup its parser could not read: a slip of the
+# model, not of the server. The same request with tool_choice "none" renders the same prompt (so
+# the prefix cache still applies) and returns the raw text, from which heron recovers the calls.
+UNPARSED_CALLS_HINTS = ("does not match the expected", "failed to parse input at pos")
 
 
 @dataclass
@@ -32,8 +36,11 @@ class ToolCall:
     arguments: str  # the raw JSON text the model wrote
 
     def to_message(self) -> dict[str, Any]:
-        return {"id": self.id, "type": "function",
-                "function": {"name": self.name, "arguments": self.arguments}}
+        # Servers parse the arguments of the calls in the history again, and llama-server refuses
+        # the whole request when they are not JSON: arguments past repair (an answer cut off
+        # mid-call) are kept as {}; the call's tool answer quotes what the model wrote.
+        arguments = self.arguments if is_json_object(self.arguments) else "{}"
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": arguments}}
 
 
 @dataclass
@@ -41,6 +48,18 @@ class TurnUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int | None = None
+    # Seconds from the request to the first piece of the answer (streamed answers only), and to
+    # its end: the prompt's processing time, and the decoding speed after it.
+    first_token_seconds: float | None = None
+    seconds: float | None = None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.first_token_seconds is None or self.seconds is None or self.completion_tokens < 2:
+            return None
+        decoding = self.seconds - self.first_token_seconds
+        # The first token came with the first piece; the rest took the decoding time.
+        return (self.completion_tokens - 1) / decoding if decoding > 0 else None
 
 
 @dataclass
@@ -64,7 +83,11 @@ class Turn:
 
 
 class StreamBroken(Exception):
-    """The connection failed after the stream had started."""
+    """The connection failed after the stream had started, or the server ended it with an error."""
+
+
+class UnparsedCalls(Exception):
+    """The server could not parse the tool calls the model wrote (its message is the argument)."""
 
 
 class OpenAIModel:
@@ -102,9 +125,18 @@ class OpenAIModel:
     def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink
     ) -> Turn:
+        try:
+            return self._with_retries(messages, tools, emit, server_parses=True)
+        except UnparsedCalls as e:
+            emit(StreamRestarted(reason=f"the server could not read the model's tool calls ({e}); "
+                                        "asking again for the plain answer"))
+            return self._with_retries(messages, tools, emit, server_parses=False)
+
+    def _with_retries(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink,
+                      server_parses: bool) -> Turn:
         for attempt in range(self.max_retries + 1):
             try:
-                return self._once(messages, tools, emit)
+                return self._once(messages, tools, emit, server_parses)
             except StreamBroken as e:
                 if attempt == self.max_retries:
                     raise ServerError(
@@ -115,7 +147,8 @@ class OpenAIModel:
                 time.sleep(min(2**attempt * 0.5, 8.0))
         raise AssertionError("unreachable")
 
-    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                 server_parses: bool = True) -> dict[str, Any]:
         if tools and self.text_protocol:
             messages, tools = text_protocol_messages(messages, tools), []
         request: dict[str, Any] = {"model": self.model, "messages": messages, "stream": self.stream}
@@ -123,6 +156,8 @@ class OpenAIModel:
             request["stream_options"] = {"include_usage": True}
         if tools:
             request["tools"] = tools
+            if not server_parses:
+                request["tool_choice"] = "none"
         if self.temperature is not None:
             request["temperature"] = self.temperature
         if self.max_output_tokens:
@@ -131,10 +166,14 @@ class OpenAIModel:
             request["extra_body"] = self.extra_body
         return request
 
-    def _once(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink) -> Turn:
+    def _once(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink,
+              server_parses: bool = True) -> Turn:
+        started = time.monotonic()
         try:
-            response = self.client.chat.completions.create(**self._request(messages, tools))
+            response = self.client.chat.completions.create(**self._request(messages, tools, server_parses))
         except openai.APIError as e:
+            if server_parses and tools and unparsed_calls(e):
+                raise UnparsedCalls(_error_message(e)) from None
             if tools and not self.text_protocol and rejects_tools(e):
                 self.text_protocol = True
                 emit(WarningEvent(
@@ -143,10 +182,18 @@ class OpenAIModel:
                 ))
                 return self._once(messages, tools, emit)
             raise self._server_error(e) from None
-        reader = TurnReader(emit)
-        native = self._read_stream(response, reader) if self.stream else self._read_whole(response, reader)
+        reader = TurnReader(emit, started)
+        try:
+            native = self._read_stream(response, reader) if self.stream else self._read_whole(response, reader)
+        except UnparsedCalls:
+            if server_parses and tools:
+                raise
+            raise StreamBroken("the server could not read the model's answer") from None
         turn = reader.turn
         reader.flush()
+        if turn.usage is not None:
+            turn.usage.first_token_seconds = reader.first_piece
+            turn.usage.seconds = time.monotonic() - started
         self._attach_calls(turn, native, tools)
         reader.release(turn.text)
         return turn
@@ -164,7 +211,10 @@ class OpenAIModel:
             if choice.finish_reason:
                 turn.finish_reason = choice.finish_reason
             extra = delta.model_extra or {}
-            reader.reasoning(extra.get("reasoning_content") or extra.get("reasoning") or "")
+            thought = extra.get("reasoning_content") or extra.get("reasoning") or ""
+            if delta.content or delta.tool_calls or thought:
+                reader.arrived()
+            reader.reasoning(thought)
             reader.content(delta.content or "")
             for tc in delta.tool_calls or []:
                 slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": []})
@@ -237,6 +287,12 @@ def rejects_tools(e: openai.APIError) -> bool:
     return getattr(e, "status_code", None) in (400, 422, 500, 501) and any(h in message for h in TOOLS_REJECTED_HINTS)
 
 
+def unparsed_calls(e: openai.APIError) -> bool:
+    """The server refused the model's own answer because its tool-call markup did not parse."""
+    message = _error_message(e).lower()
+    return any(hint in message for hint in UNPARSED_CALLS_HINTS)
+
+
 def unreachable(base_url: str) -> ServerError:
     return ServerError(
         f"cannot reach the model server at {base_url}. Start one (`heron serve --print` shows "
@@ -289,13 +345,15 @@ class TurnReader:
     """Builds a Turn from pieces of reasoning and content, emitting them as they come.
 
     `<think>` in the content goes to the reasoning. The answer's display is held back from the
-    first sign of call markup, so a call written as text is never shown as prose; `release`
+    first sign of call markup (or from its start, when it opens with JSON), so a call written as text is never shown as prose; `release`
     shows what is left of the answer once the calls are taken out. Pieces are kept in lists and
     joined once, so a long answer streamed a token at a time costs linear time.
     """
 
-    def __init__(self, emit: EventSink) -> None:
+    def __init__(self, emit: EventSink, started: float | None = None) -> None:
         self.emit = emit
+        self.started = started
+        self.first_piece: float | None = None  # seconds from `started` to the first piece
         self.turn = Turn()
         self.splitter = ThinkSplitter()
         self.text: list[str] = []
@@ -303,6 +361,11 @@ class TurnReader:
         self.shown: list[str] = []
         self.unshown = ""  # answer text not shown yet, while not holding
         self.holding = False
+
+    def arrived(self) -> None:
+        """A piece of the answer (text, reasoning or a call) came in."""
+        if self.first_piece is None and self.started is not None:
+            self.first_piece = time.monotonic() - self.started
 
     def reasoning(self, text: str) -> None:
         if text:
@@ -337,6 +400,9 @@ class TurnReader:
         if self.holding:
             return
         unseen = self.unshown + piece
+        if not self.shown and unseen.lstrip().startswith("{"):
+            self.holding = True  # an answer opening with JSON may be nothing but calls
+            return
         marks = [i for i in (unseen.find(m) for m in CALL_MARKERS) if i != -1]
         if marks:
             self.holding = True
@@ -360,7 +426,14 @@ def _guarded(stream: Any) -> Iterator[Any]:
             chunk = next(iterator)
         except StopIteration:
             return
-        except (openai.APIError, OSError) as e:
+        except openai.APIError as e:
+            # An error event in the stream (llama-server sends one when it cannot finish the
+            # answer) carries the server's reason: keep it for the user.
+            if unparsed_calls(e):
+                raise UnparsedCalls(_error_message(e)) from None
+            reason = _error_message(e) if isinstance(getattr(e, "body", None), dict) else ""
+            raise StreamBroken(f"{type(e).__name__}: {reason}" if reason else type(e).__name__) from None
+        except OSError as e:
             raise StreamBroken(type(e).__name__) from None
         except Exception as e:  # the HTTP library's own read errors
             if "httpx" not in type(e).__module__:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.config import Config
-from agent.context import DEFAULT_WINDOW, Budget, Context, read_instructions
+from agent.context import DEFAULT_WINDOW, Budget, Context, answer_tokens, read_instructions
 from agent.dispatch import Dispatcher
 from agent.endpoint import Endpoint, find_endpoint
 from agent.events import Warning as WarningEvent
@@ -105,7 +105,8 @@ def open_runtime(
 
 def open_context(config: Config, endpoint: Endpoint, ctx: ToolContext, system_prompt: str,
                  schemas: list[dict], session: Session | None) -> Context:
-    budget = Budget(endpoint.context_window or DEFAULT_WINDOW, config.max_output_tokens, config.compact_at)
+    window = endpoint.context_window or DEFAULT_WINDOW
+    budget = Budget(window, answer_tokens(config.max_output_tokens, window), config.compact_at)
     restored = session.restored if session else None
     if restored and restored.plan is not None:
         ctx.state["plan"] = restored.plan
@@ -125,7 +126,7 @@ def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | Non
         max_retries=config.max_retries,
         timeout=config.request_timeout,
         temperature=config.temperature,
-        max_output_tokens=max_output_tokens or config.max_output_tokens,
+        max_output_tokens=max_output_tokens or answer_tokens(config.max_output_tokens, endpoint.context_window),
         extra_body=endpoint.request_extras(thinking),
         stream=config.stream,
     )

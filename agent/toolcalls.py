@@ -2,7 +2,9 @@
 
 Recognised: Qwen3-Coder / Qwen3.6 XML (`<function=NAME><parameter=P>value</parameter></function>`,
 with or without a `<tool_call>` wrapper), Hermes JSON (`<tool_call>{"name": …, "arguments": …}
-</tool_call>`) and a fenced ```json block holding only a known tool's name and arguments.
+</tool_call>`), a fenced ```json block holding only a known tool's name and arguments, and an
+answer that is nothing but such objects (`{"name": …, "arguments": …}`, as ChatML-style templates
+ask small models to write them).
 
 Markup is a call only where the model wrote it as markup: inside another code fence or an inline
 code span it is content, and an unclosed or malformed block is left as text. A parameter value may
@@ -66,7 +68,8 @@ def recover_calls(text: str, tools: list[dict[str, Any]]) -> Recovery:
         spans.append((start, end, call))
         pos = end
     if not spans:
-        return Recovery(text, [])
+        bare = _bare_calls(text, schemas)
+        return Recovery("", bare) if bare else Recovery(text, [])
     spans.sort(key=lambda s: s[0])
     kept, last = [], 0
     for start, end, _ in spans:
@@ -87,7 +90,7 @@ def normalize_arguments(raw: str) -> str:
     if isinstance(value, str):  # a JSON string holding the JSON object
         value = _lenient_json(value)
     if isinstance(value, dict):
-        return raw if _is_exact_object(raw) else json.dumps(value, ensure_ascii=False)
+        return raw if is_json_object(raw) else json.dumps(value, ensure_ascii=False)
     return raw
 
 
@@ -245,7 +248,30 @@ def _fenced_call(lang: str, body: str, schemas: dict[str, dict[str, Any]]) -> Re
     """A fence is a call only when it holds nothing but a known tool's name and arguments."""
     if lang not in _CALL_FENCE_LANGS:
         return None
-    value = _lenient_json(body.strip())
+    return _known_call(_lenient_json(body.strip()), body, schemas)
+
+
+def _bare_calls(text: str, schemas: dict[str, dict[str, Any]]) -> list[RecoveredCall]:
+    """Calls written as bare JSON objects, one after another, when the answer holds nothing else;
+    an answer that merely contains JSON is prose."""
+    decoder = json.JSONDecoder(strict=False)
+    calls: list[RecoveredCall] = []
+    pos = _skip_space(text, 0)
+    while pos < len(text):
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return []
+        call = _known_call(value, text[pos:end], schemas)
+        if call is None:
+            return []
+        calls.append(call)
+        pos = _skip_space(text, end)
+    return calls
+
+
+def _known_call(value: Any, body: str, schemas: dict[str, dict[str, Any]]) -> RecoveredCall | None:
+    """`value` (parsed from `body`) as a call, when it is only a known tool's name and arguments."""
     if not isinstance(value, dict) or not set(value) <= {"name", "arguments", "parameters"}:
         return None
     if value.get("name") not in schemas:
@@ -344,7 +370,8 @@ def _without_trailing_commas(text: str) -> str:
     return "".join(out)
 
 
-def _is_exact_object(raw: str) -> bool:
+def is_json_object(raw: str) -> bool:
+    """`raw` is exactly the JSON text of an object."""
     try:
         return isinstance(json.loads(raw), dict)
     except json.JSONDecodeError:

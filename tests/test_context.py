@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config, load_config
-from agent.context import DEFAULT_WINDOW, Budget
+from agent.context import DEFAULT_WINDOW, Budget, answer_tokens
 from agent.dispatch import deny_all
 from agent.errors import ContextOverflow, UsageError
 from agent.events import Compacted, ContextMeter, Event, TextDelta
@@ -239,6 +239,14 @@ def test_budget_leaves_room_for_the_answer():
     budget = Budget(window=100_000, reserved_output=10_000, compact_at=0.85, margin=2_000)
     assert budget.limit == 88_000 and budget.threshold == 85_000
     assert Budget(window=100_000, reserved_output=20_000, margin=2_000).threshold == 78_000
+
+
+def test_a_small_window_keeps_room_for_the_prompt():
+    """A 4,096-token llama-server and the 16,384-token answer default: the answer gets a quarter
+    of the window and the margin shrinks, so a prompt still fits and nothing compacts at once."""
+    reserved = answer_tokens(16_384, 4_096)
+    assert reserved == 1_024 and answer_tokens(16_384, 262_144) == 16_384 and answer_tokens(500, None) == 500
+    assert Budget(window=4_096, reserved_output=reserved).limit == 4_096 - 1_024 - 256
 
 
 def test_a_session_restores_the_history_exactly(tmp_path, fake_server):

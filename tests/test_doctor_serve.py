@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import struct
 from pathlib import Path
 
 import pytest
@@ -122,11 +123,24 @@ def test_serve_print_shows_vllm_with_the_full_window(tmp_path, home):
     assert not (bin_dir / "vllm.args").exists()
 
 
+def write_gguf(path: Path, context_length: int | None, architecture: str = "qwen35") -> Path:
+    """A GGUF header as llama.cpp writes one (no tensors): an array first, as the tokenizer's are."""
+    def string(text: str) -> bytes:
+        return struct.pack("<Q", len(text.encode())) + text.encode()
+
+    entries = [string("general.architecture") + struct.pack("<I", 8) + string(architecture),
+               string("general.tags") + struct.pack("<IIQ", 9, 8, 2) + string("a") + string("b"),
+               string(f"{architecture}.block_count") + struct.pack("<II", 4, 64)]
+    if context_length is not None:
+        entries.append(string(f"{architecture}.context_length") + struct.pack("<II", 4, context_length))
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, len(entries)) + b"".join(entries))
+    return path
+
+
 def test_serve_starts_llama_server_with_a_gguf(tmp_path, home):
     bin_dir = tmp_path / "bin"
     fake_runtime(bin_dir, "llama-server")
-    gguf = tmp_path / "model.gguf"
-    gguf.write_bytes(b"GGUF")
+    gguf = write_gguf(tmp_path / "model.gguf", 262144)
     result = run_heron(["serve", "--gguf", str(gguf), "--port", "9123"], home, PATH=path_with(bin_dir))
     assert result.returncode == 0, result.stderr
     args = (bin_dir / "llama-server.args").read_text().split()
@@ -160,3 +174,48 @@ def test_serve_llama_server_needs_a_gguf(tmp_path, home):
     fake_runtime(bin_dir, "llama-server")
     result = run_heron(["serve", "--runtime", "llama-server"], home, PATH=path_with(bin_dir))
     assert result.returncode == 2 and "heron serve --gguf PATH" in result.stderr
+
+
+def test_serve_gives_llama_server_no_more_window_than_the_model_was_trained_for(tmp_path, home):
+    bin_dir = tmp_path / "bin"
+    fake_runtime(bin_dir, "llama-server")
+    gguf = write_gguf(tmp_path / "small.gguf", 32768)
+    result = run_heron(["serve", "--gguf", str(gguf), "--print"], home, PATH=path_with(bin_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"llama-server -m {gguf} --jinja -c 32768 --parallel 1 --ctx-checkpoints 32 -ngl 99 "
+        "--host 127.0.0.1 --port 8080",
+        "# the model was trained for 32,768 tokens: serving that window"]
+    smaller = run_heron(["serve", "--gguf", str(gguf), "--print", "--context", "4096"], home, PATH=path_with(bin_dir))
+    assert " -c 4096 " in smaller.stdout and "#" not in smaller.stdout
+    unknown = write_gguf(tmp_path / "unknown.gguf", None)
+    result = run_heron(["serve", "--gguf", str(unknown), "--print"], home, PATH=path_with(bin_dir))
+    assert " -c 262144 " in result.stdout
+
+
+def test_serve_uses_the_llama_server_the_setup_script_built(tmp_path, home):
+    cache = tmp_path / "cache"
+    (cache / "llama.cpp" / "build").mkdir(parents=True)
+    built = fake_runtime(cache / "llama.cpp" / "build" / "bin", "llama-server")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    gguf = write_gguf(tmp_path / "model.gguf", 8192)
+    result = run_heron(["serve", "--gguf", str(gguf), "--port", "9124"], home,
+                       PATH=path_with(empty), HERON_TEST_CACHE=str(cache))
+    assert result.returncode == 0, result.stderr
+    args = (built.parent / "llama-server.args").read_text().split()
+    assert args == llama_server_argv(gguf, 9124, 8192)[1:]
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 a zip", b"GGUF\x03\x00\x00\x00",
+                                     b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + b"\x05"],
+                         ids=["not-gguf", "no-header", "cut-short"])
+def test_serve_refuses_a_file_that_is_not_a_whole_gguf(tmp_path, home, content):
+    bin_dir = tmp_path / "bin"
+    fake_runtime(bin_dir, "llama-server")
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(content)
+    result = run_heron(["serve", "--gguf", str(bad)], home, PATH=path_with(bin_dir))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"heron: --gguf {bad}: ")
+    assert not (bin_dir / "llama-server.args").exists()

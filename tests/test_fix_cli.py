@@ -96,6 +96,24 @@ def test_json_lines_follow_the_schema(tmp_path, home, fake_server):
     assert any(e["type"] == "text_delta" or e["type"] == "assistant_turn" for e in events)
 
 
+def test_a_call_cut_off_mid_arguments_does_not_poison_the_history(tmp_path, home, fake_servers):
+    """llama-server refuses every later request whose history holds arguments that are not JSON."""
+    server = fake_servers(kind="llama-server")
+    repo = tmp_path / "tiny"
+    make_repo(repo, {"notes.txt": "milk\n"})
+    cut = Reply(tool_calls=[call("read_file")], finish_reason="length")
+    cut.tool_calls[0].arguments = '{"path": "notes'  # the answer hit max_tokens mid-call
+    server.script(cut, tool_reply(call("finish", summary="read it")))
+    result = run_heron(["fix", "read notes.txt", "--repo", str(repo), "--base-url", server.base_url,
+                        "--json", "--yes"], home)
+    assert result.returncode == 0, result.stderr
+    second = server.chat_requests[1]["messages"]
+    kept = [c for m in second for c in m.get("tool_calls") or []]
+    assert [c["function"]["arguments"] for c in kept] == ["{}"]
+    answer = [m["content"] for m in second if m["role"] == "tool"]
+    assert answer == ['arguments for read_file must be a JSON object; got: {"path": "notes']
+
+
 def test_unreachable_server_exits_3_with_one_line(tmp_path, home):
     repo = inventory(tmp_path)
     result = run_heron(["fix", "anything", "--repo", str(repo), "--base-url",

@@ -45,6 +45,19 @@ def test_reasoning_in_the_newer_field_and_in_think_tags(fake_server: FakeOpenAIS
     assert (second.text, second.reasoning) == ("The answer.", "hidden plan")
 
 
+def test_a_streamed_turn_times_its_first_piece_and_its_decoding(fake_server: FakeOpenAIServer) -> None:
+    # Calls only, no text: the first piece is a call, and the speed is still measured.
+    fake_server.script(Reply(tool_calls=[call("read_file", path="a.py")], completion_tokens=21, chunk_delay=0.02))
+    usage = client(fake_server).complete([], [], lambda e: None).usage
+    assert usage is not None and usage.first_token_seconds is not None and usage.seconds is not None
+    assert 0 < usage.first_token_seconds < usage.seconds
+    assert usage.tokens_per_second == pytest.approx(20 / (usage.seconds - usage.first_token_seconds))
+    fake_server.script(Reply(text="whole"))
+    whole = OpenAIModel(fake_server.base_url, "m", max_retries=0, timeout=10, stream=False)
+    usage = whole.complete([], [], lambda e: None).usage
+    assert usage is not None and usage.first_token_seconds is None and usage.tokens_per_second is None
+
+
 def test_llama_server_timings_give_cache_reuse(fake_server: FakeOpenAIServer) -> None:
     fake_server.script(Reply(text="ok", extra={"timings": {"cache_n": 1234, "prompt_n": 10}}))
     turn = client(fake_server).complete([], [], lambda e: None)
@@ -92,3 +105,35 @@ def test_server_errors_are_retried_then_reported(fake_server: FakeOpenAIServer) 
     fake_server.script(Reply(error=(500, "boom")))
     with pytest.raises(ServerError, match="answered 500: boom"):
         client(fake_server).complete([], [], lambda e: None)
+
+
+READ_FILE = {"type": "function", "function": {"name": "read_file", "description": "Read a file.",
+                                              "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}}
+# llama-server's words when its tool-call parser cannot read what the model wrote.
+UNPARSED = "The model produced output that does not match the expected peg-native format"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_calls_the_server_cannot_parse_are_asked_again_as_text_and_recovered(
+        fake_servers, stream: bool) -> None:
+    server = fake_servers(kind="llama-server")
+    failed = Reply(stream_error=UNPARSED) if stream else Reply(error=(500, UNPARSED))
+    server.script(failed, Reply(text='{"name": "read_file", "arguments": {"path": "a.txt"}}'))
+    model = OpenAIModel(server.base_url, "m", max_retries=0, timeout=10, stream=stream)
+    events: list[object] = []
+    messages = [{"role": "user", "content": "read a.txt"}]
+    turn = model.complete(messages, [READ_FILE], events.append)
+    assert [(c.name, c.arguments) for c in turn.tool_calls] == [("read_file", '{"path": "a.txt"}')]
+    assert turn.recovered and turn.text == ""
+    first, again = server.chat_requests
+    # The same prompt (so the server's prefix cache still applies), without the server's parsing.
+    assert "tool_choice" not in first and again["tool_choice"] == "none"
+    assert again["messages"] == first["messages"] and again["tools"] == first["tools"]
+    restarted = [e for e in events if isinstance(e, StreamRestarted)]
+    assert len(restarted) == 1 and "could not read the model's tool calls" in restarted[0].reason
+
+
+def test_an_error_event_in_the_stream_is_reported_with_the_servers_words(fake_server) -> None:
+    fake_server.script(Reply(text="half", stream_error="failed to decode the batch"))
+    with pytest.raises(ServerError, match="broke off the answer.*failed to decode the batch"):
+        client(fake_server).complete([], [READ_FILE], lambda e: None)

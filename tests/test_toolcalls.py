@@ -97,6 +97,11 @@ CORPUS = [
          [("shell", {"command": "pytest"})], rest="Running the tests:"),
     Case("fenced-json-string-arguments", "```json\n{\"name\": \"read_file\", \"arguments\": \"{\\\"path\\\": \\\"x.py\\\",}\"}\n```",
          [("read_file", {"path": "x.py"})]),
+    Case("bare-json", '{"name": "read_file", "arguments": {"path": "notes.txt"}}', [("read_file", {"path": "notes.txt"})]),
+    Case("bare-json-several", ' {"name": "read_file", "arguments": {"path": "a.py"}}\n{"name": "shell", "arguments": '
+         '{"command": "ls"}}\n', [("read_file", {"path": "a.py"}), ("shell", {"command": "ls"})]),
+    Case("bare-json-pretty", '{\n  "name": "finish",\n  "arguments": {"summary": "two\nlines"}\n}',
+         [("finish", {"summary": "two\nlines"})]),
     Case("xml-inside-think", "<think>I should look.\n<tool_call>\n<function=read_file>\n<parameter=path>\na.py\n"
          "</parameter>\n</function>\n</tool_call>\n</think>", [("read_file", {"path": "a.py"})],
          expected_reasoning="I should look."),
@@ -118,6 +123,10 @@ NEAR_MISSES = [
     Case("hermes-truncated-json", "<tool_call>\n{\"name\": \"shell\", \"arguments\": {\"command\": \"rm -rf", []),
     Case("hermes-without-name", "<tool_call>{\"arguments\": {\"path\": \"a.py\"}}</tool_call>", []),
     Case("fenced-package-json", "```json\n{\"name\": \"my-app\", \"version\": \"1.0.0\"}\n```", []),
+    Case("bare-json-not-a-call", '{"name": "my-app", "version": "1.0.0"}', []),
+    Case("bare-json-unknown-tool", '{"name": "deploy", "arguments": {}}', []),
+    Case("bare-json-then-prose", '{"name": "shell", "arguments": {"command": "ls"}} is how a call looks.', []),
+    Case("json-after-prose", 'A call looks like {"name": "shell", "arguments": {"command": "ls"}}.', []),
     Case("fenced-json-unknown-tool", "```json\n{\"name\": \"deploy\", \"arguments\": {}}\n```", []),
     Case("call-drafted-in-reasoning-then-an-answer", "The file is fine as it is.", [],
          reasoning=DRAFTED, expected_reasoning=DRAFTED),

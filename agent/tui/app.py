@@ -501,7 +501,9 @@ class HeronApp(App[None]):
         if usage.prompt_tokens:
             status.cache_reuse = (usage.cached_tokens / usage.prompt_tokens
                                   if usage.cached_tokens is not None else None)
-        if self._turn_started is not None and usage.completion_tokens:
+        if usage.tokens_per_second is not None:  # measured by the model client, calls-only turns too
+            status.tokens_per_second = usage.tokens_per_second
+        elif self._turn_started is not None and usage.completion_tokens:
             elapsed = time.monotonic() - self._turn_started
             status.tokens_per_second = usage.completion_tokens / elapsed if elapsed > 0 else None
         self._turn_started = None

@@ -8,7 +8,8 @@ into a failure; so are replies left unused at the end.
 `kind` makes it pose as a particular server: vLLM, SGLang, llama-server, Ollama or LM Studio, with
 that server's /v1/models entries and its own routes (/props, /api/version, /api/show,
 /api/v0/models/ID) reporting `context_window`. With `rejects_tools`, a request carrying `tools` is
-refused with that server's own error, without using a reply.
+refused with that server's own error, without using a reply; posing as llama-server, so is one whose
+history holds call arguments that are not JSON.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Reply:
     error: tuple[int, str] | None = None
     # Close the connection after this many streamed chunks, mid-answer.
     cut_after_chunks: int | None = None
+    # End the stream, after the answer's text, with an SSE error event carrying this message, as
+    # llama-server does when it cannot finish an answer (e.g. its tool-call parser fails).
+    stream_error: str | None = None
     # Extra top-level fields on the final chunk or whole response (llama-server's "timings").
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -165,6 +169,19 @@ class FakeOpenAIServer:
             self.surprises.append(f"unexpected chat request #{len(self.chat_requests)}")
             return None
 
+    def _refused_history(self, body: dict[str, Any]) -> str | None:
+        """llama-server parses the arguments of the calls in the history and refuses the request
+        when they are not JSON; its words, or None."""
+        if self.kind != "llama-server":
+            return None
+        for message in body.get("messages") or []:
+            for c in message.get("tool_calls") or []:
+                try:
+                    json.loads(c["function"]["arguments"])
+                except json.JSONDecodeError as e:
+                    return f"Failed to parse tool call arguments as JSON: [json.exception.parse_error.101] {e}"
+        return None
+
     def _native_get(self, path: str) -> dict[str, Any] | None:
         """The kind's own GET routes, beside the OpenAI ones."""
         if self.kind == "llama-server" and path == "/props":
@@ -219,6 +236,12 @@ class FakeOpenAIServer:
                     status, message = TOOLS_REJECTED.get(server.kind, (400, "tools are not supported"))
                     self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}})
                     return
+                refusal = server._refused_history(body)
+                if refusal:
+                    with server.lock:
+                        server.requests.append({"path": "/v1/chat/completions", "body": body})
+                    self._json(500, {"error": {"message": refusal, "type": "server_error", "code": 500}})
+                    return
                 reply = server._next_reply(body)
                 if reply is None:
                     self._json(500, {"error": {"message": "fake server: the script has no reply left"}})
@@ -249,6 +272,10 @@ class FakeOpenAIServer:
                     for n, chunk in enumerate(chunks):
                         if reply.cut_after_chunks is not None and n >= reply.cut_after_chunks:
                             return  # drop the connection mid-answer
+                        if reply.stream_error is not None and not chunk["choices"][0]["delta"]:
+                            error = {"code": 500, "message": reply.stream_error, "type": "server_error"}
+                            self.wfile.write(f"data: {json.dumps({'error': error})}\n\n".encode())
+                            return  # llama-server ends the stream after the error event
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                         if reply.chunk_delay:

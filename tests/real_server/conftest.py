@@ -41,16 +41,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def start_server(weights: Path, log: Path, template: Path | None = None) -> RealServer:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    argv = [str(setup.server_binary()), "-m", str(weights), "--jinja", "-c", str(CONTEXT), "-t", "2",
+        return s.getsockname()[1]
+
+
+def start_server(weights: Path, log: Path, template: Path | None = None, context: int = CONTEXT) -> RealServer:
+    port = free_port()
+    argv = [str(setup.server_binary()), "-m", str(weights), "--jinja", "-c", str(context), "-t", "2",
             "--host", "127.0.0.1", "--port", str(port), "--no-webui"]
     if template:
         argv += ["--chat-template-file", str(template)]
-    out = open(log, "wb")
-    process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    return started(argv, port, log)
+
+
+def started(argv: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> RealServer:
+    """Runs argv, which serves on 127.0.0.1:port, until it answers /health (or fails, with its log)."""
+    process = subprocess.Popen(argv, stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -63,8 +71,17 @@ def start_server(weights: Path, log: Path, template: Path | None = None) -> Real
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
-    process.kill()
+    stop(process)
     raise RuntimeError("llama-server did not become healthy in 120 s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, template: Path | None) -> Iterator[RealServer]:
@@ -73,11 +90,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, template: Path | None) -> I
     try:
         yield server
     finally:
-        server.process.terminate()
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        stop(server.process)
 
 
 @pytest.fixture(scope="session")

