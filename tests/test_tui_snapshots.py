@@ -12,6 +12,7 @@ from typing import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import TextArea
 
 from agent.config import Config
 from agent.tui.app import HeronApp
@@ -39,6 +40,8 @@ def steady_status(pilot: Pilot) -> None:
     status.endpoint = "http://127.0.0.1:8000/v1"
     status.tokens_per_second = 42.0
     status.used_tokens = 12050  # heron's count of its prompts would change the picture with every prompt edit
+    for area in pilot.app.query(TextArea):  # a blinking cursor is drawn or not, by the clock
+        area.cursor_blink = False
 
 
 def test_main_screen_after_a_fix(snap_compare, repo, fake_server):
