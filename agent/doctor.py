@@ -91,7 +91,8 @@ def _check_tools(config: Config, endpoint: Endpoint, report: Report) -> None:
         report.changes.append(_TOOLS_ADVICE.get(endpoint.kind, "enable tool calling on the server"))
     elif called and turn.recovered:
         report.add("tool calls", "recovered from text (the server did not parse them)")
-        report.changes.append(_TOOLS_ADVICE.get(endpoint.kind, "enable the server's tool-call parser"))
+        report.changes.append(_RECOVERED_ADVICE.get(endpoint.kind) or _TOOLS_ADVICE.get(
+            endpoint.kind, "enable the server's tool-call parser"))
     elif called:
         report.add("tool calls", "native")
     else:
@@ -145,6 +146,12 @@ _TOOLS_ADVICE = {
     "sglang": "restart SGLang with --tool-call-parser qwen3_coder",
     "llama-server": "restart llama-server with --jinja",
     "ollama": "use an Ollama model whose template supports tools (qwen3.6)",
+}
+# The server took `tools` (so llama-server has --jinja) yet returned the calls as text.
+_RECOVERED_ADVICE = {
+    "llama-server": ("llama-server could not parse the calls the model's chat template makes it write "
+                     "(heron recovers them): use the model's official GGUF, or --chat-template-file "
+                     "with a template llama.cpp parses"),
 }
 _REASONING_ADVICE = {
     "vllm": "restart vLLM with --reasoning-parser qwen3",

@@ -47,7 +47,8 @@ class ReasoningDelta(Event):
 
 @dataclass(frozen=True)
 class StreamRestarted(Event):
-    """The stream broke and the request is being retried: discard the partial turn shown so far."""
+    """The request is being sent again (the stream broke, or the server could not parse the model's
+    calls): discard the partial turn shown so far. reason says which, as a sentence."""
 
     reason: str
 

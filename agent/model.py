@@ -143,7 +143,7 @@ class OpenAIModel:
                         f"the model server at {self.base_url} broke off the answer {attempt + 1} "
                         f"times ({e}); check the server's log"
                     ) from None
-                emit(StreamRestarted(reason=str(e)))
+                emit(StreamRestarted(reason=f"the stream broke ({e}); retrying"))
                 time.sleep(min(2**attempt * 0.5, 8.0))
         raise AssertionError("unreachable")
 

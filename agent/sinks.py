@@ -49,7 +49,7 @@ class ProgressSink:
                 return (f"  (context compacted, {event.reason}: {event.messages_dropped} messages "
                         f"summarized, {event.tokens_freed} tokens freed)")
             case ev.StreamRestarted():
-                return f"  (stream broke: {event.reason}; retrying)"
+                return f"  ({event.reason})"
             case ev.Warning():
                 return f"warning: {event.message}"
             case ev.TestRun():

@@ -79,6 +79,16 @@ def test_doctor_on_llama_server_without_jinja_and_a_short_window(tmp_path, home,
     assert "reasoning     none seen" in out and "prefix cache  no reuse" in out
 
 
+def test_doctor_on_llama_server_whose_template_it_cannot_parse(tmp_path, home, fake_servers):
+    server = fake_servers(kind="llama-server", context_window=262144)
+    server.script(Reply(text='```json\n{"name": "echo", "arguments": {"text": "ready"}}\n```'),
+                  *doctor_script(cached=2000)[1:])
+    result = run_heron(["doctor", "--base-url", server.base_url], home, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tool calls    recovered from text" in result.stdout
+    assert "--chat-template-file" in result.stdout and "--jinja" not in result.stdout
+
+
 def test_doctor_not_ready_when_the_model_calls_no_tool(tmp_path, home, fake_servers):
     server = fake_servers(kind="ollama")
     server.script(Reply(text="I cannot call tools."), *doctor_script(cached=None)[1:])

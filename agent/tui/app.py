@@ -420,7 +420,7 @@ class HeronApp(App[None]):
             case ev.StreamRestarted():
                 if self._assistant is not None:
                     self._assistant.restart()
-                await self.say(f"The stream broke ({event.reason}); retrying.", "warning")
+                await self.say(event.reason[:1].upper() + event.reason[1:] + ".", "warning")
             case ev.AssistantTurn():
                 if self._assistant is not None:
                     self._assistant.finish(event.text, event.reasoning)
