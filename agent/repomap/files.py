@@ -60,7 +60,18 @@ def _git_files(root: Path) -> list[str] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     # ls-files lists a file twice while a merge is in progress; keep each once.
-    return sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
+    names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
+    if not names and _ignored_by_git(root):
+        return None  # a tree git ignores (an unpacked archive, say) is walked like one outside git
+    return names
+
+
+def _ignored_by_git(root: Path) -> bool:
+    try:
+        return subprocess.run(["git", "check-ignore", "-q", "."], cwd=root, capture_output=True,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def _stat_all(base: str, names: list[str]) -> list[tuple[str, os.stat_result]]:

@@ -185,3 +185,16 @@ def test_a_locked_cache_is_not_fatal(tmp_path):
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_a_tree_that_git_ignores_is_walked(tmp_path):
+    """An unpacked archive under an ignored directory of some repository is still mapped whole."""
+    outer = tmp_path / "outer"
+    make_repo(outer, {".gitignore": "/unpacked/\n", "kept.py": "def kept():\n    pass\n"})
+    tree = outer / "unpacked" / "shop"
+    for path, text in SHOP.items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_text(text)
+    repo_map = new_map(tree, tmp_path)
+    repo_map.refresh()
+    assert {s.path for s in repo_map.ordered} == set(SHOP)
