@@ -20,7 +20,7 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 # Filesystems keep mtimes at coarse granularity; a file changed within this much of being read
 # may keep the same mtime, so its content hash is checked.
 RACY_NS = 2_000_000_000

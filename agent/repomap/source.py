@@ -82,28 +82,23 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
 
 def words(text: str) -> dict[str, int]:
     """Lower-case camelCase/snake_case parts of identifiers, and compound identifiers whole, counted."""
-    counts = Counter(part.lower() for part in SUBWORD.findall(text) if len(part) > 1)
+    counts: dict[str, int] = {}
+    get = counts.get
+    # Each distinct identifier is split once: a file repeats its names many times over.
     for ident, n in Counter(IDENTIFIER.findall(text)).items():
-        whole = _compound(ident)
-        if whole:
-            counts[whole] += n
-    return dict(counts)
+        for term in terms(ident):
+            counts[term] = get(term, 0) + n
+    return counts
 
 
-def terms(identifier: str) -> list[str]:
-    """The terms `words` makes of one identifier."""
+@lru_cache(maxsize=1 << 16)  # identifiers repeat across a repository: split each once
+def terms(identifier: str) -> tuple[str, ...]:
+    """The terms of one identifier: its parts in lower case, and the whole when made of parts."""
     parts = [p.lower() for p in SUBWORD.findall(identifier) if len(p) > 1]
-    whole = _compound(identifier)
-    return parts + [whole] if whole else parts
-
-
-@lru_cache(maxsize=1 << 16)  # identifiers repeat across a repository: look at each once
-def _compound(identifier: str) -> str | None:
-    """The identifier in lower case when it is made of parts (bulk_create, QuerySet), else None."""
     whole = identifier.strip("_").lower()
-    if len(SUBWORD.findall(identifier)) > 1 and len(whole) > 1:
-        return whole
-    return None
+    if len(SUBWORD.findall(identifier)) > 1 and len(whole) > 1:  # bulk_create, QuerySet
+        parts.append(whole)
+    return tuple(parts)
 
 
 def _skip_reason(data: bytes) -> str | None:
