@@ -50,7 +50,8 @@ class Index:
     files: np.ndarray
     counts: np.ndarray
     lengths: np.ndarray  # words per file
-    reference_count: int  # references seen, for statistics
+    definition_count: int  # definitions and references seen, for statistics
+    reference_count: int
 
     @classmethod
     def build(cls, sources: list[Source]) -> "Index":
@@ -91,6 +92,7 @@ class Index:
             counts=np.array(counts, dtype=np.float64)[order],
             lengths=np.bincount(np.array(files, dtype=np.int64), weights=np.array(counts, dtype=np.float64),
                                 minlength=len(sources)),
+            definition_count=sum(len(s.defs) for s in sources),
             reference_count=sum(len(lines) for s in sources for lines in s.refs.values()),
         )
 

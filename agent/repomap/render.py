@@ -35,19 +35,22 @@ def path_cost(path: str) -> float:
     return (len(path) + 2) / CHARS_PER_TOKEN + 1
 
 
-def render(root: Path, ranked: Sequence[Source], budget: int) -> Rendered:
+@dataclass
+class Plan:
+    """Which files go in at which tier, and the estimated cost, before any text is read."""
+
+    tiers: dict[str, str]
+    spent: float
+
+
+def plan(ranked: Sequence[Source], budget: int) -> Plan:
     header = HEADER.format(files=len(ranked))
     spent = len(header) / 3 + 8  # with the closing line
     tiers: dict[str, str] = {}
-    texts: dict[str, str] = {}
     full_spent = 0.0
     for s in ranked[:FULL_CANDIDATES]:
         cost = (s.size if s.full_tokens is None else s.full_tokens) + path_cost(s.path)
         if full_spent + cost > budget * FULL_SHARE or spent + cost > budget:
-            continue
-        try:
-            texts[s.path] = (root / s.path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
             continue
         tiers[s.path] = "full"
         full_spent += cost
@@ -55,13 +58,12 @@ def render(root: Path, ranked: Sequence[Source], budget: int) -> Rendered:
     # Keep room to list the files that get no signatures, up to a share of the budget.
     reserve = min(_listing_cost([s.path for s in ranked if s.path not in tiers]), budget * PATH_SHARE)
     for s in ranked:
-        if s.path in tiers or not s.signatures:
+        if s.path in tiers or not s.signature_tokens:
             continue
         cost = s.signature_tokens + path_cost(s.path)
         if spent + cost <= budget - reserve:
             tiers[s.path] = "signatures"
             spent += cost
-    listed: list[str] = []
     folders: set[str] = set()
     for s in ranked:
         if s.path in tiers:
@@ -72,20 +74,33 @@ def render(root: Path, ranked: Sequence[Source], budget: int) -> Rendered:
             break
         folders.add(folder)
         tiers[s.path] = "path"
-        listed.append(s.path)
         spent += cost
-    parts = [header]
+    return Plan(tiers, spent)
+
+
+def write(root: Path, ranked: Sequence[Source], planned: Plan) -> Rendered:
+    """The map's text; the signatures of the files at that tier must be loaded (Source.has_head)."""
+    tiers = planned.tiers
+    parts = [HEADER.format(files=len(ranked))]
+    listed: list[str] = []
     for s in ranked:
-        if tiers.get(s.path) == "full":
-            parts.append(f"── {s.path} ──\n{texts[s.path].rstrip()}\n")
-        elif tiers.get(s.path) == "signatures":
+        tier = tiers.get(s.path)
+        if tier == "full":
+            try:
+                text = (root / s.path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue  # gone since it was listed: its share of the budget stays unused
+            parts.append(f"── {s.path} ──\n{text.rstrip()}\n")
+        elif tier == "signatures":
             parts.append(f"{s.path}:\n{s.signatures}\n")
+        elif tier == "path":
+            listed.append(s.path)
     if listed:
         parts.append("Other files:\n" + _grouped(listed))
     left_out = len(ranked) - len(tiers)
     if left_out:
         parts.append(f"… and {left_out} more files, left out for space.\n")
-    return Rendered("\n".join(parts), math.ceil(spent), tiers)
+    return Rendered("\n".join(parts), math.ceil(planned.spent), tiers)
 
 
 def _listing_cost(paths: list[str]) -> float:

@@ -40,12 +40,14 @@ class Source:
     # RepoMap.render), since counting every file would cost as much as parsing it.
     full_tokens: int | None = None
     signature_tokens: int = 0
-    # refs and words are big and needed only to build the ranking index: the cache loads them
-    # on demand, and this says whether they are here.
+    # The cache loads on demand what a warm start need not read: the head (defs and signatures)
+    # of the files a map shows, the body (refs and words) to build the ranking index. These
+    # say whether they are here.
+    has_head: bool = True
     has_body: bool = True
 
     def head(self) -> tuple:
-        return (self.skipped, self.language, self.defs, self.signatures, self.signature_tokens)
+        return (self.defs, self.signatures)
 
     def body(self) -> tuple:
         return (self.refs, self.words)

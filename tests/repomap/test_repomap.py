@@ -114,6 +114,21 @@ def test_the_cache_key_ignores_the_task(tmp_path):
     assert second.stats.parsed == 0
 
 
+def test_a_new_process_over_the_cache_gives_the_same_map(tmp_path):
+    """A warm start loads signatures only for the files it shows; the map and symbols are unchanged."""
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    first = new_map(root, tmp_path)
+    cold = first.render("price of a cart", budget=300)
+    assert "signatures" in cold.tiers.values()
+    first.close()
+    second = new_map(root, tmp_path)
+    warm = second.render("price of a cart", budget=300)
+    assert second.stats.parsed == 0 and second.stats.tags == first.stats.tags
+    assert warm.text == cold.text
+    assert second.symbol("price_of").definitions == [("shop/prices.py", 6, "def price_of(sku):")]
+
+
 def test_hostile_repository(tmp_path):
     """Syntax errors, binary, minified, vendored, ignored and generated files, a symlink loop and
     a 50 MB generated file: all survive, and only source appears."""
