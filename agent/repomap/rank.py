@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -50,7 +51,7 @@ class Index:
     files: np.ndarray
     counts: np.ndarray
     lengths: np.ndarray  # words per file
-    definition_count: int  # definitions and references seen, for statistics
+    definition_count: int  # tags seen, for statistics
     reference_count: int
 
     @classmethod
@@ -59,39 +60,22 @@ class Index:
         for i, s in enumerate(sources):
             for name in {name for name, _ in s.defs}:
                 definers.setdefault(name, []).append(i)
-        edges: dict[tuple[int, int], float] = {}
-        for i, s in enumerate(sources):
-            for name, lines in s.refs.items():
-                targets = definers.get(name)
-                if not targets or len(targets) > MAX_DEFINERS:
-                    continue
-                # Many uses count, with diminishing returns; a name with few definers says more.
-                w = math.sqrt(len(lines)) / len(targets) * (0.1 if name.startswith("_") else 1.0)
-                for j in targets:
-                    if j != i:
-                        edges[(i, j)] = edges.get((i, j), 0.0) + w
-        pairs = np.array(list(edges.keys()), dtype=np.int64).reshape(-1, 2)
-        term_ids: dict[str, int] = {}
-        rows: list[int] = []
-        files: list[int] = []
-        counts: list[int] = []
-        for i, s in enumerate(sources):
-            for term, count in s.words.items():
-                rows.append(term_ids.setdefault(term, len(term_ids)))
-                files.append(i)
-                counts.append(count)
-        row = np.array(rows, dtype=np.int64)
+        src, dst, weight = _edges(sources, definers)
+        # Postings with loops in C: a large repository has hundreds of thousands.
+        all_terms = list(chain.from_iterable(s.words for s in sources))
+        term_ids = {term: i for i, term in enumerate(dict.fromkeys(all_terms))}
+        row = np.fromiter(map(term_ids.__getitem__, all_terms), dtype=np.int64, count=len(all_terms))
+        counts = np.fromiter(chain.from_iterable(s.words.values() for s in sources), dtype=np.float64,
+                             count=len(all_terms))
+        files = np.repeat(np.arange(len(sources), dtype=np.int64), [len(s.words) for s in sources])
         order = np.argsort(row, kind="stable")
         starts = np.searchsorted(row[order], np.arange(len(term_ids) + 1))
         return cls(
             paths=[s.path for s in sources], definers=definers,
-            src=pairs[:, 0], dst=pairs[:, 1],
-            weight=np.fromiter(edges.values(), dtype=np.float64, count=len(edges)),
+            src=src, dst=dst, weight=weight,
             terms=term_ids, starts=starts,
-            files=np.array(files, dtype=np.int64)[order],
-            counts=np.array(counts, dtype=np.float64)[order],
-            lengths=np.bincount(np.array(files, dtype=np.int64), weights=np.array(counts, dtype=np.float64),
-                                minlength=len(sources)),
+            files=files[order], counts=counts[order],
+            lengths=np.bincount(files, weights=counts, minlength=len(sources)),
             definition_count=sum(len(s.defs) for s in sources),
             reference_count=sum(len(lines) for s in sources for lines in s.refs.values()),
         )
@@ -159,6 +143,39 @@ class Index:
         score = (LEXICAL_WEIGHT * lexical + GRAPH_WEIGHT * graph + MENTION_WEIGHT * mentioned) * tests \
             + FOCUS_WEIGHT * in_play
         return sorted(range(n), key=lambda i: (-score[i], self.paths[i]))
+
+
+def _edges(sources: list[Source], definers: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Referencing file -> defining file, weighted; built with numpy, as there are 10^5 references."""
+    n = len(sources)
+    names = [name for name, files in definers.items() if len(files) <= MAX_DEFINERS]
+    link = {name: k for k, name in enumerate(names)}
+    target_count = np.array([len(definers[name]) for name in names], dtype=np.int64)
+    target_start = np.concatenate(([0], np.cumsum(target_count)))
+    targets = np.fromiter(chain.from_iterable(definers[name] for name in names), dtype=np.int64,
+                          count=int(target_start[-1]))
+    # Many uses count, with diminishing returns; a name with few definers says more; a private
+    # name (_x) little.
+    factor = np.array([0.1 if name.startswith("_") else 1.0 for name in names]) / np.maximum(target_count, 1)
+    used = list(chain.from_iterable(s.refs for s in sources))
+    uses = np.fromiter(map(len, chain.from_iterable(s.refs.values() for s in sources)), dtype=np.float64,
+                       count=len(used))
+    by = np.repeat(np.arange(n, dtype=np.int64), [len(s.refs) for s in sources])
+    k = np.fromiter(map(link.get, used, repeat(-1)), dtype=np.int64, count=len(used))
+    keep = k >= 0
+    k, by, uses = k[keep], by[keep], uses[keep]
+    # One edge per (reference, definer): repeat each reference once per definer of its name.
+    fan = target_count[k]
+    ref_of = np.repeat(np.arange(len(k)), fan)
+    offset = np.arange(len(ref_of)) - np.repeat(np.cumsum(fan) - fan, fan)
+    to = targets[target_start[k][ref_of] + offset]
+    frm = by[ref_of]
+    w = (np.sqrt(uses) * factor[k])[ref_of]
+    own = frm != to
+    pair, w = frm[own] * n + to[own], w[own]
+    unique, inverse = np.unique(pair, return_inverse=True)
+    weight = np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float64)  # int64 when empty
+    return unique // n, unique % n, weight
 
 
 def _normalized(values: np.ndarray) -> np.ndarray:

@@ -213,3 +213,16 @@ def test_a_tree_that_git_ignores_is_walked(tmp_path):
     repo_map = new_map(tree, tmp_path)
     repo_map.refresh()
     assert {s.path for s in repo_map.ordered} == set(SHOP)
+
+
+def test_the_graph_links_a_file_to_the_files_defining_what_it_uses(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    index = repo_map.index
+    edges = {(index.paths[a], index.paths[b]): w for a, b, w in zip(index.src, index.dst, index.weight)}
+    # report.py uses Cart (and its total), cart.py uses price_of; nothing links a file to itself.
+    assert set(edges) == {("shop/report.py", "shop/cart.py"), ("shop/cart.py", "shop/prices.py")}
+    # Cart is used twice (sqrt: diminishing returns), total once.
+    assert edges[("shop/report.py", "shop/cart.py")] == pytest.approx(2 ** 0.5 + 1)
