@@ -53,6 +53,10 @@ class Index:
     lengths: np.ndarray  # words per file
     definition_count: int  # tags seen, for statistics
     reference_count: int
+    # Per file, computed once rather than every turn:
+    position: dict[str, int]  # path -> index
+    path_order: np.ndarray  # rank of the path in sorted order, to break ties
+    factor: np.ndarray  # TEST_FILE_FACTOR for tests, else 1
 
     @classmethod
     def build(cls, sources: list[Source]) -> "Index":
@@ -78,6 +82,9 @@ class Index:
             lengths=np.bincount(files, weights=counts, minlength=len(sources)),
             definition_count=sum(len(s.defs) for s in sources),
             reference_count=sum(len(lines) for s in sources for lines in s.refs.values()),
+            position={s.path: i for i, s in enumerate(sources)},
+            path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
+            factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(s.path) else 1.0 for s in sources]),
         )
 
     def bm25(self, text: str) -> np.ndarray:
@@ -133,16 +140,12 @@ class Index:
         lexical = _normalized(self.bm25(task + " " + " ".join(focus)))
         mentioned = self.mentioned(task + "\n" + "\n".join(focus))
         in_play = np.zeros(n)
-        wanted = set(focus) | set(recent)
-        for i, path in enumerate(self.paths):
-            if path in wanted:
-                in_play[i] = 1.0
+        in_play[[self.position[p] for p in {*focus, *recent} if p in self.position]] = 1.0
         personal = lexical ** 2 + mentioned + FOCUS_WEIGHT * in_play
         graph = _normalized(self.pagerank(personal + 1e-3))
-        tests = np.array([TEST_FILE_FACTOR if TEST_FILE.search(p) else 1.0 for p in self.paths])
-        score = (LEXICAL_WEIGHT * lexical + GRAPH_WEIGHT * graph + MENTION_WEIGHT * mentioned) * tests \
+        score = (LEXICAL_WEIGHT * lexical + GRAPH_WEIGHT * graph + MENTION_WEIGHT * mentioned) * self.factor \
             + FOCUS_WEIGHT * in_play
-        return sorted(range(n), key=lambda i: (-score[i], self.paths[i]))
+        return np.lexsort((self.path_order, -score)).tolist()
 
 
 def _edges(sources: list[Source], definers: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
