@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from agent.repomap.cache import RACY_NS, TagCache, database_path, default_cache_dir
-from agent.repomap.files import FileStat, list_files
+from agent.repomap.cache import TagCache, database_path, default_cache_dir
+from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.rank import Index
 from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
 from agent.repomap.source import Source, digest_of, read_source
@@ -67,6 +67,7 @@ class RepoMap:
         self.index: Index | None = None
         self.ordered: list[Source] = []
         self.stats = Stats()
+        self.lister = Lister()
         self._loaded = False
 
     def refresh(self) -> bool:
@@ -76,7 +77,7 @@ class RepoMap:
             for path, (source, recorded) in self.cache.load().items():
                 self.sources[path] = source
                 self.recorded[path] = recorded
-        listing = list_files(self.root)
+        listing = self.lister.list(self.root)
         stale = [f for f in listing if not self._fresh(f)]
         listed = {f.path for f in listing}
         deleted = [p for p in self.sources if p not in listed]

@@ -21,9 +21,6 @@ from platformdirs import user_cache_dir
 from agent.repomap.source import Source
 
 SCHEMA_VERSION = "8"
-# Filesystems keep mtimes at coarse granularity; a file changed within this much of being read
-# may keep the same mtime, so its content hash is checked.
-RACY_NS = 2_000_000_000
 # Up to this many heads are looked up by path; beyond, one scan of the table is quicker.
 HEADS_ONE_BY_ONE = 2000
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from agent.repomap import RepoMap
+from agent.repomap.files import Lister
 from agent.tokens import count_tokens
 from tests.conftest import make_repo
 
@@ -226,3 +228,29 @@ def test_the_graph_links_a_file_to_the_files_defining_what_it_uses(tmp_path):
     assert set(edges) == {("shop/report.py", "shop/cart.py"), ("shop/cart.py", "shop/prices.py")}
     # Cart is used twice (sqrt: diminishing returns), total once.
     assert edges[("shop/report.py", "shop/cart.py")] == pytest.approx(2 ** 0.5 + 1)
+
+
+def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path):
+    """Outside git, directories whose mtime has not moved are not read again; edits, new files,
+    deletions and renames are all seen all the same."""
+    root = tmp_path / "tree"
+    for path, text in SHOP.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    past = time.time() - 60  # older than the racy window, so the directories are trusted
+    for folder in (root, root / "shop", root / "web"):
+        os.utime(folder, (past, past))
+    lister = Lister()
+    first = lister.list(root)
+    assert [f.path for f in first] == sorted(SHOP) and "shop" in lister.directories
+    assert lister.list(root) == first
+
+    cart = root / "shop/cart.py"
+    cart.write_text(cart.read_text() + "\n# longer\n")  # an edit leaves the directory's mtime alone
+    (root / "web/app.js").rename(root / "web/server.js")
+    (root / "shop/prices.py").unlink()
+    (root / "shop/new.py").write_text("def new():\n    pass\n")
+    (root / "NEWS.md").write_text("News.\n")  # where nothing else changed
+    listed = {f.path: f for f in lister.list(root)}
+    assert set(listed) == set(SHOP) - {"web/app.js", "shop/prices.py"} | {"web/server.js", "shop/new.py", "NEWS.md"}
+    assert listed["shop/cart.py"].size == cart.stat().st_size
