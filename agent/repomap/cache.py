@@ -20,7 +20,7 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"  # bumped whenever Source or the pickled Index changes shape
 # Up to this many heads are looked up by path; beyond, one scan of the table is quicker.
 HEADS_ONE_BY_ONE = 2000
 

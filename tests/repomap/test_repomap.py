@@ -254,3 +254,41 @@ def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path):
     listed = {f.path: f for f in lister.list(root)}
     assert set(listed) == set(SHOP) - {"web/app.js", "shop/prices.py"} | {"web/server.js", "shop/new.py", "NEWS.md"}
     assert listed["shop/cart.py"].size == cart.stat().st_size
+
+
+LEXICON = {
+    "a.py": "def alpha():\n    return gamma()\n\n\ndef gamma():\n    return 1\n",
+    "b.py": "def beta():\n    return 2\n",
+    "c.py": "def unrelated():\n    return 3\n",
+}
+
+
+@pytest.mark.parametrize("task", [
+    "beta fails\n\nwhen alpha meets gamma",  # the title says most
+    "It fails\n\nCalling `beta` when alpha meets gamma",  # so does code in backticks
+])
+def test_an_issue_title_and_its_code_spans_weigh_more_than_its_prose(tmp_path, task):
+    root = tmp_path / "lexicon"
+    make_repo(root, LEXICON)
+    repo_map = new_map(root, tmp_path)
+    assert repo_map.ranked("It fails\n\nwhen beta, alpha meets gamma")[0].path == "a.py"  # prose alone
+    assert repo_map.ranked(task)[0].path == "b.py"
+
+
+def test_dotted_module_paths_name_their_files(tmp_path):
+    root = tmp_path / "dotted"
+    make_repo(root, {
+        "pkg/__init__.py": "", "pkg/db/__init__.py": "", "pkg/db/query.py": "class QuerySet:\n    pass\n",
+        "pkg/web/query.py": "def handle():\n    pass\n",
+    })
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    index = repo_map.index
+
+    def named(text: str) -> set[str]:
+        return {index.paths[i] for i in index.named_files(text).nonzero()[0]}
+
+    assert named("pkg.db.query.QuerySet.filter() fails") == {"pkg/db/query.py"}
+    assert named("importing db.query breaks") == {"pkg/db/query.py"}  # a tail of the module path
+    assert named("in pkg.db, nothing works") == {"pkg/db/__init__.py"}
+    assert named("self.query is None") == set()  # an attribute, not a module path
