@@ -132,7 +132,7 @@ class RepoMap:
         ranked = self.ranked(task, focus)
         self._count_full(ranked[:FULL_CANDIDATES])
         planned = plan(ranked, budget)
-        self.cache.load_heads(s for s in ranked if planned.tiers.get(s.path) == "signatures")
+        self.cache.load_heads(s for s in ranked if planned.tiers.get(s.path) in ("signatures", "names"))
         return write(self.root, ranked, planned)
 
     def _count_full(self, sources: list[Source]) -> None:

@@ -20,7 +20,10 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "9"  # bumped whenever Source or the pickled Index changes shape
+SCHEMA_VERSION = "10"  # bumped whenever Source or the pickled Index changes shape
+# The Source fields kept as columns, read on every start.
+SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
+           "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
 # Up to this many heads are looked up by path; beyond, one scan of the table is quicker.
 HEADS_ONE_BY_ONE = 2000
 
@@ -42,13 +45,9 @@ class TagCache:
 
     def load(self) -> dict[str, tuple[Source, int]]:
         """Every entry without its head or body (see Source.has_head), with the time it was recorded."""
-        rows = self._query("SELECT path, size, mtime_ns, digest, recorded_ns, skipped, language, "
-                           "signature_tokens, full_tokens FROM files")
-        return {path: (Source(path, size, mtime_ns, digest, skipped=skipped, language=language,
-                              signature_tokens=signature_tokens, full_tokens=full_tokens,
-                              has_head=False, has_body=False), recorded_ns)
-                for path, size, mtime_ns, digest, recorded_ns, skipped, language, signature_tokens, full_tokens
-                in rows}
+        rows = self._query(f"SELECT path, recorded_ns, {', '.join(SCALARS)} FROM files")
+        return {path: (Source(path, **dict(zip(SCALARS, values)), has_head=False, has_body=False), recorded_ns)
+                for path, recorded_ns, *values in rows}
 
     def load_heads(self, sources: Iterable[Source]) -> None:
         """Fill in the definitions and signatures of the sources that lack them."""
@@ -74,9 +73,9 @@ class TagCache:
 
     def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> None:
         now = time.time_ns()
-        rows = [(s.path, s.size, s.mtime_ns, s.digest, now, s.skipped, s.language, s.signature_tokens,
-                 s.full_tokens, marshal.dumps(s.head()), marshal.dumps(s.body())) for s in sources]
-        self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        rows = [(s.path, now, *(getattr(s, name) for name in SCALARS), marshal.dumps(s.head()),
+                 marshal.dumps(s.body())) for s in sources]
+        self._write(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * (len(SCALARS) + 4))})", rows)
         self._write("DELETE FROM files WHERE path = ?", [(p,) for p in deleted])
 
     def save_full_tokens(self, sources: Iterable[Source]) -> None:
@@ -153,9 +152,8 @@ def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
         db.execute("DROP TABLE IF EXISTS files")
         db.execute("DROP TABLE IF EXISTS snapshot")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-    db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
-               "digest TEXT, recorded_ns INTEGER, skipped TEXT, language TEXT, signature_tokens INTEGER, "
-               "full_tokens INTEGER, head BLOB, body BLOB)")
+    db.execute(f"CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, recorded_ns INTEGER, "
+               f"{', '.join(SCALARS)}, head BLOB, body BLOB)")
     db.execute("CREATE TABLE IF NOT EXISTS snapshot (fingerprint TEXT PRIMARY KEY, data BLOB)")
     db.commit()
     return db

@@ -40,6 +40,12 @@ class Source:
     # RepoMap.render), since counting every file would cost as much as parsing it.
     full_tokens: int | None = None
     signature_tokens: int = 0
+    name_tokens: int = 0  # of names_line(defs)
+    # Of the path as the map writes it: whole (before signatures, say), and in the listing of
+    # paths ("folder/: a.py b.py") its " name" and its folder's label, paid once per folder.
+    path_tokens: int = 0
+    listing_tokens: int = 0
+    folder_tokens: int = 0
     # The cache loads on demand what a warm start need not read: the head (defs and signatures)
     # of the files a map shows, the body (refs and words) to build the ranking index. These
     # say whether they are here.
@@ -51,6 +57,22 @@ class Source:
 
     def body(self) -> tuple:
         return (self.refs, self.words)
+
+
+def names_line(defs: list[tuple[str, int]]) -> str:
+    """What a file defines, each name once, in order: the map's tier below signatures."""
+    return ", ".join(dict.fromkeys(name for name, _ in defs))
+
+
+def folder_label(folder: str) -> str:
+    return f"{folder}/" if folder else "./"
+
+
+def path_costs(path: str) -> tuple[int, int, int]:
+    """Tokens of a path: whole; in the grouped listing, its " name", and its folder's "label:" and
+    line ending. Counted once here, since guessing them from lengths erred by a third either way."""
+    folder, _, name = path.rpartition("/")
+    return count_tokens(path), count_tokens(" " + name), count_tokens(folder_label(folder) + ":") + 1
 
 
 def digest_of(data: bytes) -> str:
@@ -66,6 +88,7 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
     source.skipped = _skip_reason(data)
     if source.skipped:
         return source
+    source.path_tokens, source.listing_tokens, source.folder_tokens = path_costs(path)
     source.language = language_of(path)
     if not source.language:
         # Docs, data and translations: listed by path, never parsed; their size stands in for a
@@ -79,6 +102,7 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
     source.signatures = "\n".join(tags.signatures)
     source.words = words(path + "\n" + text)
     source.signature_tokens = count_tokens(source.signatures) if source.signatures else 0
+    source.name_tokens = count_tokens(names_line(source.defs)) if source.defs else 0
     return source
 
 

@@ -292,3 +292,35 @@ def test_dotted_module_paths_name_their_files(tmp_path):
     assert named("importing db.query breaks") == {"pkg/db/query.py"}  # a tail of the module path
     assert named("in pkg.db, nothing works") == {"pkg/db/__init__.py"}
     assert named("self.query is None") == set()  # an attribute, not a module path
+
+
+def many_modules(count: int) -> dict[str, str]:
+    return {
+        f"pkg/sub_{k % 7}/mod_{k:03}.py": "".join(f'def func_{k}_{j}(value, other=None):\n    """Step {j} of {k}."""\n'
+                                                  f"    return value\n\n\n" for j in range(6))
+        for k in range(count)
+    }
+
+
+def test_past_the_signatures_share_files_show_the_names_they_define(tmp_path):
+    root = tmp_path / "many"
+    make_repo(root, many_modules(40))
+    repo_map = new_map(root, tmp_path)
+    rendered = repo_map.render("func_3_1", budget=2000)
+    tiers = list(rendered.tiers.values())
+    assert {"signatures", "names", "path"} <= set(tiers)
+    assert count_tokens(rendered.text) <= 2000
+    named = next(p for p, t in rendered.tiers.items() if t == "names")
+    k = int(named[-6:-3])
+    assert f"{named}: " + ", ".join(f"func_{k}_{j}" for j in range(6)) + "\n" in rendered.text
+    # A new process over the cache renders the same, loading those names on demand.
+    again = new_map(root, tmp_path).render("func_3_1", budget=2000)
+    assert again.text == rendered.text
+
+
+@pytest.mark.parametrize("budget", [1500, 3000, 6000])
+def test_a_repository_bigger_than_the_budget_fills_it_nearly_whole(tmp_path, budget):
+    root = tmp_path / "many"
+    make_repo(root, many_modules(300))
+    rendered = new_map(root, tmp_path).render("func_12_3 returns the wrong value", budget=budget)
+    assert 0.95 * budget <= count_tokens(rendered.text) <= budget
