@@ -68,16 +68,17 @@ class Lister:
         """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
         entries: list[tuple[str, os.stat_result]] = []
         pending = [""]
+        lstat, at = os.lstat, base.rstrip("/") + "/"  # joined by hand: os.path.join costs as much as lstat
         while pending:
             rel = pending.pop()
-            path = os.path.join(base, rel)
+            path = at + rel
             try:
-                mtime = os.lstat(path).st_mtime_ns
+                mtime = lstat(path).st_mtime_ns
                 known = self.directories.get(rel)
                 if known is not None and known[0] == mtime and mtime < known[1] - RACY_NS:
                     subdirs = known[2]
                     try:
-                        entries.extend([(name, os.lstat(os.path.join(base, name))) for name in known[3]])
+                        entries.extend([(name, lstat(at + name)) for name in known[3]])
                     except OSError:  # a file gone without moving the mtime: read the directory after all
                         subdirs = self._read(path, rel, mtime, entries)
                 else:
