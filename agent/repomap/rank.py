@@ -99,7 +99,7 @@ class Index:
             definition_count=sum(len(s.defs) for s in sources),
             reference_count=sum(len(lines) for s in sources for lines in s.refs.values()),
             position={s.path: i for i, s in enumerate(sources)},
-            modules=_modules([s.path for s in sources]),
+            modules=_modules(sources),
             path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
             factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(s.path) else 1.0 for s in sources]),
         )
@@ -240,10 +240,11 @@ def _with_path_terms(source: Source) -> dict[str, int]:
     return bag
 
 
-def _modules(paths: list[str]) -> dict[str, list[int]]:
-    """Module names as dotted paths would give them: a/b/c.py and a/b/c/__init__.py as a/b/c, b/c."""
+def _modules(sources: list[Source]) -> dict[str, list[int]]:
+    """Module names as dotted paths would give them: a/b/c.py and a/b/c/__init__.py as a/b/c, b/c.
+    Source files only: docs and data are not imported (and are half of Django's files)."""
     modules: dict[str, list[int]] = {}
-    for i, path in enumerate(paths):
+    for i, path in ((i, s.path) for i, s in enumerate(sources) if s.language):
         stem = path.rpartition(".")[0] if "." in path.rpartition("/")[2] else path
         stem = stem.removesuffix("/__init__")
         parts = stem.split("/")
