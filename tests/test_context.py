@@ -137,7 +137,9 @@ def compaction_repo(tmp_path: Path) -> Path:
     return repo
 
 
-SMALL_WINDOW = {"context_window": 12_000, "max_output_tokens": 1_000}
+# The map's budget is pinned: these tests count on where the threshold falls, not on how fully
+# the map fills a quarter of the window.
+SMALL_WINDOW = {"context_window": 12_000, "max_output_tokens": 1_000, "map_tokens": 2_000}
 
 
 def test_compaction_at_the_threshold_keeps_instructions_pins_and_plan_verbatim(tmp_path, fake_server):

@@ -15,15 +15,17 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from agent.repomap.cache import RACY_NS, TagCache, database_path, default_cache_dir
-from agent.repomap.files import FileStat, list_files
+from agent.repomap.cache import TagCache, database_path, default_cache_dir
+from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.rank import Index
-from agent.repomap.render import FULL_CANDIDATES, Rendered, render
+from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
 from agent.repomap.source import Source, digest_of, read_source
 from agent.tokens import count_tokens, encoding
-from tools.base import ToolContext
+
+if TYPE_CHECKING:  # tools.base brings pydantic, which a warm start of the map has no use for
+    from tools.base import ToolContext
 
 DEFAULT_BUDGET = 262_144 // 4
 # The ToolContext key under which a session keeps its RepoMap (shared by the map and `symbols`).
@@ -65,6 +67,7 @@ class RepoMap:
         self.index: Index | None = None
         self.ordered: list[Source] = []
         self.stats = Stats()
+        self.lister = Lister()
         self._loaded = False
 
     def refresh(self) -> bool:
@@ -74,7 +77,7 @@ class RepoMap:
             for path, (source, recorded) in self.cache.load().items():
                 self.sources[path] = source
                 self.recorded[path] = recorded
-        listing = list_files(self.root)
+        listing = self.lister.list(self.root)
         stale = [f for f in listing if not self._fresh(f)]
         listed = {f.path for f in listing}
         deleted = [p for p in self.sources if p not in listed]
@@ -95,7 +98,7 @@ class RepoMap:
             self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
             self.index = self._index()
             self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),
-                               tags=sum(len(s.defs) for s in self.ordered) + self.index.reference_count)
+                               tags=self.index.definition_count + self.index.reference_count)
         self.stats.parsed = len(parsed)
         self.stats.cache_hits = len(listing) - len(stale)
         self.stats.seconds = time.perf_counter() - started
@@ -113,6 +116,7 @@ class RepoMap:
             return index
         if not all(s.has_body for s in self.ordered):
             self.cache.load_bodies(self.sources)
+        self.cache.load_heads(self.ordered)
         index = Index.build(self.ordered)
         self.cache.save_snapshot(fingerprint, index)
         return index
@@ -127,7 +131,9 @@ class RepoMap:
     def render(self, task: str = "", focus: Sequence[str] = (), budget: int = DEFAULT_BUDGET) -> Rendered:
         ranked = self.ranked(task, focus)
         self._count_full(ranked[:FULL_CANDIDATES])
-        return render(self.root, ranked, budget)
+        planned = plan(ranked, budget)
+        self.cache.load_heads(s for s in ranked if planned.tiers.get(s.path) in ("signatures", "names"))
+        return write(self.root, ranked, planned)
 
     def _count_full(self, sources: list[Source]) -> None:
         """Count the whole text of the files that may be shown whole, once, and keep the counts."""
@@ -145,6 +151,7 @@ class RepoMap:
             self.refresh()
         if not all(s.has_body for s in self.ordered):
             self.cache.load_bodies(self.sources)
+        self.cache.load_heads(self.ordered)
         found = Symbol()
         for s in self.ordered:
             headers = s.signatures.splitlines()

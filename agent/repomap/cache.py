@@ -20,10 +20,14 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "6"
-# Filesystems keep mtimes at coarse granularity; a file changed within this much of being read
-# may keep the same mtime, so its content hash is checked.
-RACY_NS = 2_000_000_000
+SCHEMA_VERSION = "11"  # bumped whenever Source or the pickled Index changes shape
+# The Source fields kept as columns, read on every start.
+SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
+           "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
+# Up to this many heads are looked up by path, so many a query (SQLite allows 999 parameters);
+# beyond, one scan of the table is quicker.
+HEADS_BY_PATH = 2000
+HEADS_A_QUERY = 500
 
 
 def default_cache_dir() -> Path:
@@ -42,15 +46,26 @@ class TagCache:
         self.db = self._open()
 
     def load(self) -> dict[str, tuple[Source, int]]:
-        """Every entry without its body (see Source.has_body), with the time it was recorded."""
-        rows = self._query("SELECT path, size, mtime_ns, digest, recorded_ns, head, full_tokens FROM files")
-        entries = {}
-        for path, size, mtime_ns, digest, recorded_ns, head, full_tokens in rows:
-            source = Source(path, size, mtime_ns, digest, full_tokens=full_tokens, has_body=False)
-            (source.skipped, source.language, source.defs, source.signatures,
-             source.signature_tokens) = marshal.loads(head)
-            entries[path] = (source, recorded_ns)
-        return entries
+        """Every entry without its head or body (see Source.has_head), with the time it was recorded."""
+        rows = self._query(f"SELECT path, recorded_ns, {', '.join(SCALARS)} FROM files")
+        return {path: (Source(path, **dict(zip(SCALARS, values)), has_head=False, has_body=False), recorded_ns)
+                for path, recorded_ns, *values in rows}
+
+    def load_heads(self, sources: Iterable[Source]) -> None:
+        """Fill in the definitions and signatures of the sources that lack them."""
+        wanted = {s.path: s for s in sources if not s.has_head}
+        paths = list(wanted)
+        if len(paths) > HEADS_BY_PATH:
+            rows = self._query("SELECT path, head FROM files")
+        else:
+            rows = [row for at in range(0, len(paths), HEADS_A_QUERY) for row in self._query(
+                f"SELECT path, head FROM files WHERE path IN ({', '.join('?' * len(paths[at:at + HEADS_A_QUERY]))})",
+                tuple(paths[at:at + HEADS_A_QUERY]))]
+        for path, head in rows:
+            source = wanted.get(path)
+            if source is not None:
+                source.defs, source.signatures = marshal.loads(head)
+                source.has_head = True
 
     def load_bodies(self, sources: dict[str, Source]) -> None:
         """Fill in the refs and words of the sources that lack them."""
@@ -62,9 +77,9 @@ class TagCache:
 
     def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> None:
         now = time.time_ns()
-        rows = [(s.path, s.size, s.mtime_ns, s.digest, now, marshal.dumps(s.head()), marshal.dumps(s.body()),
-                 s.full_tokens) for s in sources]
-        self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        rows = [(s.path, now, *(getattr(s, name) for name in SCALARS), marshal.dumps(s.head()),
+                 marshal.dumps(s.body())) for s in sources]
+        self._write(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * (len(SCALARS) + 4))})", rows)
         self._write("DELETE FROM files WHERE path = ?", [(p,) for p in deleted])
 
     def save_full_tokens(self, sources: Iterable[Source]) -> None:
@@ -141,8 +156,8 @@ def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
         db.execute("DROP TABLE IF EXISTS files")
         db.execute("DROP TABLE IF EXISTS snapshot")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-    db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
-               "mtime_ns INTEGER, digest TEXT, recorded_ns INTEGER, head BLOB, body BLOB, full_tokens INTEGER)")
+    db.execute(f"CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, recorded_ns INTEGER, "
+               f"{', '.join(SCALARS)}, head BLOB, body BLOB)")
     db.execute("CREATE TABLE IF NOT EXISTS snapshot (fingerprint TEXT PRIMARY KEY, data BLOB)")
     db.commit()
     return db

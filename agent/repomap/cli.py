@@ -33,7 +33,8 @@ def print_map(path: Path, tokens: int | None, focus: list[str], task: str, stats
         print(f"files: {s.files} mapped, {s.skipped} skipped (binary, generated, minified)\n"
               f"tags: {s.tags}\n"
               f"tokens: {count_tokens(rendered.text)} of {budget} "
-              f"({tiers.count('full')} full, {tiers.count('signatures')} signatures, {tiers.count('path')} paths)\n"
+              f"({tiers.count('full')} full, {tiers.count('signatures')} signatures, {tiers.count('names')} names, "
+              f"{tiers.count('path')} paths)\n"
               f"time: {seconds:.3f} s\n"
               f"cache: {s.cache_hits} hits, {s.parsed} parsed"
               + (" (the cache was damaged or locked and was rebuilt)" if s.cache_rebuilt else ""),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Directories whose code is someone else's, copied in; they would swamp the map.
@@ -22,6 +23,9 @@ VENDORED_DIRS = frozenset({
 WALK_SKIP_DIRS = VENDORED_DIRS | {"__pycache__", "build", "dist", "target", "out"}
 # Beyond this a file is data or generated, not code a person reads.
 MAX_FILE_BYTES = 1_000_000
+# Filesystems keep mtimes at coarse granularity; a file or directory changed within this much of
+# being read may keep the same mtime, so it is not trusted to tell.
+RACY_NS = 2_000_000_000
 BINARY_SUFFIXES = frozenset(
     ".png .jpg .jpeg .gif .bmp .ico .webp .pdf .zip .gz .bz2 .xz .tar .tgz .whl .jar .class .so "
     ".dylib .dll .exe .o .a .pyc .woff .woff2 .ttf .otf .eot .mp3 .mp4 .wav .mov .sqlite .db .npy "
@@ -38,16 +42,57 @@ class FileStat:
     mtime_ns: int
 
 
-def list_files(root: Path) -> list[FileStat]:
-    """The candidate files under `root`, sorted by path."""
-    base = str(root)
-    names = _git_files(root)
-    entries = _walk(base) if names is None else _stat_all(base, names)
-    found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries
-             # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
-             if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES]
-    found.sort(key=lambda f: f.path)
-    return found
+@dataclass
+class Lister:
+    """Lists a repository's candidate files, again and again through a session.
+
+    Outside git, a directory is read again only when its mtime has moved (adding, removing or
+    renaming an entry moves it); otherwise only its files are stat'ed, which halves a listing.
+    """
+
+    # directory (relative) -> (its mtime, when it was read, its subdirectories, its files)
+    directories: dict[str, tuple[int, int, list[str], list[str]]] = field(default_factory=dict)
+
+    def list(self, root: Path) -> list[FileStat]:
+        """The candidate files under `root`, sorted by path."""
+        base = str(root)
+        names = _git_files(root)
+        entries = self._walk(base) if names is None else _stat_all(base, names)
+        found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries
+                 # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
+                 if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES]
+        found.sort(key=lambda f: f.path)
+        return found
+
+    def _walk(self, base: str) -> list[tuple[str, os.stat_result]]:
+        """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
+        entries: list[tuple[str, os.stat_result]] = []
+        pending = [""]
+        lstat, at = os.lstat, base.rstrip("/") + "/"  # joined by hand: os.path.join costs as much as lstat
+        while pending:
+            rel = pending.pop()
+            path = at + rel
+            try:
+                mtime = lstat(path).st_mtime_ns
+                known = self.directories.get(rel)
+                if known is not None and known[0] == mtime and mtime < known[1] - RACY_NS:
+                    subdirs = known[2]
+                    try:
+                        entries.extend([(name, lstat(at + name)) for name in known[3]])
+                    except OSError:  # a file gone without moving the mtime: read the directory after all
+                        subdirs = self._read(path, rel, mtime, entries)
+                else:
+                    subdirs = self._read(path, rel, mtime, entries)
+            except OSError:
+                continue  # gone since its parent was read, or unreadable
+            pending.extend(subdirs)
+        return entries
+
+    def _read(self, path: str, rel: str, mtime: int, entries: list[tuple[str, os.stat_result]]) -> list[str]:
+        read_at = time.time_ns()
+        subdirs, files = _read_directory(path, f"{rel}/" if rel else "", entries)
+        self.directories[rel] = (mtime, read_at, subdirs, files)
+        return subdirs
 
 
 def _git_files(root: Path) -> list[str] | None:
@@ -60,7 +105,18 @@ def _git_files(root: Path) -> list[str] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     # ls-files lists a file twice while a merge is in progress; keep each once.
-    return sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
+    names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
+    if not names and _ignored_by_git(root):
+        return None  # a tree git ignores (an unpacked archive, say) is walked like one outside git
+    return names
+
+
+def _ignored_by_git(root: Path) -> bool:
+    try:
+        return subprocess.run(["git", "check-ignore", "-q", "."], cwd=root, capture_output=True,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def _stat_all(base: str, names: list[str]) -> list[tuple[str, os.stat_result]]:
@@ -75,24 +131,19 @@ def _stat_all(base: str, names: list[str]) -> list[tuple[str, os.stat_result]]:
     return entries
 
 
-def _walk(base: str) -> list[tuple[str, os.stat_result]]:
-    """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
-    entries = []
-    pending = [""]
-    while pending:
-        rel = pending.pop()
-        try:
-            with os.scandir(os.path.join(base, rel)) as it:
-                for entry in it:
-                    name = f"{rel}/{entry.name}" if rel else entry.name
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name not in WALK_SKIP_DIRS and not entry.name.startswith("."):
-                            pending.append(name)
-                    elif entry.is_file(follow_symlinks=False) and not _skipped_by_suffix(entry.name):
-                        entries.append((name, entry.stat(follow_symlinks=False)))
-        except OSError:
-            continue
-    return entries
+def _read_directory(path: str, prefix: str, entries: list[tuple[str, os.stat_result]]) -> tuple[list[str], list[str]]:
+    """Adds the directory's files to `entries`; returns its subdirectories to walk and its files."""
+    subdirs, files = [], []
+    with os.scandir(path) as it:
+        for entry in it:
+            name = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in WALK_SKIP_DIRS and not entry.name.startswith("."):
+                    subdirs.append(name)
+            elif entry.is_file(follow_symlinks=False) and not _skipped_by_suffix(entry.name):
+                entries.append((name, entry.stat(follow_symlinks=False)))
+                files.append(name)
+    return subdirs, files
 
 
 def _vendored(name: str) -> bool:

@@ -1,7 +1,9 @@
 """Rendering ranked files in tiers to a token budget.
 
 The hottest files go in whole, the next as signatures (definition headers with the first line of
-their docs), the rest as paths grouped by directory, so most repositories fit whole. Costs come
+their docs), the next as the names they define, the rest as paths grouped by directory, so most
+repositories fit whole. Signatures get at most a share of the budget: past the best files, the
+names of what many more files define are worth more than the details of a few. Costs come
 from the token counts cached per file, so rendering never re-counts a repository.
 """
 
@@ -12,85 +14,119 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from agent.repomap.source import Source
+from agent.repomap.source import Source, folder_label, names_line
 
 FULL_SHARE = 0.3  # at most this share of the budget goes to whole files
+SIGNATURE_SHARE = 0.3  # at most this share to signatures, so that more files show their names
 PATH_SHARE = 0.25  # room kept for listing the files without signatures, at most
-SAFETY = 0.01  # the path estimate's margin
-CHARS_PER_TOKEN = 3.7
+SAFETY = 0.01  # margin for tokens merging across the joins of counted pieces
 FULL_CANDIDATES = 8  # only this many of the best-ranked files may go in whole
+# Tokens an entry adds to its path's and its text's: "── path ──" and newlines; ":" and newlines.
+FRAME = {"full": 6, "signatures": 3, "names": 2}
+NAMES_HEADING = "Names defined:\n"
+OTHER_HEADING = "Other files:\n"
+HEADING_COST = 5  # of either heading, each paid once
 HEADER = ("Repository map: {files} files, ranked for the task. The most relevant are shown in "
-          "full, the next as signatures, the rest as paths.\n")
+          "full, the next as signatures, then the names the next define, the rest as paths.\n")
 
 
 @dataclass
 class Rendered:
     text: str
-    tokens: int  # estimated from cached counts; the path tier's from its length
-    tiers: dict[str, str] = field(default_factory=dict)  # path -> full | signatures | path
+    tokens: int  # from the token counts cached per file and piece
+    tiers: dict[str, str] = field(default_factory=dict)  # path -> full | signatures | names | path
 
 
-def path_cost(path: str) -> float:
-    # Paths and names run 3.8 characters a token in Qwen3.6 (measured on Django); 3.7 is safer.
-    return (len(path) + 2) / CHARS_PER_TOKEN + 1
+@dataclass
+class Plan:
+    """Which files go in at which tier, and the estimated cost, before any text is read."""
+
+    tiers: dict[str, str]
+    spent: float
 
 
-def render(root: Path, ranked: Sequence[Source], budget: int) -> Rendered:
+def plan(ranked: Sequence[Source], budget: int) -> Plan:
     header = HEADER.format(files=len(ranked))
     spent = len(header) / 3 + 8  # with the closing line
     tiers: dict[str, str] = {}
-    texts: dict[str, str] = {}
     full_spent = 0.0
     for s in ranked[:FULL_CANDIDATES]:
-        cost = (s.size if s.full_tokens is None else s.full_tokens) + path_cost(s.path)
+        cost = (s.size if s.full_tokens is None else s.full_tokens) + s.path_tokens + FRAME["full"]
         if full_spent + cost > budget * FULL_SHARE or spent + cost > budget:
-            continue
-        try:
-            texts[s.path] = (root / s.path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
             continue
         tiers[s.path] = "full"
         full_spent += cost
         spent += cost
     # Keep room to list the files that get no signatures, up to a share of the budget.
-    reserve = min(_listing_cost([s.path for s in ranked if s.path not in tiers]), budget * PATH_SHARE)
+    reserve = min(_listing_cost([s for s in ranked if s.path not in tiers]), budget * PATH_SHARE)
+    signatures_spent = 0.0
     for s in ranked:
-        if s.path in tiers or not s.signatures:
+        if s.path in tiers or not s.signature_tokens:
             continue
-        cost = s.signature_tokens + path_cost(s.path)
-        if spent + cost <= budget - reserve:
+        cost = s.signature_tokens + s.path_tokens + FRAME["signatures"]
+        if spent + cost <= budget - reserve and signatures_spent + cost <= budget * SIGNATURE_SHARE:
             tiers[s.path] = "signatures"
             spent += cost
-    listed: list[str] = []
+            signatures_spent += cost
+    heading = HEADING_COST
+    for s in ranked:
+        if s.path in tiers or not s.name_tokens:
+            continue
+        cost = s.name_tokens + s.path_tokens + FRAME["names"] + heading
+        if spent + cost <= budget - reserve:
+            tiers[s.path] = "names"
+            spent += cost
+            heading = 0
     folders: set[str] = set()
+    heading = HEADING_COST
     for s in ranked:
         if s.path in tiers:
             continue
-        folder, _, name = s.path.rpartition("/")
-        cost = path_cost(name) - 1 + (0 if folder in folders else path_cost(folder))
+        folder = s.path.rpartition("/")[0]
+        cost = s.listing_tokens + (0 if folder in folders else s.folder_tokens) + heading
         if spent + cost > budget * (1 - SAFETY):
             break
         folders.add(folder)
         tiers[s.path] = "path"
-        listed.append(s.path)
         spent += cost
-    parts = [header]
+        heading = 0
+    return Plan(tiers, spent)
+
+
+def write(root: Path, ranked: Sequence[Source], planned: Plan) -> Rendered:
+    """The map's text; the heads of the files shown as signatures or names must be loaded
+    (Source.has_head)."""
+    tiers = planned.tiers
+    parts = [HEADER.format(files=len(ranked))]
+    named: list[str] = []
+    listed: list[str] = []
     for s in ranked:
-        if tiers.get(s.path) == "full":
-            parts.append(f"── {s.path} ──\n{texts[s.path].rstrip()}\n")
-        elif tiers.get(s.path) == "signatures":
+        tier = tiers.get(s.path)
+        if tier == "full":
+            try:
+                text = (root / s.path).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue  # gone since it was listed: its share of the budget stays unused
+            parts.append(f"── {s.path} ──\n{text.rstrip()}\n")
+        elif tier == "signatures":
             parts.append(f"{s.path}:\n{s.signatures}\n")
+        elif tier == "names":
+            named.append(f"{s.path}: {names_line(s.defs)}\n")
+        elif tier == "path":
+            listed.append(s.path)
+    if named:
+        parts.append(NAMES_HEADING + "".join(named))
     if listed:
-        parts.append("Other files:\n" + _grouped(listed))
+        parts.append(OTHER_HEADING + _grouped(listed))
     left_out = len(ranked) - len(tiers)
     if left_out:
         parts.append(f"… and {left_out} more files, left out for space.\n")
-    return Rendered("\n".join(parts), math.ceil(spent), tiers)
+    return Rendered("\n".join(parts), math.ceil(planned.spent), tiers)
 
 
-def _listing_cost(paths: list[str]) -> float:
-    folders = {p.rpartition("/")[0] for p in paths}
-    return sum(path_cost(p.rpartition("/")[2]) - 1 for p in paths) + sum(map(path_cost, folders))
+def _listing_cost(sources: list[Source]) -> float:
+    folders = {s.path.rpartition("/")[0]: s.folder_tokens for s in sources}
+    return sum(s.listing_tokens for s in sources) + sum(folders.values())
 
 
 def _grouped(paths: list[str]) -> str:
@@ -98,5 +134,4 @@ def _grouped(paths: list[str]) -> str:
     for path in sorted(paths):
         folder, _, name = path.rpartition("/")
         by_dir.setdefault(folder, []).append(name)
-    return "".join(f"{folder + '/' if folder else './'}: {' '.join(names)}\n"
-                   for folder, names in by_dir.items())
+    return "".join(f"{folder_label(folder)}: {' '.join(names)}\n" for folder, names in by_dir.items())

@@ -40,15 +40,39 @@ class Source:
     # RepoMap.render), since counting every file would cost as much as parsing it.
     full_tokens: int | None = None
     signature_tokens: int = 0
-    # refs and words are big and needed only to build the ranking index: the cache loads them
-    # on demand, and this says whether they are here.
+    name_tokens: int = 0  # of names_line(defs)
+    # Of the path as the map writes it: whole (before signatures, say), and in the listing of
+    # paths ("folder/: a.py b.py") its " name" and its folder's label, paid once per folder.
+    path_tokens: int = 0
+    listing_tokens: int = 0
+    folder_tokens: int = 0
+    # The cache loads on demand what a warm start need not read: the head (defs and signatures)
+    # of the files a map shows, the body (refs and words) to build the ranking index. These
+    # say whether they are here.
+    has_head: bool = True
     has_body: bool = True
 
     def head(self) -> tuple:
-        return (self.skipped, self.language, self.defs, self.signatures, self.signature_tokens)
+        return (self.defs, self.signatures)
 
     def body(self) -> tuple:
         return (self.refs, self.words)
+
+
+def names_line(defs: list[tuple[str, int]]) -> str:
+    """What a file defines, each name once, in order: the map's tier below signatures."""
+    return ", ".join(dict.fromkeys(name for name, _ in defs))
+
+
+def folder_label(folder: str) -> str:
+    return f"{folder}/" if folder else "./"
+
+
+def path_costs(path: str) -> tuple[int, int, int]:
+    """Tokens of a path: whole; in the grouped listing, its " name", and its folder's "label:" and
+    line ending. Counted once here, since guessing them from lengths erred by a third either way."""
+    folder, _, name = path.rpartition("/")
+    return count_tokens(path), count_tokens(" " + name), count_tokens(folder_label(folder) + ":") + 1
 
 
 def digest_of(data: bytes) -> str:
@@ -64,6 +88,7 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
     source.skipped = _skip_reason(data)
     if source.skipped:
         return source
+    source.path_tokens, source.listing_tokens, source.folder_tokens = path_costs(path)
     source.language = language_of(path)
     if not source.language:
         # Docs, data and translations: listed by path, never parsed; their size stands in for a
@@ -77,33 +102,29 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
     source.signatures = "\n".join(tags.signatures)
     source.words = words(path + "\n" + text)
     source.signature_tokens = count_tokens(source.signatures) if source.signatures else 0
+    source.name_tokens = count_tokens(names_line(source.defs)) if source.defs else 0
     return source
 
 
 def words(text: str) -> dict[str, int]:
     """Lower-case camelCase/snake_case parts of identifiers, and compound identifiers whole, counted."""
-    counts = Counter(part.lower() for part in SUBWORD.findall(text) if len(part) > 1)
+    counts: dict[str, int] = {}
+    get = counts.get
+    # Each distinct identifier is split once: a file repeats its names many times over.
     for ident, n in Counter(IDENTIFIER.findall(text)).items():
-        whole = _compound(ident)
-        if whole:
-            counts[whole] += n
-    return dict(counts)
+        for term in terms(ident):
+            counts[term] = get(term, 0) + n
+    return counts
 
 
-def terms(identifier: str) -> list[str]:
-    """The terms `words` makes of one identifier."""
+@lru_cache(maxsize=1 << 16)  # identifiers repeat across a repository: split each once
+def terms(identifier: str) -> tuple[str, ...]:
+    """The terms of one identifier: its parts in lower case, and the whole when made of parts."""
     parts = [p.lower() for p in SUBWORD.findall(identifier) if len(p) > 1]
-    whole = _compound(identifier)
-    return parts + [whole] if whole else parts
-
-
-@lru_cache(maxsize=1 << 16)  # identifiers repeat across a repository: look at each once
-def _compound(identifier: str) -> str | None:
-    """The identifier in lower case when it is made of parts (bulk_create, QuerySet), else None."""
     whole = identifier.strip("_").lower()
-    if len(SUBWORD.findall(identifier)) > 1 and len(whole) > 1:
-        return whole
-    return None
+    if len(SUBWORD.findall(identifier)) > 1 and len(whole) > 1:  # bulk_create, QuerySet
+        parts.append(whole)
+    return tuple(parts)
 
 
 def _skip_reason(data: bytes) -> str | None:

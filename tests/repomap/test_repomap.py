@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from agent.repomap import RepoMap
+from agent.repomap.files import Lister
 from agent.tokens import count_tokens
 from tests.conftest import make_repo
 
@@ -114,6 +116,21 @@ def test_the_cache_key_ignores_the_task(tmp_path):
     assert second.stats.parsed == 0
 
 
+def test_a_new_process_over_the_cache_gives_the_same_map(tmp_path):
+    """A warm start loads signatures only for the files it shows; the map and symbols are unchanged."""
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    first = new_map(root, tmp_path)
+    cold = first.render("price of a cart", budget=300)
+    assert "signatures" in cold.tiers.values()
+    first.close()
+    second = new_map(root, tmp_path)
+    warm = second.render("price of a cart", budget=300)
+    assert second.stats.parsed == 0 and second.stats.tags == first.stats.tags
+    assert warm.text == cold.text
+    assert second.symbol("price_of").definitions == [("shop/prices.py", 6, "def price_of(sku):")]
+
+
 def test_hostile_repository(tmp_path):
     """Syntax errors, binary, minified, vendored, ignored and generated files, a symlink loop and
     a 50 MB generated file: all survive, and only source appears."""
@@ -185,3 +202,125 @@ def test_a_locked_cache_is_not_fatal(tmp_path):
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_a_tree_that_git_ignores_is_walked(tmp_path):
+    """An unpacked archive under an ignored directory of some repository is still mapped whole."""
+    outer = tmp_path / "outer"
+    make_repo(outer, {".gitignore": "/unpacked/\n", "kept.py": "def kept():\n    pass\n"})
+    tree = outer / "unpacked" / "shop"
+    for path, text in SHOP.items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_text(text)
+    repo_map = new_map(tree, tmp_path)
+    repo_map.refresh()
+    assert {s.path for s in repo_map.ordered} == set(SHOP)
+
+
+def test_the_graph_links_a_file_to_the_files_defining_what_it_uses(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    index = repo_map.index
+    edges = {(index.paths[a], index.paths[b]): w for a, b, w in zip(index.src, index.dst, index.weight)}
+    # report.py uses Cart (and its total), cart.py uses price_of; nothing links a file to itself.
+    assert set(edges) == {("shop/report.py", "shop/cart.py"), ("shop/cart.py", "shop/prices.py")}
+    # Cart is used twice (sqrt: diminishing returns), total once.
+    assert edges[("shop/report.py", "shop/cart.py")] == pytest.approx(2 ** 0.5 + 1)
+
+
+def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path):
+    """Outside git, directories whose mtime has not moved are not read again; edits, new files,
+    deletions and renames are all seen all the same."""
+    root = tmp_path / "tree"
+    for path, text in SHOP.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    past = time.time() - 60  # older than the racy window, so the directories are trusted
+    for folder in (root, root / "shop", root / "web"):
+        os.utime(folder, (past, past))
+    lister = Lister()
+    first = lister.list(root)
+    assert [f.path for f in first] == sorted(SHOP) and "shop" in lister.directories
+    assert lister.list(root) == first
+
+    cart = root / "shop/cart.py"
+    cart.write_text(cart.read_text() + "\n# longer\n")  # an edit leaves the directory's mtime alone
+    (root / "web/app.js").rename(root / "web/server.js")
+    (root / "shop/prices.py").unlink()
+    (root / "shop/new.py").write_text("def new():\n    pass\n")
+    (root / "NEWS.md").write_text("News.\n")  # where nothing else changed
+    listed = {f.path: f for f in lister.list(root)}
+    assert set(listed) == set(SHOP) - {"web/app.js", "shop/prices.py"} | {"web/server.js", "shop/new.py", "NEWS.md"}
+    assert listed["shop/cart.py"].size == cart.stat().st_size
+
+
+LEXICON = {
+    "a.py": "def alpha():\n    return gamma()\n\n\ndef gamma():\n    return 1\n",
+    "b.py": "def beta():\n    return 2\n",
+    "c.py": "def unrelated():\n    return 3\n",
+}
+
+
+@pytest.mark.parametrize("task", [
+    "beta fails\n\nwhen alpha meets gamma",  # the title says most
+    "It fails\n\nCalling `beta` when alpha meets gamma",  # so does code in backticks
+])
+def test_an_issue_title_and_its_code_spans_weigh_more_than_its_prose(tmp_path, task):
+    root = tmp_path / "lexicon"
+    make_repo(root, LEXICON)
+    repo_map = new_map(root, tmp_path)
+    assert repo_map.ranked("It fails\n\nwhen beta, alpha meets gamma")[0].path == "a.py"  # prose alone
+    assert repo_map.ranked(task)[0].path == "b.py"
+
+
+def test_dotted_module_paths_name_their_files(tmp_path):
+    root = tmp_path / "dotted"
+    make_repo(root, {
+        "pkg/__init__.py": "", "pkg/db/__init__.py": "", "pkg/db/query.py": "class QuerySet:\n    pass\n",
+        "pkg/web/query.py": "def handle():\n    pass\n",
+    })
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    index = repo_map.index
+
+    def named(text: str) -> set[str]:
+        return {index.paths[i] for i in index.named_files(text).nonzero()[0]}
+
+    assert named("pkg.db.query.QuerySet.filter() fails") == {"pkg/db/query.py"}
+    assert named("importing db.query breaks") == {"pkg/db/query.py"}  # a tail of the module path
+    assert named("in pkg.db, nothing works") == {"pkg/db/__init__.py"}
+    assert named("self.query is None") == set()  # an attribute, not a module path
+
+
+def many_modules(count: int) -> dict[str, str]:
+    return {
+        f"pkg/sub_{k % 7}/mod_{k:03}.py": "".join(f'def func_{k}_{j}(value, other=None):\n    """Step {j} of {k}."""\n'
+                                                  f"    return value\n\n\n" for j in range(6))
+        for k in range(count)
+    }
+
+
+def test_past_the_signatures_share_files_show_the_names_they_define(tmp_path):
+    root = tmp_path / "many"
+    make_repo(root, many_modules(40))
+    repo_map = new_map(root, tmp_path)
+    rendered = repo_map.render("func_3_1", budget=2000)
+    tiers = list(rendered.tiers.values())
+    assert {"signatures", "names", "path"} <= set(tiers)
+    assert count_tokens(rendered.text) <= 2000
+    named = next(p for p, t in rendered.tiers.items() if t == "names")
+    k = int(named[-6:-3])
+    assert f"{named}: " + ", ".join(f"func_{k}_{j}" for j in range(6)) + "\n" in rendered.text
+    # A new process over the cache renders the same, loading those names on demand.
+    again = new_map(root, tmp_path).render("func_3_1", budget=2000)
+    assert again.text == rendered.text
+
+
+@pytest.mark.parametrize("budget", [1500, 3000, 6000])
+def test_a_repository_bigger_than_the_budget_fills_it_nearly_whole(tmp_path, budget):
+    root = tmp_path / "many"
+    make_repo(root, many_modules(300))
+    rendered = new_map(root, tmp_path).render("func_12_3 returns the wrong value", budget=budget)
+    assert 0.95 * budget <= count_tokens(rendered.text) <= budget
