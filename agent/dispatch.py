@@ -10,8 +10,11 @@ from pydantic import ValidationError
 from agent.events import ApprovalRequested, ToolFinished, ToolStarted
 from agent.interfaces import Approval, ApprovalRequest, Approver, EventSink
 from agent.model import ToolCall
-from tools.base import Tool, ToolContext, ToolError, ToolResult
+from tools.base import TaskFinished, Tool, ToolContext, ToolError, ToolResult
 from tools.policy import Policy
+
+
+FINISHED = "Task marked as finished."
 
 
 class InvalidCall(ToolError):
@@ -43,7 +46,8 @@ class Dispatcher:
     def call(self, call: ToolCall, emit: EventSink) -> ToolResult:
         """Run one call and return its result; the tool's own failures become error text.
 
-        TaskFinished from the finish tool propagates to the loop.
+        TaskFinished from the finish tool propagates to the loop, after its tool_finished event:
+        every tool_started has one.
         """
         arguments = _parse_arguments(call.arguments)
         emit(ToolStarted(call.id, call.name, arguments if isinstance(arguments, dict) else {}))
@@ -57,6 +61,10 @@ class Dispatcher:
         except ToolError as e:
             self.invalid_in_a_row = 0
             result = ToolResult(str(e), is_error=True)
+        except TaskFinished:
+            self.invalid_in_a_row = 0
+            emit(ToolFinished(call.id, call.name, FINISHED, False, {}))
+            raise
         result.output = self.redact(result.output)
         emit(ToolFinished(call.id, call.name, result.output, result.is_error, result.data))
         return result

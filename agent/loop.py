@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from agent.context import DEFAULT_WINDOW, Budget, Context
-from agent.dispatch import Dispatcher
+from agent.dispatch import FINISHED, Dispatcher
 from agent.errors import ContextOverflow, Interrupted
 from agent.events import AssistantTurn, Compacted, PlanUpdated, Usage
 from agent.interfaces import EventSink, ModelClient, TurnObserver
@@ -146,7 +146,7 @@ class Loop:
                 try:
                     result = self.dispatcher.call(call, self.emit)
                 except TaskFinished:
-                    self._answer(call.id, "Task marked as finished.")
+                    self._answer(call.id, FINISHED)
                     answered += 1
                     raise
                 self._answer(call.id, result.output)

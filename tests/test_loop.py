@@ -6,7 +6,7 @@ from pathlib import Path
 
 from agent.config import Config
 from agent.dispatch import deny_all
-from agent.events import ApprovalRequested, Event, ToolFinished
+from agent.events import ApprovalRequested, Event, ToolFinished, ToolStarted
 from agent.interfaces import Approval
 from agent.runtime import Runtime, open_runtime
 from tests.conftest import make_repo
@@ -129,3 +129,18 @@ def test_each_request_extends_the_previous_one(tmp_path, fake_server):
         assert after["tools"] == before["tools"]
         assert after["messages"][: len(before["messages"])] == before["messages"]
     assert requests[1]["messages"][2]["reasoning_content"] == "look first"
+
+
+def test_finish_gets_its_tool_finished_event_like_every_call(tmp_path, fake_server):
+    repo = tmp_path / "r"
+    make_repo(repo, {"a.txt": "x\n"})
+    fake_server.script(tool_reply(call("read_file", path="a.txt"), call("finish", summary="done")))
+    events: list[Event] = []
+    rt = runtime(fake_server, repo, events)
+    outcome = rt.loop.run("read and finish")
+    rt.close()
+    assert outcome.status == "finished" and outcome.summary == "done"
+    started = [e.call_id for e in events if isinstance(e, ToolStarted)]
+    finished = [(e.call_id, e.name, e.output) for e in events if isinstance(e, ToolFinished)]
+    assert [c for c, _, _ in finished] == started
+    assert finished[-1][1:] == ("finish", "Task marked as finished.")
