@@ -23,15 +23,24 @@ if TYPE_CHECKING:
 DEFAULT_COMMIT_SUMMARY = "changes made in a heron session"
 
 
-async def _ready(app: HeronApp, command: str) -> Runtime | None:
-    """The runtime, when connected and idle; otherwise say why /command must wait."""
+async def _connected(app: HeronApp) -> Runtime | None:
+    """The runtime, or None after saying that heron is not connected yet."""
     if app.runtime is None:
         await app.say("Not connected to a model server yet; heron keeps trying.", "warning")
-        return None
+    return app.runtime
+
+
+async def _idle(app: HeronApp, command: str) -> bool:
+    """Whether nothing runs now; otherwise say why /command must wait."""
     if app.running:
         await app.say(f"The model is working: wait, or press Esc, then /{command}.", "warning")
-        return None
-    return app.runtime
+    return not app.running
+
+
+async def _ready(app: HeronApp, command: str) -> Runtime | None:
+    """The runtime, when connected and idle; otherwise say why /command must wait."""
+    runtime = await _connected(app)
+    return runtime if runtime is not None and await _idle(app, command) else None
 
 
 async def undo(app: HeronApp, arguments: str) -> None:
@@ -83,10 +92,9 @@ async def pin(app: HeronApp, arguments: str) -> None:
     if not arguments:
         await app.say("/pin FACT keeps FACT in front of the model, even after compaction.", "warning")
         return
-    if app.runtime is None:
-        await app.say("Not connected to a model server yet; heron keeps trying.", "warning")
+    if (runtime := await _connected(app)) is None:
         return
-    app.runtime.loop.pin(arguments)  # safe while the model works: it is read at the next user turn
+    runtime.loop.pin(arguments)  # safe while the model works: it is read at the next user turn
     await app.say(f"Pinned: {arguments}")
 
 
@@ -122,8 +130,7 @@ async def sessions(app: HeronApp, arguments: str) -> None:
 
 
 async def resume(app: HeronApp, arguments: str) -> None:
-    if app.running:
-        await app.say("The model is working: press Esc first, then /resume.", "warning")
+    if not await _idle(app, "resume"):
         return
     if not arguments:
         current = app.session.id if app.session else ""
@@ -154,8 +161,7 @@ def _switch_to(app: HeronApp) -> Callable[[str | None], Awaitable[None]]:
 
 
 async def clear(app: HeronApp, arguments: str) -> None:
-    if app.running:
-        await app.say("The model is working: press Esc first, then /clear.", "warning")
+    if not await _idle(app, "clear"):
         return
     await app.switch_session(None)
 
