@@ -77,7 +77,10 @@ class RepoMap:
             for path, (source, recorded) in self.cache.load().items():
                 self.sources[path] = source
                 self.recorded[path] = recorded
+            self.lister.directories = self.cache.load_directories()
         listing = self.lister.list(self.root)
+        if self.lister.changed:
+            self.cache.save_directories(self.lister.directories)
         stale = [f for f in listing if not self._fresh(f)]
         listed = {f.path for f in listing}
         deleted = [p for p in self.sources if p not in listed]

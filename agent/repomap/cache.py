@@ -86,6 +86,19 @@ class TagCache:
         self._write("UPDATE files SET full_tokens = ? WHERE path = ? AND digest = ?",
                     [(s.full_tokens, s.path, s.digest) for s in sources])
 
+    def load_directories(self) -> dict[str, tuple[int, int, list[str], list[str]]]:
+        """What the last walk outside git remembered of each directory (see files.Lister)."""
+        rows = self._query("SELECT data FROM directories")
+        try:
+            found = marshal.loads(rows[0][0]) if rows else {}
+        except (EOFError, ValueError, TypeError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def save_directories(self, directories: dict[str, tuple[int, int, list[str], list[str]]]) -> None:
+        self._write("DELETE FROM directories", [()])
+        self._write("INSERT INTO directories VALUES (?)", [(marshal.dumps(directories),)])
+
     def snapshot(self, fingerprint: str) -> Any:
         """The ranking index saved for exactly this set of file contents, or None."""
         rows = self._query("SELECT data FROM snapshot WHERE fingerprint = ?", (fingerprint,))
@@ -155,9 +168,11 @@ def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
     if row is None or row[0] != SCHEMA_VERSION:
         db.execute("DROP TABLE IF EXISTS files")
         db.execute("DROP TABLE IF EXISTS snapshot")
+        db.execute("DROP TABLE IF EXISTS directories")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
     db.execute(f"CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, recorded_ns INTEGER, "
                f"{', '.join(SCALARS)}, head BLOB, body BLOB)")
     db.execute("CREATE TABLE IF NOT EXISTS snapshot (fingerprint TEXT PRIMARY KEY, data BLOB)")
+    db.execute("CREATE TABLE IF NOT EXISTS directories (data BLOB)")
     db.commit()
     return db

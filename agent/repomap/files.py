@@ -48,15 +48,18 @@ class Lister:
 
     Outside git, a directory is read again only when its mtime has moved (adding, removing or
     renaming an entry moves it); otherwise only its files are stat'ed, which halves a listing.
+    What it remembers is plain data, so the tag cache can keep it for the next process.
     """
 
     # directory (relative) -> (its mtime, when it was read, its subdirectories, its files)
     directories: dict[str, tuple[int, int, list[str], list[str]]] = field(default_factory=dict)
+    changed: bool = False  # whether the last listing read a directory afresh or lost one
 
     def list(self, root: Path) -> list[FileStat]:
         """The candidate files under `root`, sorted by path."""
         base = str(root)
         names = _git_files(root)
+        self.changed = False
         entries = self._walk(base) if names is None else _stat_all(base, names)
         found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries
                  # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
@@ -67,6 +70,7 @@ class Lister:
     def _walk(self, base: str) -> list[tuple[str, os.stat_result]]:
         """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
         entries: list[tuple[str, os.stat_result]] = []
+        known_directories, self.directories = self.directories, {}  # only those still there are kept
         pending = [""]
         lstat, at = os.lstat, base.rstrip("/") + "/"  # joined by hand: os.path.join costs as much as lstat
         while pending:
@@ -74,8 +78,9 @@ class Lister:
             path = at + rel
             try:
                 mtime = lstat(path).st_mtime_ns
-                known = self.directories.get(rel)
+                known = known_directories.get(rel)
                 if known is not None and known[0] == mtime and mtime < known[1] - RACY_NS:
+                    self.directories[rel] = known
                     subdirs = known[2]
                     try:
                         entries.extend([(name, lstat(at + name)) for name in known[3]])
@@ -86,12 +91,14 @@ class Lister:
             except OSError:
                 continue  # gone since its parent was read, or unreadable
             pending.extend(subdirs)
+        self.changed = self.changed or len(self.directories) != len(known_directories)
         return entries
 
     def _read(self, path: str, rel: str, mtime: int, entries: list[tuple[str, os.stat_result]]) -> list[str]:
         read_at = time.time_ns()
         subdirs, files = _read_directory(path, f"{rel}/" if rel else "", entries)
         self.directories[rel] = (mtime, read_at, subdirs, files)
+        self.changed = True
         return subdirs
 
 

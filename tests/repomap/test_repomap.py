@@ -256,6 +256,36 @@ def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path):
     assert listed["shop/cart.py"].size == cart.stat().st_size
 
 
+def test_the_next_process_remembers_the_directories_and_still_sees_changes(tmp_path):
+    """A warm start outside git reads no directory whose mtime has not moved since the last
+    session, and still sees files added, edited or removed in between."""
+    root = tmp_path / "tree"
+    for path, text in SHOP.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    past = time.time() - 60
+    for folder in (root, root / "shop", root / "web"):
+        os.utime(folder, (past, past))
+    first = new_map(root, tmp_path)
+    first.refresh()
+    first.close()
+
+    second = new_map(root, tmp_path)
+    second.refresh()
+    assert not second.lister.changed and set(second.lister.directories) == {"", "shop", "web"}
+    second.close()
+
+    (root / "web/extra.js").write_text("function extra() {}\n")
+    (root / "shop/cart.py").write_text("def checkout():\n    pass\n")
+    (root / "shop/prices.py").unlink()
+    third = new_map(root, tmp_path)
+    third.refresh()
+    assert third.lister.changed  # web/ and shop/ were read again
+    assert {s.path for s in third.ordered} == set(SHOP) - {"shop/prices.py"} | {"web/extra.js"}
+    assert [path for path, _, _ in third.symbol("checkout").definitions] == ["shop/cart.py"]
+    third.close()
+
+
 LEXICON = {
     "a.py": "def alpha():\n    return gamma()\n\n\ndef gamma():\n    return 1\n",
     "b.py": "def beta():\n    return 2\n",
