@@ -79,7 +79,11 @@ class RepoMap:
                 self.recorded[path] = recorded
             self.lister.directories = self.cache.load_directories()
         listing = self.lister.list(self.root)
-        if self.lister.changed:
+        if self.lister.unchanged and self.index is not None:
+            self.stats.parsed, self.stats.cache_hits = 0, len(listing)
+            self.stats.seconds = time.perf_counter() - started
+            return False
+        if self.lister.directories_changed:
             self.cache.save_directories(self.lister.directories)
         stale = [f for f in listing if not self._fresh(f)]
         listed = {f.path for f in listing}
@@ -166,6 +170,7 @@ class RepoMap:
 
     def close(self) -> None:
         self.cache.close()
+        self.lister.close()
 
     def _fresh(self, f: FileStat) -> bool:
         source = self.sources.get(f.path)

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.repomap.watch import Watcher
+
 # Directories whose code is someone else's, copied in; they would swamp the map.
 VENDORED_DIRS = frozenset({
     "node_modules", "bower_components", "vendor", "vendored", "third_party", "third-party",
@@ -46,26 +48,46 @@ class FileStat:
 class Lister:
     """Lists a repository's candidate files, again and again through a session.
 
-    Outside git, a directory is read again only when its mtime has moved (adding, removing or
-    renaming an entry moves it); otherwise only its files are stat'ed, which halves a listing.
-    What it remembers is plain data, so the tag cache can keep it for the next process.
+    Where inotify watches the listed directories and saw nothing change, the last listing is
+    the answer. Otherwise, outside git, a directory is read again only when its mtime has moved
+    (adding, removing or renaming an entry moves it); the others' files are only stat'ed, which
+    halves a listing. What it remembers of directories is plain data, so the tag cache can keep
+    it for the next process.
     """
 
     # directory (relative) -> (its mtime, when it was read, its subdirectories, its files)
     directories: dict[str, tuple[int, int, list[str], list[str]]] = field(default_factory=dict)
-    changed: bool = False  # whether the last listing read a directory afresh or lost one
+    directories_changed: bool = False  # whether the last listing read a directory afresh or lost one
+    unchanged: bool = False  # whether the last listing is the one before it, nothing having changed
+    watcher: Watcher = field(default_factory=Watcher)
+    _last: tuple[Path, list[FileStat]] | None = None
 
     def list(self, root: Path) -> list[FileStat]:
         """The candidate files under `root`, sorted by path."""
+        quiet = self.watcher.quiet()  # read first: what changes from now on is seen next time
+        self.unchanged = quiet and self._last is not None and self._last[0] == root
+        self.directories_changed = False
+        if self.unchanged:
+            assert self._last is not None
+            return self._last[1]
         base = str(root)
         names = _git_files(root)
-        self.changed = False
-        entries = self._walk(base) if names is None else _stat_all(base, names)
+        if names is None:
+            entries = self._walk(base)
+        else:
+            self.watcher.watch(base)
+            for folder in _folders(names):
+                self.watcher.watch(f"{base}/{folder}")
+            entries = _stat_all(base, names)
         found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries
                  # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
                  if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES]
         found.sort(key=lambda f: f.path)
+        self._last = (root, found)
         return found
+
+    def close(self) -> None:
+        self.watcher.close()
 
     def _walk(self, base: str) -> list[tuple[str, os.stat_result]]:
         """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
@@ -76,6 +98,7 @@ class Lister:
         while pending:
             rel = pending.pop()
             path = at + rel
+            self.watcher.watch(path)  # before reading it, so no change slips between the two
             try:
                 mtime = lstat(path).st_mtime_ns
                 known = known_directories.get(rel)
@@ -91,14 +114,14 @@ class Lister:
             except OSError:
                 continue  # gone since its parent was read, or unreadable
             pending.extend(subdirs)
-        self.changed = self.changed or len(self.directories) != len(known_directories)
+        self.directories_changed = self.directories_changed or len(self.directories) != len(known_directories)
         return entries
 
     def _read(self, path: str, rel: str, mtime: int, entries: list[tuple[str, os.stat_result]]) -> list[str]:
         read_at = time.time_ns()
         subdirs, files = _read_directory(path, f"{rel}/" if rel else "", entries)
         self.directories[rel] = (mtime, read_at, subdirs, files)
-        self.changed = True
+        self.directories_changed = True
         return subdirs
 
 
@@ -124,6 +147,18 @@ def _ignored_by_git(root: Path) -> bool:
                               timeout=60).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
+
+
+def _folders(names: list[str]) -> set[str]:
+    """Every folder holding a listed file, and the folders above them: a file new in any of them
+    must be seen."""
+    folders: set[str] = set()
+    for name in names:
+        folder = name.rpartition("/")[0]
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
+    return folders
 
 
 def _stat_all(base: str, names: list[str]) -> list[tuple[str, os.stat_result]]:

@@ -272,7 +272,7 @@ def test_the_next_process_remembers_the_directories_and_still_sees_changes(tmp_p
 
     second = new_map(root, tmp_path)
     second.refresh()
-    assert not second.lister.changed and set(second.lister.directories) == {"", "shop", "web"}
+    assert not second.lister.directories_changed and set(second.lister.directories) == {"", "shop", "web"}
     second.close()
 
     (root / "web/extra.js").write_text("function extra() {}\n")
@@ -280,7 +280,7 @@ def test_the_next_process_remembers_the_directories_and_still_sees_changes(tmp_p
     (root / "shop/prices.py").unlink()
     third = new_map(root, tmp_path)
     third.refresh()
-    assert third.lister.changed  # web/ and shop/ were read again
+    assert third.lister.directories_changed  # web/ and shop/ were read again
     assert {s.path for s in third.ordered} == set(SHOP) - {"shop/prices.py"} | {"web/extra.js"}
     assert [path for path, _, _ in third.symbol("checkout").definitions] == ["shop/cart.py"]
     third.close()

@@ -1,0 +1,89 @@
+"""Whether anything changed in a set of directories since the last look, from Linux's inotify.
+
+A turn's refresh would otherwise stat every file of the repository (on Django, 5,500 files and
+3,200 directories: about 50 ms); with a watch on each listed directory, a turn where nothing
+changed costs one read of a descriptor. Watches are added before a directory is read, so a change
+made while the listing runs is seen at the next look. Where inotify cannot serve (not Linux, the
+watch or instance limit reached, events lost to an overflow), `quiet()` says False: look at
+everything, as without it.
+
+Only the work tree's directories are watched: a change to .git/info/exclude or to the global
+excludes file alone is seen at the next change in the tree.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import weakref
+
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+IN_DELETE_SELF, IN_MOVE_SELF, IN_IGNORED = 0x400, 0x800, 0x8000
+IN_ONLYDIR, IN_DONT_FOLLOW = 0x01000000, 0x02000000
+CHANGES = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+           | IN_DELETE_SELF | IN_MOVE_SELF)
+EVENT = struct.Struct("iIII")  # wd, mask, cookie, length of the name that follows
+
+
+class Watcher:
+    def __init__(self) -> None:
+        self._libc = _libc()
+        self.fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC) if self._libc else -1
+        self.watched: dict[str, int] = {}  # directory -> watch descriptor
+        self._paths: dict[int, str] = {}
+        if self.fd >= 0:
+            self._closer = weakref.finalize(self, os.close, self.fd)
+
+    @property
+    def working(self) -> bool:
+        return self.fd >= 0
+
+    def watch(self, directory: str) -> None:
+        """Watch a directory (an absolute path) from now on; one already watched costs nothing."""
+        if self.fd < 0 or directory in self.watched:
+            return
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), CHANGES | IN_ONLYDIR | IN_DONT_FOLLOW)
+        if wd >= 0:
+            self.watched[directory] = wd
+            self._paths[wd] = directory
+        elif ctypes.get_errno() not in (2, 13, 20):  # ENOENT, EACCES, ENOTDIR: its parent's watch tells
+            self.close()  # ENOSPC (the watch limit) or worse: go back to looking at everything
+
+    def quiet(self) -> bool:
+        """True when nothing changed in the watched directories since the last call."""
+        if self.fd < 0:
+            return False
+        changed = False
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                return not changed
+            except OSError:
+                self.close()
+                return False
+            changed = changed or bool(data)
+            at = 0
+            while at + EVENT.size <= len(data):
+                wd, mask, _, name_length = EVENT.unpack_from(data, at)
+                at += EVENT.size + name_length
+                if mask & IN_IGNORED:  # the directory is gone: watch it afresh should it return
+                    self.watched.pop(self._paths.pop(wd, ""), None)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            self._closer()
+            self.fd = -1
+        self.watched.clear()
+        self._paths.clear()
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.inotify_init1, libc.inotify_add_watch  # noqa: B018 - present only on Linux
+    except (OSError, AttributeError):
+        return None
+    return libc

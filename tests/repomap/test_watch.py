@@ -1,0 +1,102 @@
+"""Listing through inotify: a turn where nothing changed reuses the last listing, and every kind of
+change made since is seen, in git and outside it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent.repomap import RepoMap
+from agent.repomap.files import Lister
+from tests.conftest import make_repo
+
+FILES = {
+    "pkg/core/engine.py": "def run():\n    return 1\n",
+    "pkg/core/deep/parts.py": "def part():\n    return 2\n",
+    "docs/guide.md": "# Guide\n",
+    "setup.py": "NAME = 'pkg'\n",
+}
+
+
+def paths(lister: Lister, root: Path) -> set[str]:
+    return {f.path for f in lister.list(root)}
+
+
+def make_tree(root: Path, git: bool) -> None:
+    if git:
+        make_repo(root, FILES)
+        return
+    for name, text in FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+@pytest.mark.parametrize("git", [True, False], ids=["git", "walk"])
+def test_nothing_changed_reuses_the_listing_and_every_change_is_seen(tmp_path, git):
+    root = tmp_path / "tree"
+    make_tree(root, git)
+    lister = Lister()
+    assert lister.watcher.working
+    first = lister.list(root)
+    assert {f.path for f in first} == set(FILES) and not lister.unchanged
+    assert lister.list(root) is first and lister.unchanged
+
+    engine = root / "pkg/core/engine.py"
+    engine.write_text("def run():\n    return 10\n")
+    sizes = {f.path: f.size for f in lister.list(root)}
+    assert not lister.unchanged and sizes["pkg/core/engine.py"] == engine.stat().st_size
+    assert lister.list(root) and lister.unchanged
+
+    (root / "pkg/new/inner").mkdir(parents=True)  # a new folder, and a file in it
+    (root / "pkg/new/inner/fresh.py").write_text("X = 1\n")
+    assert "pkg/new/inner/fresh.py" in paths(lister, root)
+    (root / "pkg/here.py").write_text("Y = 2\n")  # in a folder that held only folders
+    assert "pkg/here.py" in paths(lister, root)
+    (root / "docs/guide.md").rename(root / "docs/manual.md")
+    assert {"docs/manual.md"} <= paths(lister, root) and "docs/guide.md" not in paths(lister, root)
+    shutil.rmtree(root / "pkg/core/deep")
+    assert not any(p.startswith("pkg/core/deep/") for p in paths(lister, root))
+    (root / "pkg/core/deep").mkdir()  # back again: watched afresh
+    (root / "pkg/core/deep/parts.py").write_text("def part():\n    return 3\n")
+    assert "pkg/core/deep/parts.py" in paths(lister, root)
+    assert lister.list(root) and lister.unchanged
+    lister.close()
+
+
+def test_a_new_ignore_rule_is_seen_in_git(tmp_path):
+    root = tmp_path / "tree"
+    make_tree(root, git=True)
+    (root / "scratch.py").write_text("Z = 3\n")
+    lister = Lister()
+    assert "scratch.py" in paths(lister, root)
+    (root / ".gitignore").write_text("scratch.py\n")
+    assert "scratch.py" not in paths(lister, root)
+    lister.close()
+
+
+def test_without_inotify_every_listing_looks_at_the_tree(tmp_path):
+    root = tmp_path / "tree"
+    make_tree(root, git=True)
+    lister = Lister()
+    lister.watcher.close()  # as when the watch limit is reached
+    assert paths(lister, root) == set(FILES) and not lister.unchanged
+    (root / "setup.py").unlink()
+    assert paths(lister, root) == set(FILES) - {"setup.py"} and not lister.unchanged
+
+
+def test_a_quiet_turn_keeps_the_map_and_a_commit_that_changes_files_refreshes_it(tmp_path):
+    root = tmp_path / "tree"
+    make_tree(root, git=True)
+    repo_map = RepoMap(root, cache_dir=tmp_path / "cache")
+    assert repo_map.refresh()
+    assert not repo_map.refresh() and repo_map.stats.parsed == 0
+    subprocess.run(["git", "checkout", "-q", "-b", "other"], cwd=root, check=True)
+    (root / "pkg/core/engine.py").write_text("def start():\n    return 1\n")
+    subprocess.run(["git", "commit", "-qam", "rename run"], cwd=root, check=True)
+    assert repo_map.refresh() and repo_map.stats.parsed == 1
+    subprocess.run(["git", "checkout", "-q", "main"], cwd=root, check=True)  # files change back
+    assert repo_map.refresh() and [d[0] for d in repo_map.symbol("run").definitions] == ["pkg/core/engine.py"]
+    repo_map.close()
