@@ -69,11 +69,13 @@ class RepoMap:
         self.stats = Stats()
         self.lister = Lister()
         self._loaded = False
+        self._unsaved: tuple[str, Index] | None = None  # an index rebuilt mid-session, kept at close
 
     def refresh(self) -> bool:
         """Bring the map up to date with the files on disk; True when anything changed."""
         started = time.perf_counter()
-        if not self._loaded:
+        first = not self._loaded
+        if first:
             for path, (source, recorded) in self.cache.load().items():
                 self.sources[path] = source
                 self.recorded[path] = recorded
@@ -103,7 +105,7 @@ class RepoMap:
         self._loaded = True
         if changed:
             self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
-            self.index = self._index()
+            self.index = self._index(save=first)
             self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),
                                tags=self.index.definition_count + self.index.reference_count)
         self.stats.parsed = len(parsed)
@@ -112,8 +114,9 @@ class RepoMap:
         self.stats.cache_rebuilt = self.cache.rebuilt
         return changed
 
-    def _index(self) -> Index:
-        """The ranking index: from the cache when it was saved for these very contents."""
+    def _index(self, save: bool) -> Index:
+        """The ranking index: from the cache when it was saved for these very contents. A new one
+        is saved at once when the map starts, else when it closes: an edit should not wait for it."""
         digest = hashlib.blake2b(digest_size=16)
         for s in self.ordered:
             digest.update(f"{s.path}\0{s.digest}\n".encode())
@@ -125,7 +128,10 @@ class RepoMap:
             self.cache.load_bodies(self.sources)
         self.cache.load_heads(self.ordered)
         index = Index.build(self.ordered)
-        self.cache.save_snapshot(fingerprint, index)
+        if save:
+            self.cache.save_snapshot(fingerprint, index)
+        else:
+            self._unsaved = (fingerprint, index)
         return index
 
     def ranked(self, task: str = "", focus: Sequence[str] = ()) -> list[Source]:
@@ -169,6 +175,9 @@ class RepoMap:
         return found
 
     def close(self) -> None:
+        if self._unsaved is not None:
+            self.cache.save_snapshot(*self._unsaved)
+            self._unsaved = None
         self.cache.close()
         self.lister.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain, repeat
 
 import numpy as np
@@ -235,9 +236,14 @@ def _terms_of(text: str) -> set[str]:
 
 def _with_path_terms(source: Source) -> dict[str, int]:
     bag = dict(source.words)
-    for term, count in words(source.path).items():
+    for term, count in _path_words(source.path):
         bag[term] = bag.get(term, 0) + PATH_TERM_EXTRA * count
     return bag
+
+
+@lru_cache(maxsize=1 << 17)  # a path's terms never change: the index is rebuilt after every edit
+def _path_words(path: str) -> tuple[tuple[str, int], ...]:
+    return tuple(words(path).items())
 
 
 def _modules(sources: list[Source]) -> dict[str, list[int]]:

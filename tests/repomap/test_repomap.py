@@ -354,3 +354,21 @@ def test_a_repository_bigger_than_the_budget_fills_it_nearly_whole(tmp_path, bud
     make_repo(root, many_modules(300))
     rendered = new_map(root, tmp_path).render("func_12_3 returns the wrong value", budget=budget)
     assert 0.95 * budget <= count_tokens(rendered.text) <= budget
+
+
+def test_an_index_rebuilt_after_an_edit_is_kept_at_close_for_the_next_start(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    first = new_map(root, tmp_path)
+    first.refresh()
+    (root / "shop/prices.py").write_text(SHOP["shop/prices.py"] + "\n\ndef surcharge(sku):\n    return 1\n")
+    assert first.refresh()
+    ranked = [s.path for s in first.ranked("surcharge")]
+    first.close()
+
+    second = new_map(root, tmp_path)
+    second.refresh()
+    # Started from the saved index: no file's references and identifiers had to be read.
+    assert not any(s.has_body for s in second.ordered)
+    assert [s.path for s in second.ranked("surcharge")] == ranked
+    second.close()
