@@ -2,8 +2,9 @@
 
 Run `python tests/bench/repomap.py [--runs N] [--tokens N]`. Each figure is the median over the
 runs of a whole process (start, imports, listing, parsing or cache load, ranking, rendering):
-cold (no cache), warm (a new process over a warm cache) and per-turn (a refresh and a new map for
-a task with new mentions, in the same process); plus peak memory and the rendered size in Qwen3.6
+cold (no cache), warm (a new process over a warm cache), per-turn (a refresh and a new map for
+a task with new mentions, in the same process) and a turn after an edit (one file of the project
+grows a function, then a refresh and a map); plus peak memory and the rendered size in Qwen3.6
 tokens against the budget. Aider runs offline in its own venv with a stub model and io.
 Anchors measured on this machine with aider-chat 0.86.2 on Django: 28.7 s cold, 7.0 s warm,
 3.5 s per turn.
@@ -12,6 +13,7 @@ Anchors measured on this machine with aider-chat 0.86.2 on Django: 28.7 s cold, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -41,6 +44,8 @@ TASKS = {
         "simplify of Piecewise with Eq conditions loops forever",
     ],
 }
+# The file each project's edit turn changes (restored afterwards, mtime included).
+EDITED = {"django": "django/db/models/query.py", "sympy": "sympy/matrices/matrixbase.py"}
 ANCHORS = {"cold": 28.7, "warm": 7.0, "turn": 3.5}
 TARGETS = {"cold": 0.15}  # at most this share of aider's cold time
 
@@ -56,10 +61,29 @@ def heron_side(tree: str, tokens: int, tasks: list[str]) -> None:
         repo_map.refresh()
         text = repo_map.render(task, budget=tokens).text
         seconds.append(time.perf_counter() - started)
+    edit = None
+    if len(tasks) > 1 and os.environ.get("BENCH_EDIT"):
+        with edited(Path(tree) / os.environ["BENCH_EDIT"]):
+            started = time.perf_counter()
+            repo_map.refresh()
+            repo_map.render(tasks[-1] + " again", budget=tokens)
+            edit = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak, "worker_peak_mb": workers, "map": text,
+    print(json.dumps({"seconds": seconds, "edit": edit, "peak_mb": peak, "worker_peak_mb": workers, "map": text,
                       "stats": repo_map.stats.__dict__}))
+
+
+@contextlib.contextmanager
+def edited(path: Path) -> Iterator[None]:
+    """The file with one more function, then as it was, mtime included (so caches stay warm)."""
+    data, stat = path.read_bytes(), path.stat()
+    path.write_bytes(data + b"\n\ndef added_by_the_benchmark():\n    return 1\n")
+    try:
+        yield
+    finally:
+        path.write_bytes(data)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, dict]:
@@ -71,15 +95,15 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, dict]:
     return elapsed, json.loads(done.stdout.splitlines()[-1])
 
 
-def measure(tool: str, tree: Path, tokens: int, tasks: list[str], runs: int) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(WORK / "heron-cache"))
+def measure(tool: str, tree: Path, tokens: int, tasks: list[str], runs: int, edit: str) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(WORK / "heron-cache"), BENCH_EDIT=edit)
     if tool == "heron":
         argv = [sys.executable, __file__, "--side", str(tree), str(tokens), *tasks]
-        cache = WORK / "heron-cache"
+        cache = WORK / "heron-cache" / "heron" / "repomap"  # the tag cache, not the tokenizer's copy
     else:
         argv = [str(aider_python()), str(Path(__file__).parent / "aider_side.py"), "map", str(tree), str(tokens), *tasks]
         cache = tree / ".aider.tags.cache.v4"
-    cold, warm, turns, peaks = [], [], [], []
+    cold, warm, turns, edits, peaks = [], [], [], [], []
     last: dict = {}
     for _ in range(runs):
         shutil.rmtree(cache, ignore_errors=True)
@@ -87,12 +111,14 @@ def measure(tool: str, tree: Path, tokens: int, tasks: list[str], runs: int) -> 
         cold.append(elapsed)
         peaks.append(last["peak_mb"] + last.get("worker_peak_mb", 0))
         elapsed, last = timed(argv, env)
-        warm.append(elapsed - sum(last["seconds"][1:]))
+        warm.append(elapsed - sum(last["seconds"][1:]) - (last["edit"] or 0))
         turns.extend(last["seconds"][1:])
+        edits.append(last["edit"])
     from agent.tokens import count_tokens
 
     return {"cold": statistics.median(cold), "warm": statistics.median(warm),
-            "turn": statistics.median(turns), "peak_mb": max(peaks), "tokens": count_tokens(last["map"])}
+            "turn": statistics.median(turns), "edit": statistics.median(edits), "peak_mb": max(peaks),
+            "tokens": count_tokens(last["map"])}
 
 
 def main() -> None:
@@ -108,11 +134,12 @@ def main() -> None:
     print(f"budget {args.tokens} tokens, medians of {args.runs} runs, whole processes, on {os.cpu_count()} cores")
     for project in args.projects:
         tree = sdist_tree(project)
-        ours = measure("heron", tree, args.tokens, TASKS[project], args.runs)
-        theirs = measure("aider", tree, args.tokens, TASKS[project], args.runs)
+        ours = measure("heron", tree, args.tokens, TASKS[project], args.runs, EDITED[project])
+        theirs = measure("aider", tree, args.tokens, TASKS[project], args.runs, EDITED[project])
         print(f"\n{tree.name}")
         print(f"{'':14}{'heron':>10}{'aider':>10}{'ratio':>8}")
-        for key, unit in (("cold", "s"), ("warm", "s"), ("turn", "s"), ("peak_mb", "MB"), ("tokens", "tok")):
+        for key, unit in (("cold", "s"), ("warm", "s"), ("turn", "s"), ("edit", "s"), ("peak_mb", "MB"),
+                          ("tokens", "tok")):
             ratio = ours[key] / theirs[key] if theirs[key] else float("nan")
             print(f"{key + ' (' + unit + ')':14}{ours[key]:>10.3f}{theirs[key]:>10.3f}{ratio:>8.3f}")
         print(f"rendered/budget: heron {ours['tokens'] / args.tokens:.3f}, aider {theirs['tokens'] / args.tokens:.3f}")
