@@ -21,7 +21,7 @@ from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.rank import Index
 from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
-from agent.repomap.source import Source, digest_of, read_source
+from agent.repomap.source import Source, counted, digest_of, read_source
 from agent.tokens import count_tokens, encoding
 
 if TYPE_CHECKING:  # tools.base brings pydantic, which a warm start of the map has no use for
@@ -199,11 +199,13 @@ class RepoMap:
     def _read(self, stale: list[FileStat]) -> list[Source]:
         args = [(str(self.root), f.path, f.size, f.mtime_ns) for f in stale]
         if len(args) < PARALLEL_MIN_FILES or self.workers < 2:
-            return [read_source(*a) for a in args]
-        encoding()  # loaded once here, inherited by the forked workers
+            return [counted(read_source(*a)) for a in args]
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            return list(pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 8))))
+            # Small chunks, so that no worker is left alone with a long one at the end.
+            parsed = pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 32)))
+            encoding()  # while the workers parse
+            return [counted(source) for source in parsed]
 
 
 def _header_for(headers: list[str], name: str) -> str:

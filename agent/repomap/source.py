@@ -88,7 +88,6 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
     source.skipped = _skip_reason(data)
     if source.skipped:
         return source
-    source.path_tokens, source.listing_tokens, source.folder_tokens = path_costs(path)
     source.language = language_of(path)
     if not source.language:
         # Docs, data and translations: listed by path, never parsed; their size stands in for a
@@ -101,8 +100,17 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
     source.defs, source.refs = tags.defs, tags.refs
     source.signatures = "\n".join(tags.signatures)
     source.words = words(path + "\n" + text)
-    source.signature_tokens = count_tokens(source.signatures) if source.signatures else 0
-    source.name_tokens = count_tokens(names_line(source.defs)) if source.defs else 0
+    return source
+
+
+def counted(source: Source) -> Source:
+    """The source with the token costs of what the map may write of it: path, signatures, names.
+    Apart from read_source, so that parsing workers need no tokenizer (it takes a quarter of a
+    second to load, which the main process spends while they parse)."""
+    if not source.skipped:
+        source.path_tokens, source.listing_tokens, source.folder_tokens = path_costs(source.path)
+        source.signature_tokens = count_tokens(source.signatures) if source.signatures else 0
+        source.name_tokens = count_tokens(names_line(source.defs)) if source.defs else 0
     return source
 
 

@@ -372,3 +372,19 @@ def test_an_index_rebuilt_after_an_edit_is_kept_at_close_for_the_next_start(tmp_
     assert not any(s.has_body for s in second.ordered)
     assert [s.path for s in second.ranked("surcharge")] == ranked
     second.close()
+
+
+def test_parsing_in_worker_processes_gives_what_parsing_in_one_gives(tmp_path):
+    files = {f"pkg/mod_{i}.py": f'"""Module {i}."""\n\n\nclass Thing{i}:\n    def run_{i}(self):\n'
+                                f'        return Thing{(i + 1) % 80}().run_{(i + 1) % 80}()\n' for i in range(80)}
+    root = tmp_path / "many"
+    make_repo(root, files)
+    maps = [RepoMap(root, cache_dir=tmp_path / f"cache-{workers}", workers=workers) for workers in (1, 2)]
+    for repo_map in maps:
+        repo_map.refresh()
+        repo_map.cache.load_heads(repo_map.ordered)
+    serial, parallel = ([vars(s) for s in m.ordered] for m in maps)
+    assert len(serial) == 80 and serial == parallel
+    assert all(s["signature_tokens"] and s["path_tokens"] for s in parallel)
+    for repo_map in maps:
+        repo_map.close()
