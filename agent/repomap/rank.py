@@ -93,9 +93,11 @@ class Index:
         starts = np.searchsorted(row[order], np.arange(len(term_ids) + 1))
         return cls(
             paths=[s.path for s in sources], definers=definers,
-            src=src, dst=dst, weight=weight,
+            # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
+            # and is read at every start, so its size is time.
+            src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
             terms=term_ids, starts=starts,
-            files=files[order], counts=counts[order],
+            files=files[order].astype(np.int32), counts=counts[order].astype(np.int32),
             lengths=np.bincount(files, weights=counts, minlength=len(sources)),
             definition_count=sum(len(s.defs) for s in sources),
             reference_count=sum(len(lines) for s in sources for lines in s.refs.values()),
