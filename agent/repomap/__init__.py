@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.files import RACY_NS, FileStat, Lister
@@ -37,6 +37,9 @@ def session_map(ctx: ToolContext) -> RepoMap:
     return ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace))
 # Below this many files to read, starting processes costs more than it saves.
 PARALLEL_MIN_FILES = 64
+# What workers parse is saved in batches of this many files while they go on, rather than all at
+# the end of a cold build with one core idle.
+SAVE_BATCH = 500
 
 
 @dataclass
@@ -90,15 +93,18 @@ class RepoMap:
         stale = [f for f in listing if not self._fresh(f)]
         listed = {f.path for f in listing}
         deleted = [p for p in self.sources if p not in listed]
-        parsed = self._read(stale)
+        parsed: list[Source] = []
+        for batch in self._read(stale):  # saved as they come: meanwhile the workers parse on
+            self.cache.save(batch)
+            self.recorded.update({s.path: time.time_ns() for s in batch})
+            parsed.extend(batch)
         for path in deleted:
             del self.sources[path]
         for source in parsed:
             self.sources[source.path] = source
         changed = bool(parsed or deleted) or self.index is None
-        if parsed or deleted:
-            self.cache.save(parsed, deleted)
-            self.recorded.update({s.path: time.time_ns() for s in parsed})
+        if deleted:
+            self.cache.save((), deleted)
         if self._loaded:
             fresh = {s.path for s in parsed}
             self.recent = [p for p in self.recent if p in self.sources and p not in fresh] + sorted(fresh)
@@ -196,16 +202,26 @@ class RepoMap:
             self.recorded[f.path] = time.time_ns()
         return same
 
-    def _read(self, stale: list[FileStat]) -> list[Source]:
+    def _read(self, stale: list[FileStat]) -> Iterator[list[Source]]:
+        """The stale files read again, in batches."""
         args = [(str(self.root), f.path, f.size, f.mtime_ns) for f in stale]
         if len(args) < PARALLEL_MIN_FILES or self.workers < 2:
-            return [counted(read_source(*a)) for a in args]
+            if args:
+                yield [counted(read_source(*a)) for a in args]
+            return
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             # Small chunks, so that no worker is left alone with a long one at the end.
             parsed = pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 32)))
             encoding()  # while the workers parse
-            return [counted(source) for source in parsed]
+            batch: list[Source] = []
+            for source in parsed:
+                batch.append(counted(source))
+                if len(batch) == SAVE_BATCH:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
 
 
 def _header_for(headers: list[str], name: str) -> str:
