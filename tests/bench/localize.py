@@ -1,6 +1,6 @@
 """Benchmark: does the map rank the file an issue is about? SWE-bench Lite localization.
 
-Run `python tests/bench/localize.py [--limit N] [--aider]`. For each instance of
+Run `python tests/bench/localize.py [--limit N] [--half even|odd] [--aider]`. For each instance of
 /work/shared/data/swebench-lite-localization.jsonl whose repository has a local mirror (see
 benchdata.checkout), the repository is checked out at its base commit and the issue text is the
 task. Printed: recall@1/5/10 of the gold file, MRR, and the share of instances whose gold file is
@@ -55,8 +55,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="at most this many instances")
     parser.add_argument("--repos", nargs="+", help="only these repositories (owner/name)")
     parser.add_argument("--aider", action="store_true", help="also rank with aider-chat (slow)")
+    parser.add_argument("--half", choices=("even", "odd"),
+                        help="only the instances at even (0, 2, ...) or odd places of the whole file sorted by "
+                             "instance id: tune on one half, check on the other")
     args = parser.parse_args()
     rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    if args.half:
+        rows = sorted(rows, key=lambda r: r["instance_id"])[args.half == "odd"::2]
     if args.repos:
         rows = [r for r in rows if r["repo"] in args.repos]
     rows.sort(key=lambda r: (r["repo"], r["instance_id"]))
