@@ -41,6 +41,18 @@ PATH_TERM_EXTRA = 2  # a path's terms count this many times more
 TITLE_BOOST = 2.0  # added to the weight (1) of a term in the task's first line
 CODE_BOOST = 2.0  # added for a term inside `backticks`
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
+# English function words: a task's prose is full of them, and so are comments, docstrings and
+# keywords (if, for, not, with), so they match every file and most where the text is longest. Left
+# out of the task's terms (a title's "that" weighed 3 in sphinx/application.py). On the 71
+# instances MRR went from 0.610 to 0.626, recall@5 stayed 77.5%.
+STOP_WORDS = frozenset("""
+a about above after again all also am an and any are as at be because been before being below between
+both but by can could did do does doing don down during each few for from further had has have having
+he her here hers him his how if in into is it its itself just me more most my no nor not now of off on
+once only or other our out over own same she should so some such than that the their them then there
+these they this those through to too under until up very was we were what when where which while who
+whom why will with would you your
+""".split())
 FOCUS_WEIGHT = 2.0
 TEST_FILE_FACTOR = 0.5
 TEST_FILE = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*$|_tests?\.\w+$|(^|/)conftest\.py$")
@@ -233,7 +245,7 @@ def _query_weights(text: str) -> dict[str, float]:
 
 
 def _terms_of(text: str) -> set[str]:
-    return {t for ident in IDENTIFIER.findall(text) for t in terms(ident)}
+    return {t for ident in IDENTIFIER.findall(text) for t in terms(ident) if t not in STOP_WORDS}
 
 
 def _with_path_terms(source: Source) -> dict[str, int]:

@@ -305,6 +305,20 @@ def test_an_issue_title_and_its_code_spans_weigh_more_than_its_prose(tmp_path, t
     assert repo_map.ranked(task)[0].path == "b.py"
 
 
+def test_the_function_words_of_a_task_match_nothing(tmp_path):
+    """"when", "with", "that", "it" fill prose and docstrings alike: they are no evidence of a link."""
+    root = tmp_path / "words"
+    make_repo(root, {
+        "notes.py": '"""What it does when it is there and will be with that: this is all it has."""\n'
+                    "def noted():\n    return 1\n",
+        "render.py": "def render(page):\n    return page\n",
+        "other.py": "def unrelated():\n    return 3\n",
+    })
+    repo_map = new_map(root, tmp_path)
+    assert repo_map.ranked("it is all there but what it does with that when it will render is this")[0].path \
+        == "render.py"
+
+
 def test_dotted_module_paths_name_their_files(tmp_path):
     root = tmp_path / "dotted"
     make_repo(root, {
