@@ -31,7 +31,7 @@ BM25_K1, BM25_B = 1.2, 0.75
 # recall@5 as this blend (77.5%, MRR 0.610).
 LEXICAL_WEIGHT = 1.0
 GRAPH_WEIGHT = 0.05
-MENTION_WEIGHT = 0.3  # for defining a distinctive identifier the task names
+MENTION_WEIGHT = 0.3  # for defining an identifier the task names (see named_definers)
 PATH_MENTION_WEIGHT = 0.3  # for being named by path, file name or dotted module (tracebacks name
 # site-packages files that are rarely the fix: weighting these higher lowered MRR)
 # Where the words are: a file's path says more than a word in its text; an issue's title and its
@@ -58,6 +58,7 @@ TEST_FILE_FACTOR = 0.5
 TEST_FILE = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*$|_tests?\.\w+$|(^|/)conftest\.py$")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 PATHLIKE = re.compile(r"[\w./-]+\.\w+|[\w-]+(?:/[\w.-]+)+")
+CODE_USE = re.compile(r"\b([A-Za-z_]\w{2,})\s*\(|\.([A-Za-z_]\w{2,})\b")  # call( or .attribute
 DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # django.db.models.query.QuerySet
 
 
@@ -174,11 +175,13 @@ class Index:
         return hits
 
     def named_definers(self, text: str) -> np.ndarray:
-        """For files defining a distinctive identifier the text names: 1 over how many define it."""
+        """For files defining an identifier the text names as code or that looks like one: 1 over
+        how many define it."""
         hits = np.zeros(len(self.paths))
+        as_code = _used_as_code(text)
         for ident in set(IDENTIFIER.findall(text)):
             files = self.definers.get(ident)
-            if files and len(files) <= MAX_DEFINERS and _distinctive(ident):
+            if files and len(files) <= MAX_DEFINERS and (ident in as_code or _distinctive(ident)):
                 hits[files] = np.maximum(hits[files], 1.0 / len(files))
         return hits
 
@@ -279,6 +282,13 @@ def _normalized(values: np.ndarray) -> np.ndarray:
 
 
 def _distinctive(ident: str) -> bool:
-    """Names like QuerySet, bulk_create, _eval_is_zero or __matmul__, not English words."""
-    return "_" in ident.strip("_") or any(c.isupper() for c in ident[1:]) or ident[0].isupper() or (
+    """Names like QuerySet, bulk_create, _eval_is_zero or __matmul__, not English words: not Set,
+    which starts a sentence as often as it names a class (see _used_as_code)."""
+    return "_" in ident.strip("_") or any(c.isupper() for c in ident[1:]) or (
         ident.startswith("__") and ident.endswith("__"))  # __matmul__: a special method, named on purpose
+
+
+def _used_as_code(text: str) -> set[str]:
+    """Identifiers the text calls (cse()), reaches as attributes (expr.apart) or puts in `code`."""
+    used = {name for pair in CODE_USE.findall(text) for name in pair if name}
+    return used.union(*(IDENTIFIER.findall(span) for span in CODE_SPAN.findall(text)))

@@ -319,6 +319,27 @@ def test_the_function_words_of_a_task_match_nothing(tmp_path):
         == "render.py"
 
 
+def test_an_identifier_counts_as_named_when_the_task_uses_it_as_code(tmp_path):
+    """Called, reached as an attribute or in backticks; a capitalized word alone may start a sentence."""
+    root = tmp_path / "code"
+    make_repo(root, {
+        "sets.py": "class Set:\n    pass\n",
+        "cse_main.py": "def cse(exprs):\n    return exprs\n",
+        "other.py": "def other():\n    return 1\n",
+    })
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    index = repo_map.index
+
+    def defining(text: str) -> set[str]:
+        return {index.paths[i] for i in index.named_definers(text).nonzero()[0]}
+
+    assert defining("Set up a matrix, then simplify it") == set()
+    assert defining("Set(1, 2) is empty") == defining("`Set` is empty") == {"sets.py"}
+    assert defining("cse on matrices") == set()
+    assert defining("cse() on matrices") == defining("sympy.cse on matrices") == {"cse_main.py"}
+
+
 def test_dotted_module_paths_name_their_files(tmp_path):
     root = tmp_path / "dotted"
     make_repo(root, {
