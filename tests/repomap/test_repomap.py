@@ -340,6 +340,17 @@ def test_an_identifier_counts_as_named_when_the_task_uses_it_as_code(tmp_path):
     assert defining("cse() on matrices") == defining("sympy.cse on matrices") == {"cse_main.py"}
 
 
+def test_a_name_in_the_title_counts_more_than_one_past_it(tmp_path):
+    root = tmp_path / "code"
+    make_repo(root, {"sets.py": "class Set:\n    pass\n", "cse_main.py": "def cse(exprs):\n    return exprs\n"})
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    index = repo_map.index
+    hits = index.named_definers("cse() drops a term\n\n>>> cse(Set(1, 2))\n")
+    assert hits[index.position["cse_main.py"]] == 1.0
+    assert 0 < hits[index.position["sets.py"]] < 1.0
+
+
 def test_dotted_module_paths_name_their_files(tmp_path):
     root = tmp_path / "dotted"
     make_repo(root, {
