@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, repeat
@@ -92,6 +93,7 @@ class Index:
     modules: dict[str, list[int]]  # a/b/c for a/b/c.py or a/b/c/__init__.py, and its tails b/c -> files
     path_order: np.ndarray  # rank of the path in sorted order, to break ties
     factor: np.ndarray  # TEST_FILE_FACTOR for tests, else 1
+    same_name: np.ndarray  # how many files have this file's name (a/__init__.py, b/__init__.py: 2)
 
     @classmethod
     def build(cls, sources: list[Source]) -> "Index":
@@ -110,6 +112,8 @@ class Index:
         files = np.repeat(np.arange(len(sources), dtype=np.int64), [len(bag) for bag in bags])
         order = np.argsort(row, kind="stable")
         starts = np.searchsorted(row[order], np.arange(len(term_ids) + 1))
+        names = [s.path.rpartition("/")[2] for s in sources]
+        count = Counter(names)
         return cls(
             paths=[s.path for s in sources], definers=definers,
             # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
@@ -124,6 +128,7 @@ class Index:
             modules=_modules(sources),
             path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
             factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(s.path) else 1.0 for s in sources]),
+            same_name=np.array([count[name] for name in names], dtype=np.float64),
         )
 
     def bm25(self, text: str) -> np.ndarray:
@@ -162,14 +167,17 @@ class Index:
         return np.maximum(self.named_files(text), self.named_definers(text))
 
     def named_files(self, text: str) -> np.ndarray:
-        """1 for files the text names: by path (a traceback's too), by file name or as a dotted module."""
+        """1 for files the text names: by path (a traceback's too) or as a dotted module; by file
+        name, 1 over how many files have that name (`__init__.py` names none in particular)."""
         hits = np.zeros(len(self.paths))
         named = set(PATHLIKE.findall(text))
         if named:
             for i, path in enumerate(self.paths):
-                if path in named or path.rsplit("/", 1)[-1] in named or any(
+                if path in named or any(
                         n.endswith(path) or (len(n) > 6 and path.endswith(n)) for n in named if "/" in n):
                     hits[i] = 1.0
+                elif path.rsplit("/", 1)[-1] in named:
+                    hits[i] = 1.0 / self.same_name[i]
         for dotted in set(DOTTED.findall(text)):
             parts = dotted.split(".")
             # The longest prefix naming a module: the rest are attributes (QuerySet, bulk_create).

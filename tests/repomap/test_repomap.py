@@ -370,6 +370,19 @@ def test_dotted_module_paths_name_their_files(tmp_path):
     assert named("self.query is None") == set()  # an attribute, not a module path
 
 
+def test_a_file_name_that_many_files_share_names_each_of_them_weakly(tmp_path):
+    root = tmp_path / "names"
+    make_repo(root, {"pkg/__init__.py": "", "pkg/db/__init__.py": "", "pkg/db/query.py": "", "pkg/web/query.py": "",
+                     "pkg/web/conf.py": ""})
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    index = repo_map.index
+    hits = index.named_files("with an empty `__init__.py`, a conf.py and query.py")
+    assert hits[index.position["pkg/__init__.py"]] == hits[index.position["pkg/db/__init__.py"]] == 0.5
+    assert hits[index.position["pkg/db/query.py"]] == hits[index.position["pkg/web/query.py"]] == 0.5
+    assert hits[index.position["pkg/web/conf.py"]] == 1.0
+
+
 def many_modules(count: int) -> dict[str, str]:
     return {
         f"pkg/sub_{k % 7}/mod_{k:03}.py": "".join(f'def func_{k}_{j}(value, other=None):\n    """Step {j} of {k}."""\n'
