@@ -283,15 +283,27 @@ def _path_words(path: str) -> tuple[tuple[str, int], ...]:
 
 def _modules(sources: list[Source]) -> dict[str, list[int]]:
     """Module names as dotted paths would give them: a/b/c.py and a/b/c/__init__.py as a/b/c, b/c.
-    Source files only: docs and data are not imported (and are half of Django's files)."""
+    A package's name names its modules too: `sphinx.ext.napoleon` points into the package, at
+    napoleon/docstring.py as much as at its __init__.py. Source files only: docs and data are not
+    imported (and are half of Django's files)."""
+    files = [(i, s.path) for i, s in enumerate(sources) if s.language]
+    packages = {path.rpartition("/")[0] for _, path in files if path.rpartition("/")[2].startswith("__init__.")}
     modules: dict[str, list[int]] = {}
-    for i, path in ((i, s.path) for i, s in enumerate(sources) if s.language):
-        stem = path.rpartition(".")[0] if "." in path.rpartition("/")[2] else path
-        stem = stem.removesuffix("/__init__")
-        parts = stem.split("/")
-        for k in range(len(parts) - 1):  # at least two parts: "mul" alone names nothing
-            modules.setdefault("/".join(parts[k:]), []).append(i)
+    for i, path in files:
+        folder, _, name = path.rpartition("/")
+        stem = path.rpartition(".")[0] if "." in name else path
+        names = _tails(stem.removesuffix("/__init__"))
+        if folder in packages and not name.startswith("__init__."):
+            names += _tails(folder)
+        for module in names:
+            modules.setdefault(module, []).append(i)
     return modules
+
+
+def _tails(stem: str) -> list[str]:
+    """a/b/c, b/c: at least two parts, as "mul" alone names nothing."""
+    parts = stem.split("/")
+    return ["/".join(parts[k:]) for k in range(len(parts) - 1)]
 
 
 def _normalized(values: np.ndarray) -> np.ndarray:

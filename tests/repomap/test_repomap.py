@@ -366,7 +366,7 @@ def test_dotted_module_paths_name_their_files(tmp_path):
 
     assert named("pkg.db.query.QuerySet.filter() fails") == {"pkg/db/query.py"}
     assert named("importing db.query breaks") == {"pkg/db/query.py"}  # a tail of the module path
-    assert named("in pkg.db, nothing works") == {"pkg/db/__init__.py"}
+    assert named("in pkg.db, nothing works") == {"pkg/db/__init__.py", "pkg/db/query.py"}  # a package: its modules
     assert named("self.query is None") == set()  # an attribute, not a module path
 
 
