@@ -61,7 +61,10 @@ these they this those through to too under until up very was we were what when w
 whom why will with would you your
 """.split())
 FOCUS_WEIGHT = 2.0
-TEST_FILE_FACTOR = 0.5
+# Tests are rarely the file a task is about, yet share its words: test_commonmatrix.py outranked
+# the matrices/sparse.py it tests. Chosen on the even half: 0.1-0.4 alike, recall@5 78.4% -> 83.8%
+# from 0.5 (two instances at rank 6 moved to 5), MRR 0.687 -> 0.689; the odd half's unchanged.
+TEST_FILE_FACTOR = 0.3
 TEST_FILE = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*$|_tests?\.\w+$|(^|/)conftest\.py$")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 PATHLIKE = re.compile(r"[\w./-]+\.\w+|[\w-]+(?:/[\w.-]+)+")

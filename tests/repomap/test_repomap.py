@@ -351,6 +351,20 @@ def test_a_name_in_the_title_counts_more_than_one_past_it(tmp_path):
     assert 0 < hits[index.position["sets.py"]] < 1.0
 
 
+def test_code_ranks_above_a_test_of_it_with_more_of_the_task_s_words(tmp_path):
+    """A test repeats the words of what it tests; the task is about the code (here the test's
+    BM25 is 2.6 times the code's)."""
+    root = tmp_path / "tested"
+    make_repo(root, {
+        "shop/cart.py": "class Cart:\n    def total(self):\n        return 0\n",
+        "shop/tests/test_cart.py": "from shop.cart import Cart\n\n\ndef test_an_empty_cart_costs_nothing():\n"
+                                   "    empty_cart = Cart()\n"
+                                   "    assert empty_cart.total() == 0  # an empty cart costs nothing\n",
+        "other.py": "def unrelated():\n    return 3\n",
+    })
+    assert new_map(root, tmp_path).ranked("the total of an empty cart should be nothing")[0].path == "shop/cart.py"
+
+
 def test_dotted_module_paths_name_their_files(tmp_path):
     root = tmp_path / "dotted"
     make_repo(root, {
