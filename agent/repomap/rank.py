@@ -97,7 +97,7 @@ class Index:
     reference_count: int
     # Per file, computed once rather than every turn:
     position: dict[str, int]  # path -> index
-    modules: dict[str, list[int]]  # a/b/c for a/b/c.py or a/b/c/__init__.py, and its tails b/c -> files
+    modules: dict[str, list[int]]  # a/b/c for a/b/c.py or package a/b/c/ (see _modules), and tails b/c -> files
     path_order: np.ndarray  # rank of the path in sorted order, to break ties
     factor: np.ndarray  # TEST_FILE_FACTOR for tests, else 1
     same_name: np.ndarray  # how many files have this file's name (a/__init__.py, b/__init__.py: 2)
