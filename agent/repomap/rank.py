@@ -13,12 +13,11 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import chain, repeat
 
 import numpy as np
 
-from agent.repomap.source import Source, terms, words
+from agent.repomap.source import Source, terms
 
 # A name defined in more files than this is generic (get, run, __init__): no evidence of a link.
 MAX_DEFINERS = 12
@@ -45,10 +44,9 @@ MENTION_WEIGHT = 0.5  # for defining an identifier the task names (see named_def
 MENTION_BODY = 0.3
 PATH_MENTION_WEIGHT = 0.3  # for being named by path, file name or dotted module (tracebacks name
 # site-packages files that are rarely the fix: weighting these higher lowered MRR)
-# Where the words are: a file's path says more than a word in its text; an issue's title and its
-# `code spans` more than its prose and pasted output. Chosen on the same 71 instances, from the
-# middle of a plateau (title 1-3 and code 1-2 all gave recall@5 76-79%, from 69%).
-PATH_TERM_EXTRA = 2  # a path's terms count this many times more
+# Where the words are: a file's path says more than a word in its text (source.PATH_TERM_EXTRA); an
+# issue's title and its `code spans` more than its prose and pasted output. Chosen on the same 71
+# instances, from the middle of a plateau (title 1-3 and code 1-2 all gave recall@5 76-79%, from 69%).
 TITLE_BOOST = 2.0  # added to the weight (1) of a term in the task's first line
 CODE_BOOST = 2.0  # added for a term inside `backticks`
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -110,7 +108,7 @@ class Index:
                 definers.setdefault(name, []).append(i)
         src, dst, weight = _edges(sources, definers)
         # Postings with loops in C: a large repository has hundreds of thousands.
-        bags = [_with_path_terms(s) for s in sources]
+        bags = [s.words for s in sources]
         all_terms = list(chain.from_iterable(bags))
         term_ids = {term: i for i, term in enumerate(dict.fromkeys(all_terms))}
         row = np.fromiter(map(term_ids.__getitem__, all_terms), dtype=np.int64, count=len(all_terms))
@@ -274,18 +272,6 @@ def _title(text: str) -> str:
 
 def _terms_of(text: str) -> set[str]:
     return {t for ident in IDENTIFIER.findall(text) for t in terms(ident) if t not in STOP_WORDS}
-
-
-def _with_path_terms(source: Source) -> dict[str, int]:
-    bag = dict(source.words)
-    for term, count in _path_words(source.path):
-        bag[term] = bag.get(term, 0) + PATH_TERM_EXTRA * count
-    return bag
-
-
-@lru_cache(maxsize=1 << 17)  # a path's terms never change: the index is rebuilt after every edit
-def _path_words(path: str) -> tuple[tuple[str, int], ...]:
-    return tuple(words(path).items())
 
 
 def _modules(sources: list[Source]) -> dict[str, list[int]]:
