@@ -128,12 +128,14 @@ def path_words(path: str) -> dict[str, int]:
 
 def words(text: str) -> dict[str, int]:
     """Lower-case camelCase/snake_case parts of identifiers, and compound identifiers whole, counted."""
-    counts: dict[str, int] = {}
+    idents = Counter(IDENTIFIER.findall(text))  # each distinct one split once, not each use
+    # A plain lower-case word (self, value: most of them) is its own one term, taken as is.
+    counts = {ident: n for ident, n in idents.items() if ident.isalpha() and ident.islower() and len(ident) > 1}
     get = counts.get
-    # Each distinct identifier is split once: a file repeats its names many times over.
-    for ident, n in Counter(IDENTIFIER.findall(text)).items():
-        for term in terms(ident):
-            counts[term] = get(term, 0) + n
+    for ident, n in idents.items():
+        if not (ident.isalpha() and ident.islower()):
+            for term in terms(ident):
+                counts[term] = get(term, 0) + n
     return counts
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from agent.repomap import RepoMap
 from agent.repomap.files import Lister
+from agent.repomap.source import words
 from agent.tokens import count_tokens
 from tests.conftest import make_repo
 
@@ -461,3 +462,12 @@ def test_parsing_in_worker_processes_gives_what_parsing_in_one_gives(tmp_path):
     assert all(s["signature_tokens"] and s["path_tokens"] for s in parallel)
     for repo_map in maps:
         repo_map.close()
+
+
+def test_a_file_s_words_are_the_parts_of_its_identifiers_counted():
+    text = "bulk = bulk_create(Self, self, x1, _x1, x) # QuerySet bulk"
+    assert words(text) == {
+        "bulk": 3, "create": 1, "bulk_create": 1,  # "bulk" alone twice, and once inside bulk_create
+        "self": 2, "x1": 2,  # Self and self; x1 and _x1, whose parts (x, 1) are too short alone
+        "query": 1, "set": 1, "queryset": 1,
+    }
