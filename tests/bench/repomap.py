@@ -5,7 +5,8 @@ runs: cold and warm are whole processes making the first map (start, imports, li
 cache load, ranking, rendering, exit), without and with a cache; per-turn (a refresh and a new map
 for a task with new mentions) and a turn after an edit (one file of the project grows a function,
 then a refresh and a map) are timed inside a third process that has made its first map; plus
-peak memory and the rendered size in Qwen3.6 tokens against the budget. Aider runs offline in its own venv with a stub model and io.
+peak memory and the rendered size in Qwen3.6 tokens against the budget. Aider runs offline in
+its own venv with a stub model and io.
 Anchors measured on this machine with aider-chat 0.86.2 on Django: 28.7 s cold, 7.0 s warm,
 3.5 s per turn.
 """
