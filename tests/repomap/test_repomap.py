@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import time
@@ -471,3 +472,16 @@ def test_a_file_s_words_are_the_parts_of_its_identifiers_counted():
         "self": 2, "x1": 2,  # Self and self; x1 and _x1, whose parts (x, 1) are too short alone
         "query": 1, "set": 1, "queryset": 1,
     }
+
+
+def test_the_cycle_collector_is_back_on_after_a_refresh(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    repo_map = new_map(root, tmp_path)
+    assert gc.isenabled() and repo_map.refresh() and gc.isenabled()
+    gc.disable()  # and left off when it was off
+    try:
+        (root / "shop/cart.py").write_text("X = 1\n")
+        assert repo_map.refresh() and not gc.isenabled()
+    finally:
+        gc.enable()
