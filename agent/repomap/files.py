@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.repomap.watch import Watcher
+from agent.repomap.watch import Watcher, local_filesystem
 
 # Directories whose code is someone else's, copied in; they would swamp the map.
 VENDORED_DIRS = frozenset({
@@ -64,6 +64,8 @@ class Lister:
 
     def list(self, root: Path) -> list[FileStat]:
         """The candidate files under `root`, sorted by path."""
+        if self._last is None and not local_filesystem(str(root)):
+            self.watcher.close()  # it would not hear of every change
         quiet = self.watcher.quiet()  # read first: what changes from now on is seen next time
         self.unchanged = quiet and self._last is not None and self._last[0] == root
         self.directories_changed = False

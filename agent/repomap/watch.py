@@ -4,8 +4,9 @@ A turn's refresh would otherwise stat every file of the repository (on Django, 5
 3,200 directories: about 50 ms); with a watch on each listed directory, a turn where nothing
 changed costs one read of a descriptor. Watches are added before a directory is read, so a change
 made while the listing runs is seen at the next look. Where inotify cannot serve (not Linux, the
-watch or instance limit reached, events lost to an overflow), `quiet()` says False: look at
-everything, as without it.
+watch or instance limit reached, events lost to an overflow) or cannot see every change (a
+network or FUSE filesystem: see LOCAL_FILESYSTEMS), `quiet()` says False: look at everything,
+as without it.
 
 Only the work tree's directories are watched: a change to .git/info/exclude or to the global
 excludes file alone is seen at the next change in the tree.
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import struct
 import weakref
+from pathlib import Path
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
@@ -25,6 +28,11 @@ IN_ONLYDIR, IN_DONT_FOLLOW = 0x01000000, 0x02000000
 CHANGES = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
            | IN_DELETE_SELF | IN_MOVE_SELF)
 EVENT = struct.Struct("iIII")  # wd, mask, cookie, length of the name that follows
+# Filesystems whose every change passes through this kernel, so inotify hears of it. On NFS, SMB,
+# 9p or virtiofs (a container's bind mount of a Mac's folder) another machine's writes raise no
+# event; there every turn looks at the files.
+LOCAL_FILESYSTEMS = frozenset(
+    "ext2 ext3 ext4 xfs btrfs zfs f2fs bcachefs jfs reiserfs tmpfs ramfs overlay".split())
 
 
 class Watcher:
@@ -78,6 +86,24 @@ class Watcher:
             self.fd = -1
         self.watched.clear()
         self._paths.clear()
+
+
+def local_filesystem(path: str) -> bool:
+    """Whether `path` (absolute, resolved) lies on one of LOCAL_FILESYSTEMS, by the innermost mount
+    holding it in /proc/self/mountinfo."""
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return False
+    innermost, kind = "", ""
+    for line in mounts:
+        fields = line.split()
+        # The mount point is field 5, with spaces and the like written as octal escapes; the
+        # filesystem type follows the "-" that ends the optional fields.
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(innermost):
+            innermost, kind = point, fields[fields.index("-") + 1]
+    return kind in LOCAL_FILESYSTEMS
 
 
 def _libc() -> ctypes.CDLL | None:

@@ -11,6 +11,7 @@ import pytest
 
 from agent.repomap import RepoMap
 from agent.repomap.files import Lister
+from agent.repomap.watch import local_filesystem
 from tests.conftest import make_repo
 
 FILES = {
@@ -100,3 +101,9 @@ def test_a_quiet_turn_keeps_the_map_and_a_commit_that_changes_files_refreshes_it
     subprocess.run(["git", "checkout", "-q", "main"], cwd=root, check=True)  # files change back
     assert repo_map.refresh() and [d[0] for d in repo_map.symbol("run").definitions] == ["pkg/core/engine.py"]
     repo_map.close()
+
+
+def test_only_local_filesystems_are_watched(tmp_path):
+    assert local_filesystem(str(tmp_path.resolve()))
+    assert not local_filesystem("/proc/self")  # no event tells of its changes
+    assert not local_filesystem("/sys/kernel")  # sysfs
