@@ -130,10 +130,11 @@ def words(text: str) -> dict[str, int]:
     """Lower-case camelCase/snake_case parts of identifiers, and compound identifiers whole, counted."""
     idents = Counter(IDENTIFIER.findall(text))  # each distinct one split once, not each use
     # A plain lower-case word (self, value: most of them) is its own one term, taken as is.
-    counts = {ident: n for ident, n in idents.items() if ident.isalpha() and ident.islower() and len(ident) > 1}
+    plain = {ident: n for ident, n in idents.items() if ident.isalpha() and ident.islower() and len(ident) > 1}
+    counts = dict(plain)
     get = counts.get
     for ident, n in idents.items():
-        if not (ident.isalpha() and ident.islower()):
+        if ident not in plain:
             for term in terms(ident):
                 counts[term] = get(term, 0) + n
     return counts
