@@ -3,7 +3,7 @@
 `RepoMap.refresh()` brings the tag cache up to date (only changed files are read again, in
 parallel processes when there are many) and rebuilds the ranking index when anything changed;
 `render()` ranks for a task and renders in tiers. A RepoMap lives for a session, so a turn with
-nothing changed costs a directory scan and a ranking.
+nothing changed costs a ranking (and, where inotify cannot watch the tree, a look at every file).
 """
 
 from __future__ import annotations
