@@ -347,8 +347,8 @@ class TurnReader:
     `<think>` in the content goes to the reasoning. The answer's display is held back from the
     first sign of call markup (or from its start, when it opens with JSON), so a call written as
     text is never shown as prose; `release` shows what is left of the answer once the calls are
-    taken out. Pieces are kept in lists and
-    joined once, so a long answer streamed a token at a time costs linear time.
+    taken out. Pieces are kept in lists and joined once, so a long answer streamed a token at a
+    time costs linear time.
     """
 
     def __init__(self, emit: EventSink, started: float | None = None) -> None:
