@@ -84,7 +84,7 @@ class Sandbox:
         linked = linked_git_dir(self.workspace)
         if linked:
             args += ["--bind", str(linked), str(linked)]
-        for path in protected_paths(self.workspace):
+        for path in protected_paths(self.workspace, linked):
             if path.exists() or path.is_symlink():
                 args += ["--ro-bind", str(path), str(path)]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
@@ -135,10 +135,10 @@ def linked_git_dir(workspace: Path) -> Path | None:
     return None if inside or not common.is_dir() else common
 
 
-def protected_paths(workspace: Path) -> list[Path]:
-    """The paths kept read-only: PROTECTED_PATHS, and a linked worktree's repository hooks and config."""
+def protected_paths(workspace: Path, common: Path | None) -> list[Path]:
+    """The paths kept read-only: PROTECTED_PATHS, and the hooks and config of the repository a
+    linked worktree belongs to (`common`, from linked_git_dir)."""
     paths = [workspace / rel for rel in PROTECTED_PATHS]
-    common = linked_git_dir(workspace)
     if common:
         paths += [common / "hooks", common / "config"]
         paths += [p for p in (common / "worktrees").glob("*/config.worktree")]

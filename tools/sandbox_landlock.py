@@ -46,8 +46,9 @@ class LandlockSandbox:
         for tools in {t for home in homes for t in home_toolchains(home, env.get("PATH", ""))}:
             # Toolchains under the home stay usable, their own credentials not.
             rules += beneath_except(tools, [p for p in tools.iterdir() if p.is_file() and is_secret_name(p.name)], READ)
-        protected = protected_paths(self.workspace)
-        for tree in filter(None, [self.workspace, linked_git_dir(self.workspace)]):
+        linked = linked_git_dir(self.workspace)
+        protected = protected_paths(self.workspace, linked)
+        for tree in filter(None, [self.workspace, linked]):
             rules.append(Rule(tree, READ))
             rules += beneath_except(tree, protected, landlock.handled_rights(self.abi))
         rules.append(Rule(tmp, landlock.handled_rights(self.abi)))
