@@ -17,13 +17,13 @@ import pytest
 
 from tests.conftest import make_repo
 from tools.limits import Limits
-from tools.sandbox import Sandbox
+from tools.sandbox import Sandbox, ShellSandbox
 from tools.shell import ShellSession
 
-CONNECT = "python3 -c 'import socket, sys; socket.create_connection((\"127.0.0.1\", {port}), timeout=3); print(\"connected\")'"
+CONNECT = "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), timeout=3); print(\"connected\")'"
 
 
-def session(box: Sandbox, env: dict[str, str] | None = None) -> ShellSession:
+def session(box: ShellSandbox, env: dict[str, str] | None = None) -> ShellSession:
     return ShellSession(box.workspace, env=env, sandbox=box, idle_timeout=30)
 
 

@@ -14,13 +14,11 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import make_repo
-from tests.test_sandbox import check_git_in_linked_worktree, linked_worktree
+from tests.test_sandbox import CONNECT, check_git_in_linked_worktree, linked_worktree, session
 from tools.limits import Limits
 from tools.sandbox import choose_sandbox
 from tools.sandbox_landlock import LandlockSandbox, landlock_problem
 from tools.shell import ShellSession
-
-CONNECT = "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), timeout=3); print(\"connected\")'"
 
 
 @pytest.fixture
@@ -36,10 +34,6 @@ def box(tmp_path: Path) -> LandlockSandbox:
     sandbox, _ = choose_sandbox("landlock", workspace, network=False)
     assert isinstance(sandbox, LandlockSandbox)
     return sandbox
-
-
-def session(box: LandlockSandbox, env: dict[str, str] | None = None) -> ShellSession:
-    return ShellSession(box.workspace, env=env, sandbox=box, idle_timeout=30)
 
 
 @pytest.fixture
