@@ -8,10 +8,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agent.repomap import RepoMap
 from agent.repomap.files import Lister
+from agent.repomap.rank import Index
 from agent.repomap.source import words
 from agent.tokens import count_tokens
 from tests.conftest import make_repo
@@ -35,6 +37,20 @@ SHOP = {
 
 def new_map(root: Path, tmp_path: Path) -> RepoMap:
     return RepoMap(root, cache_dir=tmp_path / "cache")
+
+
+def index_of(tmp_path: Path, files: dict[str, str]) -> Index:
+    """The ranking index of a new repository holding `files`."""
+    root = tmp_path / "repo"
+    make_repo(root, files)
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    assert repo_map.index is not None
+    return repo_map.index
+
+
+def paths_hit(index: Index, hits: np.ndarray) -> set[str]:
+    return {index.paths[i] for i in hits.nonzero()[0]}
 
 
 def test_rendered_map_matches_the_golden_file(tmp_path):
@@ -220,11 +236,7 @@ def test_a_tree_that_git_ignores_is_walked(tmp_path):
 
 
 def test_the_graph_links_a_file_to_the_files_defining_what_it_uses(tmp_path):
-    root = tmp_path / "shop"
-    make_repo(root, SHOP)
-    repo_map = new_map(root, tmp_path)
-    repo_map.refresh()
-    index = repo_map.index
+    index = index_of(tmp_path, SHOP)
     edges = {(index.paths[a], index.paths[b]): w for a, b, w in zip(index.src, index.dst, index.weight)}
     # report.py uses Cart (and its total), cart.py uses price_of; nothing links a file to itself.
     assert set(edges) == {("shop/report.py", "shop/cart.py"), ("shop/cart.py", "shop/prices.py")}
@@ -323,18 +335,14 @@ def test_the_function_words_of_a_task_match_nothing(tmp_path):
 
 def test_an_identifier_counts_as_named_when_the_task_uses_it_as_code(tmp_path):
     """Called, reached as an attribute or in backticks; a capitalized word alone may start a sentence."""
-    root = tmp_path / "code"
-    make_repo(root, {
+    index = index_of(tmp_path, {
         "sets.py": "class Set:\n    pass\n",
         "cse_main.py": "def cse(exprs):\n    return exprs\n",
         "other.py": "def other():\n    return 1\n",
     })
-    repo_map = new_map(root, tmp_path)
-    repo_map.refresh()
-    index = repo_map.index
 
     def defining(text: str) -> set[str]:
-        return {index.paths[i] for i in index.named_definers(text).nonzero()[0]}
+        return paths_hit(index, index.named_definers(text))
 
     assert defining("Set up a matrix, then simplify it") == set()
     assert defining("Set(1, 2) is empty") == defining("`Set` is empty") == {"sets.py"}
@@ -343,11 +351,7 @@ def test_an_identifier_counts_as_named_when_the_task_uses_it_as_code(tmp_path):
 
 
 def test_a_name_in_the_title_counts_more_than_one_past_it(tmp_path):
-    root = tmp_path / "code"
-    make_repo(root, {"sets.py": "class Set:\n    pass\n", "cse_main.py": "def cse(exprs):\n    return exprs\n"})
-    repo_map = new_map(root, tmp_path)
-    repo_map.refresh()
-    index = repo_map.index
+    index = index_of(tmp_path, {"sets.py": "class Set:\n    pass\n", "cse_main.py": "def cse(exprs):\n    return exprs\n"})
     hits = index.named_definers("cse() drops a term\n\n>>> cse(Set(1, 2))\n")
     assert hits[index.position["cse_main.py"]] == 1.0
     assert 0 < hits[index.position["sets.py"]] < 1.0
@@ -368,17 +372,13 @@ def test_code_ranks_above_a_test_of_it_with_more_of_the_task_s_words(tmp_path):
 
 
 def test_dotted_module_paths_name_their_files(tmp_path):
-    root = tmp_path / "dotted"
-    make_repo(root, {
+    index = index_of(tmp_path, {
         "pkg/__init__.py": "", "pkg/db/__init__.py": "", "pkg/db/query.py": "class QuerySet:\n    pass\n",
         "pkg/web/query.py": "def handle():\n    pass\n",
     })
-    repo_map = new_map(root, tmp_path)
-    repo_map.refresh()
-    index = repo_map.index
 
     def named(text: str) -> set[str]:
-        return {index.paths[i] for i in index.named_files(text).nonzero()[0]}
+        return paths_hit(index, index.named_files(text))
 
     assert named("pkg.db.query.QuerySet.filter() fails") == {"pkg/db/query.py"}
     assert named("importing db.query breaks") == {"pkg/db/query.py"}  # a tail of the module path
@@ -387,12 +387,8 @@ def test_dotted_module_paths_name_their_files(tmp_path):
 
 
 def test_a_file_name_that_many_files_share_names_each_of_them_weakly(tmp_path):
-    root = tmp_path / "names"
-    make_repo(root, {"pkg/__init__.py": "", "pkg/db/__init__.py": "", "pkg/db/query.py": "", "pkg/web/query.py": "",
-                     "pkg/web/conf.py": ""})
-    repo_map = new_map(root, tmp_path)
-    repo_map.refresh()
-    index = repo_map.index
+    index = index_of(tmp_path, {"pkg/__init__.py": "", "pkg/db/__init__.py": "", "pkg/db/query.py": "",
+                                "pkg/web/query.py": "", "pkg/web/conf.py": ""})
     hits = index.named_files("with an empty `__init__.py`, a conf.py and query.py")
     assert hits[index.position["pkg/__init__.py"]] == hits[index.position["pkg/db/__init__.py"]] == 0.5
     assert hits[index.position["pkg/db/query.py"]] == hits[index.position["pkg/web/query.py"]] == 0.5
