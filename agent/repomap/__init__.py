@@ -42,6 +42,9 @@ PARALLEL_MIN_FILES = 64
 # What workers parse is saved in batches of this many files while they go on, rather than all at
 # the end of a cold build with one core idle.
 SAVE_BATCH = 500
+# Up to this many files read again (an edit, a small pull), the ranking index is patched rather
+# than built again (see Index.updated).
+PATCH_MAX_FILES = 50
 
 
 @dataclass
@@ -99,6 +102,10 @@ class RepoMap:
         stale = [f for f in listing if not self._fresh(f)]
         listed = {f.path for f in listing}
         deleted = [p for p in self.sources if p not in listed]
+        previous = None  # what changed files were, to patch the index with
+        if self.index is not None and len(stale) <= PATCH_MAX_FILES:
+            previous = {f.path: self.sources[f.path] for f in stale if f.path in self.sources}
+            self.cache.load_heads(previous.values())  # what they defined, before the cache forgets it
         parsed: list[Source] = []
         for batch in self._read(stale):  # saved as they come: meanwhile the workers parse on
             self.cache.save(batch)
@@ -117,9 +124,9 @@ class RepoMap:
         self._loaded = True
         if changed:
             self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
-            self.index = self._index(save=first)
+            self.index = self._patched(parsed, previous) or self._index(save=first)
             self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),
-                               tags=self.index.definition_count + self.index.reference_count)
+                               tags=self.index.tag_count)
         self.stats.parsed = len(parsed)
         self.stats.cache_hits = len(listing) - len(stale)
         self.stats.seconds = time.perf_counter() - started
@@ -129,15 +136,11 @@ class RepoMap:
     def _index(self, save: bool) -> Index:
         """The ranking index: from the cache when it was saved for these very contents. A new one
         is saved at once when the map starts, else when it closes: an edit should not wait for it."""
-        digest = hashlib.blake2b(digest_size=16)
-        for s in self.ordered:
-            digest.update(f"{s.path}\0{s.digest}\n".encode())
-        fingerprint = digest.hexdigest()
+        fingerprint = self._fingerprint()
         index = self.cache.snapshot(fingerprint)
         if isinstance(index, Index) and index.paths == [s.path for s in self.ordered]:
             return index
-        if not all(s.has_body for s in self.ordered):
-            self.cache.load_bodies(self.sources)
+        self.cache.load_bodies(self.ordered)
         self.cache.load_heads(self.ordered)
         index = Index.build(self.ordered)
         if save:
@@ -145,6 +148,27 @@ class RepoMap:
         else:
             self._unsaved = (fingerprint, index)
         return index
+
+    def _patched(self, parsed: list[Source], previous: dict[str, Source] | None) -> Index | None:
+        """The index patched for the files read again, when the map still holds the same files
+        and `previous` has what they were; else None."""
+        index = self.index
+        if index is None or previous is None or index.paths != [s.path for s in self.ordered]:
+            return None
+        changed = {index.position[s.path]: previous[s.path] for s in parsed if s.path in index.position}
+        referrers = index.referrers(self.ordered, changed)
+        if referrers is None:
+            referrers = list(range(len(self.ordered)))
+        self.cache.load_bodies(self.ordered[i] for i in referrers)
+        patched = index.updated(self.ordered, changed, referrers)
+        self._unsaved = (self._fingerprint(), patched)
+        return patched
+
+    def _fingerprint(self) -> str:
+        digest = hashlib.blake2b(digest_size=16)
+        for s in self.ordered:
+            digest.update(f"{s.path}\0{s.digest}\n".encode())
+        return digest.hexdigest()
 
     def ranked(self, task: str = "", focus: Sequence[str] = ()) -> list[Source]:
         if self.index is None:
@@ -174,8 +198,7 @@ class RepoMap:
     def symbol(self, name: str) -> Symbol:
         if self.index is None:
             self.refresh()
-        if not all(s.has_body for s in self.ordered):
-            self.cache.load_bodies(self.sources)
+        self.cache.load_bodies(self.ordered)
         self.cache.load_heads(self.ordered)
         found = Symbol()
         for s in self.ordered:

@@ -20,14 +20,14 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "15"  # bumped whenever Source or the pickled Index changes shape
+SCHEMA_VERSION = "16"  # bumped whenever Source or the pickled Index changes shape
 # The Source fields kept as columns, read on every start.
 SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
            "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
-# Up to this many heads are looked up by path, so many a query (SQLite allows 999 parameters);
-# beyond, one scan of the table is quicker.
-HEADS_BY_PATH = 2000
-HEADS_A_QUERY = 500
+# Up to this many heads or bodies are looked up by path, so many a query (SQLite allows 999
+# parameters); beyond, one scan of the table is quicker.
+BLOBS_BY_PATH = 2000
+BLOBS_A_QUERY = 500
 
 
 def default_cache_dir() -> Path:
@@ -54,26 +54,28 @@ class TagCache:
     def load_heads(self, sources: Iterable[Source]) -> None:
         """Fill in the definitions and signatures of the sources that lack them."""
         wanted = {s.path: s for s in sources if not s.has_head}
-        paths = list(wanted)
-        if len(paths) > HEADS_BY_PATH:
-            rows = self._query("SELECT path, head FROM files")
-        else:
-            rows = [row for at in range(0, len(paths), HEADS_A_QUERY) for row in self._query(
-                f"SELECT path, head FROM files WHERE path IN ({', '.join('?' * len(paths[at:at + HEADS_A_QUERY]))})",
-                tuple(paths[at:at + HEADS_A_QUERY]))]
-        for path, head in rows:
+        for path, head in self._blobs("head", list(wanted)):
             source = wanted.get(path)
             if source is not None:
                 source.defs, source.signatures = marshal.loads(head)
                 source.has_head = True
 
-    def load_bodies(self, sources: dict[str, Source]) -> None:
+    def load_bodies(self, sources: Iterable[Source]) -> None:
         """Fill in the refs and words of the sources that lack them."""
-        for path, body in self._query("SELECT path, body FROM files"):
-            source = sources.get(path)
-            if source is not None and not source.has_body:
+        wanted = {s.path: s for s in sources if not s.has_body}
+        for path, body in self._blobs("body", list(wanted)):
+            source = wanted.get(path)
+            if source is not None:
                 source.refs, source.words = marshal.loads(body)
                 source.has_body = True
+
+    def _blobs(self, column: str, paths: list[str]) -> list[tuple[str, bytes]]:
+        """(path, column) of these paths, and maybe of others when there are many of them."""
+        if len(paths) > BLOBS_BY_PATH:
+            return self._query(f"SELECT path, {column} FROM files")
+        return [row for at in range(0, len(paths), BLOBS_A_QUERY) for row in self._query(
+            f"SELECT path, {column} FROM files WHERE path IN ({', '.join('?' * len(paths[at:at + BLOBS_A_QUERY]))})",
+            tuple(paths[at:at + BLOBS_A_QUERY]))]
 
     def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> None:
         now = time.time_ns()

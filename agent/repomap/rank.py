@@ -9,18 +9,24 @@ score and the mentions themselves. BM25 weighs a file's path above its text, and
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, repeat
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from agent.repomap.source import Source, terms
+from agent.repomap.source import Source, terms, words
 
 # A name defined in more files than this is generic (get, run, __init__): no evidence of a link.
 MAX_DEFINERS = 12
+# The least weight an edge can have is 0.1 / MAX_DEFINERS; a patched index (Index.updated) sums
+# contributions in and out, and below this is what rounding leaves of an edge that went.
+DUST = 1e-9
 DAMPING = 0.85
 ITERATIONS = 30
 BM25_K1, BM25_B = 1.2, 0.75
@@ -91,8 +97,8 @@ class Index:
     files: np.ndarray
     counts: np.ndarray
     lengths: np.ndarray  # words per file
-    definition_count: int  # tags seen, for statistics
-    reference_count: int
+    definitions: np.ndarray  # tags seen per file, for statistics
+    references: np.ndarray
     # Per file, computed once rather than every turn:
     position: dict[str, int]  # path -> index
     modules: dict[str, list[int]]  # a/b/c for a/b/c.py or package a/b/c/ (see _modules), and tails b/c -> files
@@ -106,7 +112,7 @@ class Index:
         for i, s in enumerate(sources):
             for name in {name for name, _ in s.defs}:
                 definers.setdefault(name, []).append(i)
-        src, dst, weight = _edges(sources, definers)
+        src, dst, weight = _edges(range(len(sources)), [s.refs for s in sources], definers, len(sources))
         # Postings with loops in C: a large repository has hundreds of thousands.
         bags = [s.words for s in sources]
         all_terms = list(chain.from_iterable(bags))
@@ -127,14 +133,92 @@ class Index:
             terms=term_ids, starts=starts,
             files=files[order].astype(np.int32), counts=counts[order].astype(np.int32),
             lengths=np.bincount(files, weights=counts, minlength=len(sources)),
-            definition_count=sum(len(s.defs) for s in sources),
-            reference_count=sum(len(lines) for s in sources for lines in s.refs.values()),
+            definitions=np.array([len(s.defs) for s in sources], dtype=np.int32),
+            references=np.array([sum(map(len, s.refs.values())) for s in sources], dtype=np.int32),
             position={s.path: i for i, s in enumerate(sources)},
             modules=_modules(sources),
             path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
             factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(s.path) else 1.0 for s in sources]),
             same_name=np.array([count[name] for name in names], dtype=np.float64),
         )
+
+    @property
+    def tag_count(self) -> int:
+        return int(self.definitions.sum() + self.references.sum())
+
+    def referrers(self, sources: list[Source], changed: dict[int, Source]) -> list[int] | None:
+        """The files that may refer to a name that a changed file began or ceased to define, so
+        whose edges change (see updated): each holds all the terms of such a name, since a
+        reference is an identifier of its text. None when a name has no term to find it by."""
+        found: set[int] = set()
+        for name in _renamed(sources, changed):
+            rows = [self.terms.get(term, -1) for term in words(name)]
+            if not rows:
+                return None
+            if min(rows) < 0:
+                continue  # a term no file has: no file refers to it
+            rarest = min(rows, key=lambda r: self.starts[r + 1] - self.starts[r])
+            found.update(self.files[self.starts[rarest]:self.starts[rarest + 1]].tolist())
+        return sorted(found.difference(changed))
+
+    def updated(self, sources: list[Source], changed: dict[int, Source], referrers: Iterable[int]) -> "Index":
+        """This index with the files at `changed` read again (index -> the Source it was, with its
+        head), the files in the map being the same ones: a turn after an edit patches the index
+        in milliseconds rather than build it again. `sources` are the map's files, with the bodies
+        of the changed files and of `referrers` (see referrers)."""
+        n = len(self.paths)
+        touched = np.fromiter(sorted(changed), dtype=np.int64, count=len(changed))
+        renamed = _renamed(sources, changed)
+        before = {name: self.definers.get(name, []) for name in renamed}
+        definers = dict(self.definers)
+        for i, old in changed.items():
+            new = {name for name, _ in sources[i].defs}
+            for name in new.symmetric_difference(name for name, _ in old.defs):
+                files = [f for f in definers.get(name, ()) if f != i]
+                if name in new:
+                    bisect.insort(files, i)
+                if files:
+                    definers[name] = files
+                else:
+                    definers.pop(name, None)
+        # Edges: those from changed files afresh; those from other files through a renamed name
+        # taken out as they were and put in as they are now.
+        others = [f for f in referrers if f not in changed]
+        used = set(chain.from_iterable(sources[i].refs for i in changed))
+        now = {name: definers[name] for name in renamed if name in definers}
+        outgoing = _edges(list(changed), [sources[i].refs for i in changed],
+                          {name: definers[name] for name in used if name in definers}, n)
+        gone = _edges(others, [sources[f].refs for f in others], before, n)
+        came = _edges(others, [sources[f].refs for f in others], now, n)
+        keep = ~np.isin(self.src, touched)
+        src, dst, weight = _summed(
+            np.concatenate((self.src[keep], outgoing[0], gone[0], came[0])),
+            np.concatenate((self.dst[keep], outgoing[1], gone[1], came[1])),
+            np.concatenate((self.weight[keep], outgoing[2], -gone[2], came[2])), n)
+        # Postings: the changed files' entries out, their new ones in at their places, rows by term
+        # and files ascending within a row, as build makes them.
+        terms = dict(self.terms)
+        rows = np.repeat(np.arange(len(self.starts) - 1), np.diff(self.starts))
+        bags = [(i, sources[i].words) for i in sorted(changed)]
+        new_rows = np.array([terms.setdefault(term, len(terms)) for _, bag in bags for term in bag], dtype=np.int64)
+        new_files = np.repeat([i for i, _ in bags], [len(bag) for _, bag in bags]).astype(np.int64)
+        new_counts = np.array([c for _, bag in bags for c in bag.values()], dtype=np.int32)
+        kept = ~np.isin(self.files, touched)
+        order = np.argsort(new_rows * n + new_files, kind="stable")
+        at = np.searchsorted(rows[kept] * n + self.files[kept], (new_rows * n + new_files)[order])
+        all_rows = np.insert(rows[kept], at, new_rows[order])
+        lengths = self.lengths.copy()
+        definitions, references = self.definitions.copy(), self.references.copy()
+        for i, bag in bags:
+            lengths[i] = sum(bag.values())
+            definitions[i] = len(sources[i].defs)
+            references[i] = sum(map(len, sources[i].refs.values()))
+        return dataclasses.replace(
+            self, definers=definers, src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
+            terms=terms, starts=np.concatenate(([0], np.cumsum(np.bincount(all_rows, minlength=len(terms))))),
+            files=np.insert(self.files[kept], at, new_files[order]).astype(np.int32),
+            counts=np.insert(self.counts[kept], at, new_counts[order]),
+            lengths=lengths, definitions=definitions, references=references)
 
     def bm25(self, text: str) -> np.ndarray:
         """Lexical relevance of each file to the text, its terms weighted (see _query_weights)."""
@@ -224,10 +308,11 @@ class Index:
         return np.lexsort((self.path_order, -score)).tolist()
 
 
-def _edges(sources: list[Source], definers: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Referencing file -> defining file, weighted; built with numpy, as there are 10^5 references."""
-    n = len(sources)
-    names = [name for name, files in definers.items() if len(files) <= MAX_DEFINERS]
+def _edges(files: Sequence[int], refs: Sequence[dict[str, list[int]]], definers: dict[str, list[int]],
+           n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each of `files`, with its `refs`, -> the files defining what it refers to, weighted; built
+    with numpy, as there are 10^5 references."""
+    names = [name for name, targets in definers.items() if len(targets) <= MAX_DEFINERS]
     link = {name: k for k, name in enumerate(names)}
     target_count = np.array([len(definers[name]) for name in names], dtype=np.int64)
     target_start = np.concatenate(([0], np.cumsum(target_count)))
@@ -236,10 +321,9 @@ def _edges(sources: list[Source], definers: dict[str, list[int]]) -> tuple[np.nd
     # Many uses count, with diminishing returns; a name with few definers says more; a private
     # name (_x) little.
     factor = np.array([0.1 if name.startswith("_") else 1.0 for name in names]) / np.maximum(target_count, 1)
-    used = list(chain.from_iterable(s.refs for s in sources))
-    uses = np.fromiter(map(len, chain.from_iterable(s.refs.values() for s in sources)), dtype=np.float64,
-                       count=len(used))
-    by = np.repeat(np.arange(n, dtype=np.int64), [len(s.refs) for s in sources])
+    used = list(chain.from_iterable(refs))
+    uses = np.fromiter(map(len, chain.from_iterable(r.values() for r in refs)), dtype=np.float64, count=len(used))
+    by = np.repeat(np.asarray(files, dtype=np.int64), [len(r) for r in refs])
     k = np.fromiter(map(link.get, used, repeat(-1)), dtype=np.int64, count=len(used))
     keep = k >= 0
     k, by, uses = k[keep], by[keep], uses[keep]
@@ -251,10 +335,22 @@ def _edges(sources: list[Source], definers: dict[str, list[int]]) -> tuple[np.nd
     frm = by[ref_of]
     w = (np.sqrt(uses) * factor[k])[ref_of]
     own = frm != to
-    pair, w = frm[own] * n + to[own], w[own]
-    unique, inverse = np.unique(pair, return_inverse=True)
+    return _summed(frm[own], to[own], w[own], n)
+
+
+def _summed(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One edge per (from, to) pair, its weights summed, ordered by pair; edges summing to nothing
+    dropped."""
+    unique, inverse = np.unique(frm.astype(np.int64) * n + to, return_inverse=True)
     weight = np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float64)  # int64 when empty
-    return unique // n, unique % n, weight
+    keep = weight > DUST
+    return unique[keep] // n, unique[keep] % n, weight[keep]
+
+
+def _renamed(sources: list[Source], changed: dict[int, Source]) -> set[str]:
+    """The names that changed files began or ceased to define (`changed`: index -> old Source)."""
+    return set().union(*({name for name, _ in sources[i].defs} ^ {name for name, _ in old.defs}
+                         for i, old in changed.items()))
 
 
 def _query_weights(text: str) -> dict[str, float]:

@@ -481,3 +481,53 @@ def test_the_cycle_collector_is_back_on_after_a_refresh(tmp_path):
         assert repo_map.refresh() and not gc.isenabled()
     finally:
         gc.enable()
+
+
+def linked_modules() -> dict[str, str]:
+    """Modules that call each other, and a generic name `run` defined in 13 of them (one more
+    than rank.MAX_DEFINERS, so it links nothing until one stops defining it)."""
+    files = {f"app/mod_{k:02}.py": f"def step_{k}(x):\n    return step_{(k + 1) % 14}(x) + run(x)\n\n\n"
+                                   f"def run(x):\n    return x\n" for k in range(13)}
+    files["app/mod_13.py"] = "def step_13(x):\n    return step_0(run(x))\n"
+    files["app/main.py"] = "from app.mod_00 import step_0\n\n\ndef main():\n    return step_0(1) + helper(2)\n"
+    return files
+
+
+def assert_same_ranking(patched: Index, built: Index) -> None:
+    assert patched.paths == built.paths and patched.definers == built.definers
+    edges = lambda ix: {(a, b): w for a, b, w in zip(ix.src.tolist(), ix.dst.tolist(), ix.weight.tolist())}  # noqa: E731
+    assert edges(patched) == pytest.approx(edges(built))
+    assert patched.tag_count == built.tag_count
+    for task in ("step_3 fails", "run helper main", "a task about x and y"):
+        assert np.allclose(patched.bm25(task), built.bm25(task))
+        personal = built.mentioned(task) + 1e-3
+        assert np.allclose(patched.pagerank(personal), built.pagerank(personal))
+        assert patched.rank(task) == built.rank(task)
+
+
+@pytest.mark.parametrize("edits, reads_every_body", [
+    ({"app/mod_05.py": "def step_5(x):\n    return step_9(x) * 2\n"}, False),  # new references, one def gone
+    ({"app/mod_13.py": "def step_13(x):\n    return step_0(run(x))\n\n\ndef helper(y):\n    return y\n\n\n"
+                       "def step_5(x):\n    return x\n"}, False),  # names other files use: step_5 gains a definer
+    ({"app/mod_02.py": "def step_2(x):\n    return step_3(x)\n"}, False),  # `run`: 13 definers -> 12, links appear
+    ({"app/mod_07.py": "def x():\n    return 1\n", "app/main.py": "def main():\n    return x()\n"},
+     True),  # two files; a name with no term to look it up by
+    ({"app/mod_04.py": "", "app/mod_06.py": "def step_6(q):\n    return q\n"}, False),  # emptied
+], ids=["references", "new-definer", "generic-name", "untermed-name", "emptied"])
+def test_an_index_patched_after_an_edit_ranks_as_one_built_afresh(tmp_path, edits, reads_every_body):
+    root = tmp_path / "repo"
+    make_repo(root, linked_modules())
+    new_map(root, tmp_path).refresh()
+    repo_map = new_map(root, tmp_path)  # a new process: the index from the cache, no bodies read
+    repo_map.refresh()
+    for path, text in edits.items():
+        (root / path).write_text(text)
+    assert repo_map.refresh()
+    patched = repo_map.index
+    assert patched is not None
+    # Patched, not built: only the files that may refer to a renamed name were read.
+    assert all(s.has_body for s in repo_map.ordered) == reads_every_body
+    repo_map.cache.load_bodies(repo_map.ordered)
+    repo_map.cache.load_heads(repo_map.ordered)
+    assert_same_ranking(patched, Index.build(repo_map.ordered))
+    repo_map.close()
