@@ -53,5 +53,6 @@ def checkout(repo: str, commit: str) -> Path | None:
     done = subprocess.run(["git", "-C", str(tree), "checkout", "-q", "-f", commit], capture_output=True)
     if done.returncode != 0:
         return None
-    subprocess.run(["git", "-C", str(tree), "clean", "-q", "-f", "-d", "-x"], check=True)
+    # aider's tag cache stays, as heron's does (it lives outside the tree)
+    subprocess.run(["git", "-C", str(tree), "clean", "-q", "-f", "-d", "-x", "-e", ".aider.tags.cache.v4"], check=True)
     return tree
