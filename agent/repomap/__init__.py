@@ -82,7 +82,11 @@ class RepoMap:
     def refresh(self) -> bool:
         """Bring the map up to date with the files on disk; True when anything changed."""
         with _collector_paused():
-            return self._refresh()
+            try:
+                return self._refresh()
+            except BaseException:
+                self.lister.forget()  # what it listed was not taken in: list it all again
+                raise
 
     def _refresh(self) -> bool:
         started = time.perf_counter()
@@ -99,9 +103,14 @@ class RepoMap:
             return False
         if self.lister.directories_changed:
             self.cache.save_directories(self.lister.directories)
-        stale = [f for f in listing if not self._fresh(f)]
-        listed = {f.path for f in listing}
-        deleted = [p for p in self.sources if p not in listed]
+        touched = self.lister.touched
+        if touched is None:
+            stale = [f for f in listing if not self._fresh(f)]
+            listed = {f.path for f in listing}
+            deleted = [p for p in self.sources if p not in listed]
+        else:  # inotify named the files that changed
+            stale = [f for f in touched.values() if f is not None and not self._fresh(f)]
+            deleted = [p for p, f in touched.items() if f is None and p in self.sources]
         previous = None  # what changed files were, to patch the index with
         if self.index is not None and len(stale) <= PATCH_MAX_FILES:
             previous = {f.path: self.sources[f.path] for f in stale if f.path in self.sources}

@@ -48,30 +48,38 @@ class FileStat:
 class Lister:
     """Lists a repository's candidate files, again and again through a session.
 
-    Where inotify watches the listed directories and saw nothing change, the last listing is
-    the answer. Otherwise, outside git, a directory is read again only when its mtime has moved
-    (adding, removing or renaming an entry moves it); the others' files are only stat'ed, which
-    halves a listing. What it remembers of directories is plain data, so the tag cache can keep
-    it for the next process.
+    Where inotify watches the listed directories, the last listing is the answer when it saw
+    nothing change, and only the files it names are looked at again when it saw files change.
+    Otherwise, outside git, a directory is read again only when its mtime has moved (adding,
+    removing or renaming an entry moves it); the others' files are only stat'ed, which halves a
+    listing. What it remembers of directories is plain data, so the tag cache can keep it for the
+    next process.
     """
 
     # directory (relative) -> (its mtime, when it was read, its subdirectories, its files)
     directories: dict[str, tuple[int, int, list[str], list[str]]] = field(default_factory=dict)
     directories_changed: bool = False  # whether the last listing read a directory afresh or lost one
     unchanged: bool = False  # whether the last listing is the one before it, nothing having changed
+    # When the last listing is the one before it with a few files looked at again: those files,
+    # each with what it is now (None: gone, or no longer a candidate). None after a whole listing.
+    touched: dict[str, FileStat | None] | None = None
     watcher: Watcher = field(default_factory=Watcher)
-    _last: tuple[Path, list[FileStat]] | None = None
+    _last: tuple[Path, list[FileStat], bool] | None = None  # root, its listing, whether through git
 
     def list(self, root: Path) -> list[FileStat]:
         """The candidate files under `root`, sorted by path."""
         if self._last is None and not local_filesystem(str(root)):
             self.watcher.close()  # it would not hear of every change
-        quiet = self.watcher.quiet()  # read first: what changes from now on is seen next time
-        self.unchanged = quiet and self._last is not None and self._last[0] == root
+        changes = self.watcher.changes()  # read first: what changes from now on is seen next time
+        last = self._last if self._last is not None and self._last[0] == root else None
+        self.unchanged = last is not None and changes == set()
         self.directories_changed = False
-        if self.unchanged:
-            assert self._last is not None
-            return self._last[1]
+        self.touched = None
+        if last is not None and changes is not None:
+            touched = None if self.unchanged else _restat(str(root), changes, last[1], git=last[2])
+            if self.unchanged or touched is not None:
+                self.touched = touched
+                return self._patched(last, touched or {})
         base = str(root)
         names = _git_files(root)
         if names is None:
@@ -85,11 +93,28 @@ class Lister:
                  # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
                  if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES]
         found.sort(key=lambda f: f.path)
-        self._last = (root, found)
+        self._last = (root, found, names is not None)
         return found
+
+    def forget(self) -> None:
+        """List everything afresh next time: what the last listing told was not taken in."""
+        self._last = None
 
     def close(self) -> None:
         self.watcher.close()
+
+    def _patched(self, last: tuple[Path, list[FileStat], bool], touched: dict[str, FileStat | None]) -> list[FileStat]:
+        if not touched:
+            return last[1]
+        by_path = {f.path: f for f in last[1]}
+        for path, now in touched.items():
+            if now is None:
+                by_path.pop(path, None)
+            else:
+                by_path[path] = now
+        found = sorted(by_path.values(), key=lambda f: f.path)
+        self._last = (last[0], found, last[2])
+        return found
 
     def _walk(self, base: str) -> list[tuple[str, os.stat_result]]:
         """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
@@ -125,6 +150,29 @@ class Lister:
         self.directories[rel] = (mtime, read_at, subdirs, files)
         self.directories_changed = True
         return subdirs
+
+
+def _restat(base: str, changes: set[str], listed: list[FileStat], git: bool) -> dict[str, FileStat | None] | None:
+    """What the changed files (absolute paths under `base`) are now, or None when a whole listing
+    must tell: a changed .gitignore, or in git a file new to the listing (is it ignored?)."""
+    known = {f.path for f in listed}
+    touched: dict[str, FileStat | None] = {}
+    for path in changes:
+        rel = path[len(base.rstrip("/")) + 1:]
+        name = rel.rpartition("/")[2]
+        if name == ".gitignore":
+            return None
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES or _skipped_by_suffix(name):
+            touched[rel] = None
+        elif rel in known or not git:
+            touched[rel] = FileStat(rel, st.st_size, st.st_mtime_ns)
+        elif not _vendored(rel):
+            return None
+    return touched
 
 
 def _git_files(root: Path) -> list[str] | None:

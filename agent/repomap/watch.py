@@ -2,11 +2,11 @@
 
 A turn's refresh would otherwise stat every file of the repository (on Django, 5,500 files and
 3,200 directories: about 50 ms); with a watch on each listed directory, a turn where nothing
-changed costs one read of a descriptor. Watches are added before a directory is read, so a change
-made while the listing runs is seen at the next look. Where inotify cannot serve (not Linux, the
-watch or instance limit reached, events lost to an overflow) or cannot see every change (a
-network or FUSE filesystem: see LOCAL_FILESYSTEMS), `quiet()` says False: look at everything,
-as without it.
+changed costs one read of a descriptor, and a turn after an edit looks at the edited files alone.
+Watches are added before a directory is read, so a change made while the listing runs is seen at
+the next look. Where inotify cannot serve (not Linux, the watch or instance limit reached, events
+lost to an overflow) or cannot see every change (a network or FUSE filesystem: see
+LOCAL_FILESYSTEMS), `changes()` says None: look at everything, as without it.
 
 Only the work tree's directories are watched: a change to .git/info/exclude or to the global
 excludes file alone is seen at the next change in the tree.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
-IN_DELETE_SELF, IN_MOVE_SELF, IN_IGNORED = 0x400, 0x800, 0x8000
+IN_DELETE_SELF, IN_MOVE_SELF, IN_Q_OVERFLOW, IN_IGNORED, IN_ISDIR = 0x400, 0x800, 0x4000, 0x8000, 0x40000000
 IN_ONLYDIR, IN_DONT_FOLLOW = 0x01000000, 0x02000000
 CHANGES = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
            | IN_DELETE_SELF | IN_MOVE_SELF)
@@ -50,6 +50,7 @@ class Watcher:
 
     def watch(self, directory: str) -> None:
         """Watch a directory (an absolute path) from now on; one already watched costs nothing."""
+        directory = directory.rstrip("/") or "/"
         if self.fd < 0 or directory in self.watched:
             return
         wd = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), CHANGES | IN_ONLYDIR | IN_DONT_FOLLOW)
@@ -59,26 +60,33 @@ class Watcher:
         elif ctypes.get_errno() not in (2, 13, 20):  # ENOENT, EACCES, ENOTDIR: its parent's watch tells
             self.close()  # ENOSPC (the watch limit) or worse: go back to looking at everything
 
-    def quiet(self) -> bool:
-        """True when nothing changed in the watched directories since the last call."""
+    def changes(self) -> set[str] | None:
+        """The files (absolute paths) whose entry or contents changed in the watched directories
+        since the last call; None when it cannot tell which: a folder came, went or moved, events
+        were lost, or inotify is not working."""
         if self.fd < 0:
-            return False
-        changed = False
+            return None
+        changed: set[str] | None = set()
         while True:
             try:
                 data = os.read(self.fd, 1 << 16)
             except BlockingIOError:
-                return not changed
+                return changed
             except OSError:
                 self.close()
-                return False
-            changed = changed or bool(data)
+                return None
             at = 0
             while at + EVENT.size <= len(data):
                 wd, mask, _, name_length = EVENT.unpack_from(data, at)
+                name = data[at + EVENT.size:at + EVENT.size + name_length].rstrip(b"\0")
                 at += EVENT.size + name_length
                 if mask & IN_IGNORED:  # the directory is gone: watch it afresh should it return
                     self.watched.pop(self._paths.pop(wd, ""), None)
+                folder = self._paths.get(wd)
+                if changed is None or not name or folder is None or mask & (IN_ISDIR | IN_Q_OVERFLOW):
+                    changed = None  # an event on a folder, or none that names a file
+                else:
+                    changed.add(f"{folder.rstrip('/')}/{os.fsdecode(name)}")
 
     def close(self) -> None:
         if self.fd >= 0:

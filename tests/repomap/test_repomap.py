@@ -244,9 +244,10 @@ def test_the_graph_links_a_file_to_the_files_defining_what_it_uses(tmp_path):
     assert edges[("shop/report.py", "shop/cart.py")] == pytest.approx(2 ** 0.5 + 1)
 
 
-def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path):
+@pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "no-inotify"])
+def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path, inotify):
     """Outside git, directories whose mtime has not moved are not read again; edits, new files,
-    deletions and renames are all seen all the same."""
+    deletions and renames are all seen all the same, whether inotify names them or not."""
     root = tmp_path / "tree"
     for path, text in SHOP.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -255,6 +256,8 @@ def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path):
     for folder in (root, root / "shop", root / "web"):
         os.utime(folder, (past, past))
     lister = Lister()
+    if not inotify:
+        lister.watcher.close()
     first = lister.list(root)
     assert [f.path for f in first] == sorted(SHOP) and "shop" in lister.directories
     assert lister.list(root) == first
@@ -268,6 +271,7 @@ def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path):
     listed = {f.path: f for f in lister.list(root)}
     assert set(listed) == set(SHOP) - {"web/app.js", "shop/prices.py"} | {"web/server.js", "shop/new.py", "NEWS.md"}
     assert listed["shop/cart.py"].size == cart.stat().st_size
+    assert (lister.touched is not None) == inotify
 
 
 def test_the_next_process_remembers_the_directories_and_still_sees_changes(tmp_path):

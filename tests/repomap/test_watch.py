@@ -49,13 +49,24 @@ def test_nothing_changed_reuses_the_listing_and_every_change_is_seen(tmp_path, g
     engine.write_text("def run():\n    return 10\n")
     sizes = {f.path: f.size for f in lister.list(root)}
     assert not lister.unchanged and sizes["pkg/core/engine.py"] == engine.stat().st_size
+    assert set(lister.touched or ()) == {"pkg/core/engine.py"}  # the one file looked at again
     assert lister.list(root) and lister.unchanged
+
+    replaced = root / "pkg/core/.engine.py.tmp"  # written aside and renamed over, as heron's tools write
+    replaced.write_text("def run():\n    return 100\n")
+    replaced.replace(engine)
+    sizes = {f.path: f.size for f in lister.list(root)}
+    assert sizes["pkg/core/engine.py"] == engine.stat().st_size and "pkg/core/.engine.py.tmp" not in sizes
+    assert lister.touched == {"pkg/core/engine.py": lister.touched["pkg/core/engine.py"],
+                              "pkg/core/.engine.py.tmp": None}
 
     (root / "pkg/new/inner").mkdir(parents=True)  # a new folder, and a file in it
     (root / "pkg/new/inner/fresh.py").write_text("X = 1\n")
     assert "pkg/new/inner/fresh.py" in paths(lister, root)
     (root / "pkg/here.py").write_text("Y = 2\n")  # in a folder that held only folders
     assert "pkg/here.py" in paths(lister, root)
+    # A new file: outside git its stat tells all; in git, only git can tell whether it is ignored.
+    assert (lister.touched is None) == git
     (root / "docs/guide.md").rename(root / "docs/manual.md")
     assert {"docs/manual.md"} <= paths(lister, root) and "docs/guide.md" not in paths(lister, root)
     shutil.rmtree(root / "pkg/core/deep")
@@ -74,7 +85,7 @@ def test_a_new_ignore_rule_is_seen_in_git(tmp_path):
     lister = Lister()
     assert "scratch.py" in paths(lister, root)
     (root / ".gitignore").write_text("scratch.py\n")
-    assert "scratch.py" not in paths(lister, root)
+    assert "scratch.py" not in paths(lister, root) and lister.touched is None
     lister.close()
 
 
