@@ -25,7 +25,10 @@ MINIFIED_LINE_CHARS = 2000
 # 71 SWE-bench Lite instances (tests/bench/localize.py), 1-4 alike; a change needs SCHEMA_VERSION
 # bumped, as the words are cached.
 PATH_TERM_EXTRA = 2
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Every byte that is no part of an ASCII identifier, to a space: a file's identifiers are then its
+# split, done in C. A regex took a fifth longer over sympy's files (0.83 s against 0.68).
+SEPARATORS = bytes(b if chr(b).isascii() and (chr(b).isalnum() or b == 0x5F) else 0x20 for b in range(256))
+DIGITS = "0123456789"
 SUBWORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
@@ -100,11 +103,10 @@ def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
         source.words = path_words(path)
         source.full_tokens = len(data) // 2
         return source
-    text = data.decode("utf-8", "replace")
     tags = extract(data, source.language)
     source.defs, source.refs = tags.defs, tags.refs
     source.signatures = "\n".join(tags.signatures)
-    source.words = words(text)
+    source.words = words(data)
     for term, count in path_words(path).items():
         source.words[term] = source.words.get(term, 0) + count
     return source
@@ -126,15 +128,20 @@ def path_words(path: str) -> dict[str, int]:
     return {term: (1 + PATH_TERM_EXTRA) * count for term, count in words(path).items()}
 
 
-def words(text: str) -> dict[str, int]:
+def words(text: str | bytes) -> dict[str, int]:
     """Lower-case camelCase/snake_case parts of identifiers, and compound identifiers whole, counted."""
-    idents = Counter(IDENTIFIER.findall(text))  # each distinct one split once, not each use
-    # A plain lower-case word (self, value: most of them) is its own one term, taken as is.
-    plain = {ident: n for ident, n in idents.items() if ident.isalpha() and ident.islower() and len(ident) > 1}
-    counts = dict(plain)
+    data = text.encode("utf-8", "replace") if isinstance(text, str) else text
+    counts: dict[str, int] = {}
     get = counts.get
-    for ident, n in idents.items():
-        if ident not in plain:
+    # Each distinct one split once. Only ASCII is left to decode, which is a copy.
+    for ident, n in Counter(data.translate(SEPARATORS).decode("ascii").split()).items():
+        if ident[0] in DIGITS:  # an identifier starts past them: 2to3 holds to3
+            ident = ident.lstrip(DIGITS)
+            if not ident:
+                continue
+        if ident.isalpha() and ident.islower() and len(ident) > 1:  # self, value: most are their own one term
+            counts[ident] = get(ident, 0) + n
+        else:
             for term in terms(ident):
                 counts[term] = get(term, 0) + n
     return counts

@@ -472,6 +472,8 @@ def test_a_file_s_words_are_the_parts_of_its_identifiers_counted():
         "self": 2, "x1": 2,  # Self and self; x1 and _x1, whose parts (x, 1) are too short alone
         "query": 1, "set": 1, "queryset": 1,
     }
+    # An identifier starts at a letter or _, and is ASCII: 2to3 holds to3; é splits café.
+    assert words("2to3 42 café".encode()) == words("2to3 42 café") == {"to": 1, "to3": 1, "caf": 1}
 
 
 def test_the_cycle_collector_is_back_on_after_a_refresh(tmp_path):
