@@ -165,10 +165,14 @@ class RepoMap:
         if index is None or previous is None or index.paths != [s.path for s in self.ordered]:
             return None
         changed = {index.position[s.path]: previous[s.path] for s in parsed if s.path in index.position}
+        if not all(old.has_head for old in changed.values()):
+            return None  # what they defined is lost (the cache was replaced since): build afresh
         referrers = index.referrers(self.ordered, changed)
         if referrers is None:
             referrers = list(range(len(self.ordered)))
         self.cache.load_bodies(self.ordered[i] for i in referrers)
+        if not all(self.ordered[i].has_body for i in referrers):
+            return None
         patched = index.updated(self.ordered, changed, referrers)
         self._unsaved = (self._fingerprint(), patched)
         return patched
