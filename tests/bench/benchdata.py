@@ -3,30 +3,57 @@ work directory (tests/bench/.work), fetched once and reused."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from pathlib import Path
 
 WORK = Path(__file__).resolve().parent / ".work"
 AIDER_VERSION = "0.86.2"
 MIRRORS = Path("/work/.mirror")
+SIMPLE_INDEX = "https://pypi.org/simple"
 
 
-def sdist_tree(name: str) -> Path:
-    """The newest sdist of a PyPI project, unpacked (`pip download --no-binary :all:`)."""
+def sdist_tree(name: str, version: str | None = None) -> Path:
+    """An sdist of a PyPI project, unpacked: the newest (`pip download --no-binary :all:`, once),
+    or `version`."""
     sdists = WORK / "sdists"
-    found = sorted(sdists.glob(f"{name}-*.tar.gz"))
-    if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                        name, "-d", str(sdists)], check=True)
+    if version:
+        archive = _pinned_sdist(name, version, sdists)
+    else:
         found = sorted(sdists.glob(f"{name}-*.tar.gz"))
-    archive = found[-1]
+        if not found:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                            name, "-d", str(sdists)], check=True)
+            found = sorted(sdists.glob(f"{name}-*.tar.gz"))
+        archive = found[-1]
     tree = WORK / "src" / archive.name.removesuffix(".tar.gz")
     if not tree.is_dir():
         with tarfile.open(archive) as tar:
             tar.extractall(WORK / "src", filter="data")
     return tree
+
+
+def _pinned_sdist(name: str, version: str, sdists: Path) -> Path:
+    """The sdist of one release, from the package index's simple page: `pip download` builds an
+    sdist's metadata, and old ones (scikit-learn 0.19) no longer build."""
+    wanted = f"{name}-{version}.tar.gz".lower().replace("_", "-")
+    for archive in sdists.glob("*.tar.gz"):
+        if archive.name.lower().replace("_", "-") == wanted:
+            return archive
+    page = urllib.request.urlopen(f"{SIMPLE_INDEX}/{name}/", timeout=60).read().decode()
+    for url, filename in re.findall(r'href="([^"]+)"[^>]*>([^<]+)</a>', page):
+        if filename.lower().replace("_", "-") == wanted:
+            data = urllib.request.urlopen(url, timeout=600).read()
+            if hashlib.sha256(data).hexdigest() != url.partition("#sha256=")[2]:
+                raise SystemExit(f"{filename}: its sha256 is not the index's")
+            sdists.mkdir(parents=True, exist_ok=True)
+            (sdists / filename).write_bytes(data)
+            return sdists / filename
+    raise SystemExit(f"no sdist {wanted} on {SIMPLE_INDEX}")
 
 
 def aider_python() -> Path:

@@ -8,6 +8,10 @@ in the default-budget map with its definitions (shown whole, as signatures or as
 defines; and, apart, whole or as signatures only) — for heron's hybrid ranking, for BM25 alone (heron's index, file contents + path), for PageRank alone, and with
 --aider for aider-chat's ranking (its tags, its mentions, on the same instances).
 Anchors (sympy, requests and flask of full Lite): BM25 recall@5 67%, aider 8%.
+
+With --releases, the instances whose repositories are too big to fetch here (Django, matplotlib,
+scikit-learn) run instead, each on the release sdist before the version its fix went into (see
+RELEASES): an approximate tree, months from the base commit, so these figures are reported apart.
 """
 
 from __future__ import annotations
@@ -25,9 +29,21 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from agent.repomap import DEFAULT_BUDGET, RepoMap  # noqa: E402
-from tests.bench.benchdata import WORK, aider_python, checkout  # noqa: E402
+from tests.bench.benchdata import WORK, aider_python, checkout, sdist_tree  # noqa: E402
 
 DATA = Path("/work/shared/data/swebench-lite-localization.jsonl")
+# PyPI project, and by pull-request number (the instance id's) the release whose tree stands in:
+# the last before the version in development when the pull request was opened, so that the fix is
+# not in it (0.21.1: 0.21.0 has no sdist). The numbers are those of the first pull requests after
+# each release branched.
+RELEASES = {
+    "django/django": ("Django", [(11800, "2.2"), (12900, "3.0"), (13880, "3.1"), (14880, "3.2"),
+                                 (15700, "4.0"), (16450, "4.1"), (10**9, "4.2")]),
+    "matplotlib/matplotlib": ("matplotlib", [(19900, "3.3.0"), (21700, "3.4.0"), (23700, "3.5.0"),
+                                             (25000, "3.6.0"), (10**9, "3.7.0")]),
+    "scikit-learn/scikit-learn": ("scikit-learn", [(12000, "0.19.1"), (13700, "0.20.0"), (16000, "0.21.1"),
+                                                   (10**9, "1.2.0")]),
+}
 
 
 def rank_of(gold: str, ranked: list[str]) -> int | None:
@@ -39,6 +55,15 @@ def summary(ranks: list[int | None]) -> str:
     at = {k: sum(1 for r in ranks if r is not None and r <= k) / n for k in (1, 5, 10)}
     mrr = sum(1 / r for r in ranks if r is not None) / n
     return f"recall@1 {at[1]:6.1%}  recall@5 {at[5]:6.1%}  recall@10 {at[10]:6.1%}  MRR {mrr:.3f}"
+
+
+def release_tree(row: dict) -> Path | None:
+    """The unpacked release sdist standing in for the instance's tree (see RELEASES)."""
+    if row["repo"] not in RELEASES:
+        return None
+    project, releases = RELEASES[row["repo"]]
+    number = int(row["instance_id"].rpartition("-")[2])
+    return sdist_tree(project, next(version for below, version in releases if number < below))
 
 
 def aider_ranking(tree: Path, task: str) -> tuple[list[str], str]:
@@ -55,6 +80,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="at most this many instances")
     parser.add_argument("--repos", nargs="+", help="only these repositories (owner/name)")
     parser.add_argument("--aider", action="store_true", help="also rank with aider-chat (slow)")
+    parser.add_argument("--releases", action="store_true",
+                        help="the instances of repositories too big to fetch, on release sdists (approximate)")
     parser.add_argument("--half", choices=("even", "odd"),
                         help="only the instances at even (0, 2, ...) or odd places of the whole file sorted by "
                              "instance id: tune on one half, check on the other")
@@ -64,18 +91,20 @@ def main() -> None:
         rows = sorted(rows, key=lambda r: r["instance_id"])[args.half == "odd"::2]
     if args.repos:
         rows = [r for r in rows if r["repo"] in args.repos]
+    if args.releases:
+        rows = [r for r in rows if r["repo"] in RELEASES]
     rows.sort(key=lambda r: (r["repo"], r["instance_id"]))
     results: dict[str, list[int | None]] = collections.defaultdict(list)
     shown, detailed, used, skipped = 0, 0, collections.Counter(), collections.Counter()
     for row in rows:
         if args.limit and sum(used.values()) >= args.limit:
             break
-        tree = checkout(row["repo"], row["base_commit"])
-        if tree is None:
+        tree = release_tree(row) if args.releases else checkout(row["repo"], row["base_commit"])
+        gold, task = row["gold_files"][0], row["problem_statement"]
+        if tree is None or not (tree / gold).is_file():
             skipped[row["repo"]] += 1
             continue
         used[row["repo"]] += 1
-        gold, task = row["gold_files"][0], row["problem_statement"]
         repo_map = RepoMap(tree, cache_dir=WORK / "localize-cache")
         repo_map.refresh()
         index = repo_map.index
@@ -97,7 +126,8 @@ def main() -> None:
     n = sum(used.values())
     print(f"{n} instances: " + ", ".join(f"{repo} {k}" for repo, k in sorted(used.items())))
     if skipped:
-        print("skipped (no local history): " + ", ".join(f"{repo} {k}" for repo, k in sorted(skipped.items())))
+        why = "gold file not in the release" if args.releases else "no local history"
+        print(f"skipped ({why}): " + ", ".join(f"{repo} {k}" for repo, k in sorted(skipped.items())))
     for name, ranks in results.items():
         if name == "aider gold in 4k map":
             print(f"{'aider: gold file in its 4k map':24} {sum(1 for r in ranks if r) / n:6.1%}")
