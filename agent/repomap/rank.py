@@ -166,59 +166,57 @@ class Index:
         head), the files in the map being the same ones: a turn after an edit patches the index
         in milliseconds rather than build it again. `sources` are the map's files, with the bodies
         of the changed files and of `referrers` (see referrers)."""
-        n = len(self.paths)
-        touched = np.fromiter(sorted(changed), dtype=np.int64, count=len(changed))
-        renamed = _renamed(sources, changed)
-        before = {name: self.definers.get(name, []) for name in renamed}
-        definers = dict(self.definers)
-        for i, old in changed.items():
-            new = {name for name, _ in sources[i].defs}
-            for name in new.symmetric_difference(name for name, _ in old.defs):
-                files = [f for f in definers.get(name, ()) if f != i]
-                if name in new:
-                    bisect.insort(files, i)
-                if files:
-                    definers[name] = files
-                else:
-                    definers.pop(name, None)
-        # Edges: those from changed files afresh; those from other files through a renamed name
-        # taken out as they were and put in as they are now.
-        others = [f for f in referrers if f not in changed]
-        used = set(chain.from_iterable(sources[i].refs for i in changed))
-        now = {name: definers[name] for name in renamed if name in definers}
-        outgoing = _edges(list(changed), [sources[i].refs for i in changed],
-                          {name: definers[name] for name in used if name in definers}, n)
-        gone = _edges(others, [sources[f].refs for f in others], before, n)
-        came = _edges(others, [sources[f].refs for f in others], now, n)
-        keep = ~np.isin(self.src, touched)
-        src, dst, weight = _summed(
-            np.concatenate((self.src[keep], outgoing[0], gone[0], came[0])),
-            np.concatenate((self.dst[keep], outgoing[1], gone[1], came[1])),
-            np.concatenate((self.weight[keep], outgoing[2], -gone[2], came[2])), n)
-        # Postings: the changed files' entries out, their new ones in at their places, rows by term
-        # and files ascending within a row, as build makes them.
-        terms = dict(self.terms)
-        rows = np.repeat(np.arange(len(self.starts) - 1), np.diff(self.starts))
-        bags = [(i, sources[i].words) for i in sorted(changed)]
-        new_rows = np.array([terms.setdefault(term, len(terms)) for _, bag in bags for term in bag], dtype=np.int64)
-        new_files = np.repeat([i for i, _ in bags], [len(bag) for _, bag in bags]).astype(np.int64)
-        new_counts = np.array([c for _, bag in bags for c in bag.values()], dtype=np.int32)
-        kept = ~np.isin(self.files, touched)
-        order = np.argsort(new_rows * n + new_files, kind="stable")
-        at = np.searchsorted(rows[kept] * n + self.files[kept], (new_rows * n + new_files)[order])
-        all_rows = np.insert(rows[kept], at, new_rows[order])
-        lengths = self.lengths.copy()
-        definitions, references = self.definitions.copy(), self.references.copy()
-        for i, bag in bags:
-            lengths[i] = sum(bag.values())
+        definers = _redefined(self.definers, sources, changed)
+        src, dst, weight = self._patched_edges(sources, changed, referrers, definers)
+        terms, starts, files, counts = self._patched_postings(sources, changed)
+        lengths, definitions, references = self.lengths.copy(), self.definitions.copy(), self.references.copy()
+        for i in changed:
+            lengths[i] = sum(sources[i].words.values())
             definitions[i] = len(sources[i].defs)
             references[i] = sum(map(len, sources[i].refs.values()))
         return dataclasses.replace(
             self, definers=definers, src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
-            terms=terms, starts=np.concatenate(([0], np.cumsum(np.bincount(all_rows, minlength=len(terms))))),
-            files=np.insert(self.files[kept], at, new_files[order]).astype(np.int32),
-            counts=np.insert(self.counts[kept], at, new_counts[order]),
+            terms=terms, starts=starts, files=files, counts=counts,
             lengths=lengths, definitions=definitions, references=references)
+
+    def _patched_edges(self, sources: list[Source], changed: dict[int, Source], referrers: Iterable[int],
+                       definers: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The edges from changed files afresh; those from other files through a name whose
+        definers changed taken out as they were and put in as they are now."""
+        n = len(self.paths)
+        renamed = _renamed(sources, changed)
+        others = [f for f in referrers if f not in changed]
+        used = set(chain.from_iterable(sources[i].refs for i in changed))
+        outgoing = _edges(list(changed), [sources[i].refs for i in changed],
+                          {name: definers[name] for name in used if name in definers}, n)
+        gone = _edges(others, [sources[f].refs for f in others],
+                      {name: self.definers.get(name, []) for name in renamed}, n)
+        came = _edges(others, [sources[f].refs for f in others],
+                      {name: definers[name] for name in renamed if name in definers}, n)
+        keep = ~np.isin(self.src, list(changed))
+        return _summed(np.concatenate((self.src[keep], outgoing[0], gone[0], came[0])),
+                       np.concatenate((self.dst[keep], outgoing[1], gone[1], came[1])),
+                       np.concatenate((self.weight[keep], outgoing[2], -gone[2], came[2])), n)
+
+    def _patched_postings(self, sources: list[Source], changed: dict[int, Source]
+                          ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+        """The changed files' postings out and their new ones in at their places: rows by term,
+        files ascending within a row, as build makes them. A new term gets a new row."""
+        n = len(self.paths)
+        terms = dict(self.terms)
+        bags = [(i, sources[i].words) for i in sorted(changed)]
+        new_rows = np.array([terms.setdefault(term, len(terms)) for _, bag in bags for term in bag], dtype=np.int64)
+        new_files = np.repeat([i for i, _ in bags], [len(bag) for _, bag in bags]).astype(np.int64)
+        new_counts = np.array([c for _, bag in bags for c in bag.values()], dtype=np.int32)
+        new_keys = new_rows * n + new_files
+        order = np.argsort(new_keys, kind="stable")
+        rows = np.repeat(np.arange(len(self.starts) - 1), np.diff(self.starts))
+        kept = ~np.isin(self.files, list(changed))
+        at = np.searchsorted(rows[kept] * n + self.files[kept], new_keys[order])
+        all_rows = np.insert(rows[kept], at, new_rows[order])
+        starts = np.concatenate(([0], np.cumsum(np.bincount(all_rows, minlength=len(terms)))))
+        files = np.insert(self.files[kept], at, new_files[order]).astype(np.int32)
+        return terms, starts, files, np.insert(self.counts[kept], at, new_counts[order])
 
     def bm25(self, text: str) -> np.ndarray:
         """Lexical relevance of each file to the text, its terms weighted (see _query_weights)."""
@@ -345,6 +343,22 @@ def _summed(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.
     weight = np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float64)  # int64 when empty
     keep = weight > DUST
     return unique[keep] // n, unique[keep] % n, weight[keep]
+
+
+def _redefined(definers: dict[str, list[int]], sources: list[Source], changed: dict[int, Source]) -> dict[str, list[int]]:
+    """Name -> files defining it, for the changed files' definitions now (a copy, lists in order)."""
+    definers = dict(definers)
+    for i, old in changed.items():
+        new = {name for name, _ in sources[i].defs}
+        for name in new.symmetric_difference(name for name, _ in old.defs):
+            files = [f for f in definers.get(name, ()) if f != i]
+            if name in new:
+                bisect.insort(files, i)
+            if files:
+                definers[name] = files
+            else:
+                definers.pop(name, None)
+    return definers
 
 
 def _renamed(sources: list[Source], changed: dict[int, Source]) -> set[str]:
