@@ -1,9 +1,10 @@
 """The repo map: the whole codebase ranked for the task and rendered into a token budget.
 
 `RepoMap.refresh()` brings the tag cache up to date (only changed files are read again, in
-parallel processes when there are many) and rebuilds the ranking index when anything changed;
-`render()` ranks for a task and renders in tiers. A RepoMap lives for a session, so a turn with
-nothing changed costs a ranking (and, where inotify cannot watch the tree, a look at every file).
+parallel processes when there are many) and patches the ranking index for the files that changed,
+or builds it afresh when files came or went; `render()` ranks for a task and renders in tiers. A
+RepoMap lives for a session, so a turn with nothing changed costs a ranking, and a turn after an
+edit the edited files (where inotify cannot watch the tree, add a look at every file).
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # django.db.models.qu
 
 @dataclass
 class Index:
-    """What ranking needs, built when the repository changes and reused every turn.
+    """What ranking needs, built once, patched when files change (updated) and reused every turn.
 
     Plain lists and numpy arrays only, so it pickles quickly into the cache for the next start.
     """
