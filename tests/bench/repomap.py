@@ -6,7 +6,8 @@ cache load, ranking, rendering, exit), without and with a cache; per-turn (a ref
 for a task with new mentions) and a turn after an edit (one file of the project grows a function,
 then a refresh and a map) are timed inside a third process that has made its first map; plus
 peak memory and the rendered size in Qwen3.6 tokens against the budget. Aider runs offline in
-its own venv with a stub model and io.
+its own venv with a stub model and io. The two take turns, run by run, and each run's cold ratio
+is printed too: the machines here are shared, and a slow spell should weigh on both alike.
 Anchors measured on this machine with aider-chat 0.86.2 on Django: 28.7 s cold, 7.0 s warm,
 3.5 s per turn.
 """
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -96,32 +98,47 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, dict]:
     return elapsed, json.loads(done.stdout.splitlines()[-1])
 
 
-def measure(tool: str, tree: Path, tokens: int, tasks: list[str], runs: int, edit: str) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(WORK / "heron-cache"))
-    if tool == "heron":
-        argv = [sys.executable, __file__, "--side", str(tree), str(tokens), *tasks]
-        cache = WORK / "heron-cache" / "heron" / "repomap"  # the tag cache, not the tokenizer's copy
-    else:
-        argv = [str(aider_python()), str(Path(__file__).parent / "aider_side.py"), "map", str(tree), str(tokens), *tasks]
-        cache = tree / ".aider.tags.cache.v4"
-    cold, warm, turns, edits, peaks = [], [], [], [], []
-    last: dict = {}
-    for _ in range(runs):
-        shutil.rmtree(cache, ignore_errors=True)
-        elapsed, last = timed(argv[: len(argv) - len(tasks) + 1], env)
-        cold.append(elapsed)
-        peaks.append(last["peak_mb"] + last.get("worker_peak_mb", 0))
-        elapsed, _ = timed(argv[: len(argv) - len(tasks) + 1], env)
-        warm.append(elapsed)
-        # The turns and the edit in a process of their own, timed inside it.
-        _, last = timed(argv, dict(env, BENCH_EDIT=edit))
-        turns.extend(last["seconds"][1:])
-        edits.append(last["edit"])
-    from agent.tokens import count_tokens
+@dataclass
+class Side:
+    """One tool's processes and what they measured, run after run."""
 
-    return {"cold": statistics.median(cold), "warm": statistics.median(warm),
-            "turn": statistics.median(turns), "edit": statistics.median(edits), "peak_mb": max(peaks),
-            "tokens": count_tokens(last["map"])}
+    argv: list[str]  # the first map, then one turn per further task
+    cache: Path  # removed before each cold run
+    tasks: int
+    cold: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    turns: list[float] = field(default_factory=list)
+    edits: list[float] = field(default_factory=list)
+    peaks: list[int] = field(default_factory=list)
+    text: str = ""
+
+    def run(self, env: dict[str, str], edit: str) -> None:
+        first_map = self.argv[: len(self.argv) - self.tasks + 1]
+        shutil.rmtree(self.cache, ignore_errors=True)
+        elapsed, last = timed(first_map, env)
+        self.cold.append(elapsed)
+        self.peaks.append(last["peak_mb"] + last.get("worker_peak_mb", 0))
+        self.warm.append(timed(first_map, env)[0])
+        # The turns and the edit in a process of their own, timed inside it.
+        _, last = timed(self.argv, dict(env, BENCH_EDIT=edit))
+        self.turns.extend(last["seconds"][1:])
+        self.edits.append(last["edit"])
+        self.text = last["map"]
+
+    def medians(self) -> dict[str, float]:
+        from agent.tokens import count_tokens
+
+        return {"cold": statistics.median(self.cold), "warm": statistics.median(self.warm),
+                "turn": statistics.median(self.turns), "edit": statistics.median(self.edits),
+                "peak_mb": max(self.peaks), "tokens": count_tokens(self.text)}
+
+
+def sides(tree: Path, tokens: int, tasks: list[str]) -> tuple[Side, Side]:
+    heron = Side([sys.executable, __file__, "--side", str(tree), str(tokens), *tasks],
+                 WORK / "heron-cache" / "heron" / "repomap", len(tasks))  # the tag cache, not the tokenizer's copy
+    aider = Side([str(aider_python()), str(Path(__file__).parent / "aider_side.py"), "map", str(tree), str(tokens),
+                  *tasks], tree / ".aider.tags.cache.v4", len(tasks))
+    return heron, aider
 
 
 def main() -> None:
@@ -137,8 +154,12 @@ def main() -> None:
     print(f"budget {args.tokens} tokens, medians of {args.runs} runs, whole processes, on {os.cpu_count()} cores")
     for project in args.projects:
         tree = sdist_tree(project)
-        ours = measure("heron", tree, args.tokens, TASKS[project], args.runs, EDITED[project])
-        theirs = measure("aider", tree, args.tokens, TASKS[project], args.runs, EDITED[project])
+        heron, aider = sides(tree, args.tokens, TASKS[project])
+        env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(WORK / "heron-cache"))
+        for _ in range(args.runs):  # turn about, so that a machine slowing down weighs on both alike
+            heron.run(env, EDITED[project])
+            aider.run(env, EDITED[project])
+        ours, theirs = heron.medians(), aider.medians()
         print(f"\n{tree.name}")
         print(f"{'':14}{'heron':>10}{'aider':>10}{'ratio':>8}")
         for key, unit in (("cold", "s"), ("warm", "s"), ("turn", "s"), ("edit", "s"), ("peak_mb", "MB"),
@@ -146,6 +167,7 @@ def main() -> None:
             ratio = ours[key] / theirs[key] if theirs[key] else float("nan")
             print(f"{key + ' (' + unit + ')':14}{ours[key]:>10.3f}{theirs[key]:>10.3f}{ratio:>8.3f}")
         print(f"rendered/budget: heron {ours['tokens'] / args.tokens:.3f}, aider {theirs['tokens'] / args.tokens:.3f}")
+        print("cold ratio run by run: " + ", ".join(f"{h / a:.3f}" for h, a in zip(heron.cold, aider.cold)))
         if project == "django":
             print("anchors (aider 0.86.2, Django): " + ", ".join(f"{k} {v} s" for k, v in ANCHORS.items())
                   + f"; target cold <= {TARGETS['cold']}x aider, warm < 0.5 s, turn < 0.1 s")
