@@ -78,7 +78,7 @@ class RepoMap:
         self.stats = Stats()
         self.lister = Lister()
         self._loaded = False
-        self._unsaved: tuple[str, Index] | None = None  # an index rebuilt mid-session, kept at close
+        self._unsaved = False  # whether the index was built or patched since a snapshot was saved
 
     def refresh(self) -> bool:
         """Bring the map up to date with the files on disk; True when anything changed."""
@@ -149,14 +149,14 @@ class RepoMap:
         fingerprint = self._fingerprint()
         index = self.cache.snapshot(fingerprint)
         if isinstance(index, Index) and index.paths == [s.path for s in self.ordered]:
+            self._unsaved = False
             return index
         self.cache.load_bodies(self.ordered)
         self.cache.load_heads(self.ordered)
         index = Index.build(self.ordered)
         if save:
             self.cache.save_snapshot(fingerprint, index)
-        else:
-            self._unsaved = (fingerprint, index)
+        self._unsaved = not save
         return index
 
     def _patched(self, parsed: list[Source], previous: dict[str, Source] | None) -> Index | None:
@@ -174,9 +174,8 @@ class RepoMap:
         self.cache.load_bodies(self.ordered[i] for i in referrers)
         if not all(self.ordered[i].has_body for i in referrers):
             return None
-        patched = index.updated(self.ordered, changed, referrers)
-        self._unsaved = (self._fingerprint(), patched)
-        return patched
+        self._unsaved = True
+        return index.updated(self.ordered, changed, referrers)
 
     def _fingerprint(self) -> str:
         digest = hashlib.blake2b(digest_size=16)
@@ -224,9 +223,9 @@ class RepoMap:
         return found
 
     def close(self) -> None:
-        if self._unsaved is not None:
-            self.cache.save_snapshot(*self._unsaved)
-            self._unsaved = None
+        if self._unsaved and self.index is not None:  # the index is always that of self.ordered
+            self.cache.save_snapshot(self._fingerprint(), self.index)
+            self._unsaved = False
         self.cache.close()
         self.lister.close()
 
