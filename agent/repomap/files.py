@@ -76,10 +76,9 @@ class Lister:
         self.directories_changed = False
         self.touched = None
         if last is not None and changes is not None:
-            touched = None if self.unchanged else _restat(str(root), changes, last[1], git=last[2])
-            if self.unchanged or touched is not None:
-                self.touched = touched
-                return self._patched(last, touched or {})
+            self.touched = _restat(str(root), changes, last[1], git=last[2])
+            if self.touched is not None:
+                return self._patched(last, self.touched)
         base = str(root)
         names = _git_files(root)
         if names is None:
@@ -155,6 +154,8 @@ class Lister:
 def _restat(base: str, changes: set[str], listed: list[FileStat], git: bool) -> dict[str, FileStat | None] | None:
     """What the changed files (absolute paths under `base`) are now, or None when a whole listing
     must tell: a changed .gitignore, or in git a file new to the listing (is it ignored?)."""
+    if not changes:
+        return {}
     known = {f.path for f in listed}
     touched: dict[str, FileStat | None] = {}
     for path in changes:
