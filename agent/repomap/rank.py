@@ -133,8 +133,7 @@ class Index:
             terms=term_ids, starts=starts,
             files=files[order].astype(np.int32), counts=counts[order].astype(np.int32),
             lengths=np.bincount(files, weights=counts, minlength=len(sources)),
-            definitions=np.array([len(s.defs) for s in sources], dtype=np.int32),
-            references=np.array([sum(map(len, s.refs.values())) for s in sources], dtype=np.int32),
+            definitions=_definition_counts(sources), references=_reference_counts(sources),
             position={s.path: i for i, s in enumerate(sources)},
             modules=_modules(sources),
             path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
@@ -169,11 +168,11 @@ class Index:
         definers = _redefined(self.definers, sources, changed)
         src, dst, weight = self._patched_edges(sources, changed, referrers, definers)
         terms, starts, files, counts = self._patched_postings(sources, changed)
+        at = sorted(changed)
         lengths, definitions, references = self.lengths.copy(), self.definitions.copy(), self.references.copy()
-        for i in changed:
-            lengths[i] = sum(sources[i].words.values())
-            definitions[i] = len(sources[i].defs)
-            references[i] = sum(map(len, sources[i].refs.values()))
+        lengths[at] = [sum(sources[i].words.values()) for i in at]
+        definitions[at] = _definition_counts([sources[i] for i in at])
+        references[at] = _reference_counts([sources[i] for i in at])
         return dataclasses.replace(
             self, definers=definers, src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
             terms=terms, starts=starts, files=files, counts=counts,
@@ -343,6 +342,14 @@ def _summed(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.
     weight = np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float64)  # int64 when empty
     keep = weight > DUST
     return unique[keep] // n, unique[keep] % n, weight[keep]
+
+
+def _definition_counts(sources: Sequence[Source]) -> np.ndarray:
+    return np.array([len(s.defs) for s in sources], dtype=np.int32)
+
+
+def _reference_counts(sources: Sequence[Source]) -> np.ndarray:
+    return np.array([sum(map(len, s.refs.values())) for s in sources], dtype=np.int32)
 
 
 def _redefined(definers: dict[str, list[int]], sources: list[Source], changed: dict[int, Source]) -> dict[str, list[int]]:
