@@ -74,15 +74,19 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
+def write_files(root: Path, files: dict[str, str]) -> None:
+    """Each file of `files` (path relative to `root` -> text) written, folders made as needed."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
 def make_repo(path: Path, files: dict[str, str] | None = None, source: Path | None = None) -> git.Repo:
     """A real git repository with one commit, from a dict of files or a copy of a directory."""
     if source is not None:
         shutil.copytree(source, path, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    else:
-        path.mkdir(parents=True, exist_ok=True)
-    for name, text in (files or {}).items():
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        (path / name).write_text(text)
+    write_files(path, files or {})
     repo = git.Repo.init(path, initial_branch="main")
     with repo.config_writer() as cw:
         cw.set_value("user", "name", "Test")

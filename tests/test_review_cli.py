@@ -12,7 +12,7 @@ import pexpect
 import pytest
 
 from tools.registry import DEFAULT_TOOLS
-from tests.conftest import HERON, heron_env, make_repo, run_heron
+from tests.conftest import HERON, heron_env, make_repo, run_heron, write_files
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 
 BEFORE = """\
@@ -44,9 +44,7 @@ def staged_repo(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
     repo = tmp_path / "repo"
     make_repo(repo, {"bank.py": BEFORE, "README.md": "bank\n"})
     (repo / "bank.py").write_text(AFTER)
-    for name, text in (files or {}).items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
+    write_files(repo, files or {})
     git(repo, "add", "-A")
     return repo
 

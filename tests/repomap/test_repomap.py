@@ -16,7 +16,7 @@ from agent.repomap.files import Lister
 from agent.repomap.rank import Index
 from agent.repomap.source import words
 from agent.tokens import count_tokens
-from tests.conftest import make_repo
+from tests.conftest import make_repo, write_files
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -227,9 +227,7 @@ def test_a_tree_that_git_ignores_is_walked(tmp_path):
     outer = tmp_path / "outer"
     make_repo(outer, {".gitignore": "/unpacked/\n", "kept.py": "def kept():\n    pass\n"})
     tree = outer / "unpacked" / "shop"
-    for path, text in SHOP.items():
-        (tree / path).parent.mkdir(parents=True, exist_ok=True)
-        (tree / path).write_text(text)
+    write_files(tree, SHOP)
     repo_map = new_map(tree, tmp_path)
     repo_map.refresh()
     assert {s.path for s in repo_map.ordered} == set(SHOP)
@@ -249,9 +247,7 @@ def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path, ino
     """Outside git, directories whose mtime has not moved are not read again; edits, new files,
     deletions and renames are all seen all the same, whether inotify names them or not."""
     root = tmp_path / "tree"
-    for path, text in SHOP.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
+    write_files(root, SHOP)
     past = time.time() - 60  # older than the racy window, so the directories are trusted
     for folder in (root, root / "shop", root / "web"):
         os.utime(folder, (past, past))
@@ -278,9 +274,7 @@ def test_the_next_process_remembers_the_directories_and_still_sees_changes(tmp_p
     """A warm start outside git reads no directory whose mtime has not moved since the last
     session, and still sees files added, edited or removed in between."""
     root = tmp_path / "tree"
-    for path, text in SHOP.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
+    write_files(root, SHOP)
     past = time.time() - 60
     for folder in (root, root / "shop", root / "web"):
         os.utime(folder, (past, past))

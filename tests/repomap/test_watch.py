@@ -12,7 +12,7 @@ import pytest
 from agent.repomap import RepoMap
 from agent.repomap.files import Lister
 from agent.repomap.watch import local_filesystem
-from tests.conftest import make_repo
+from tests.conftest import make_repo, write_files
 
 FILES = {
     "pkg/core/engine.py": "def run():\n    return 1\n",
@@ -29,10 +29,8 @@ def paths(lister: Lister, root: Path) -> set[str]:
 def make_tree(root: Path, git: bool) -> None:
     if git:
         make_repo(root, FILES)
-        return
-    for name, text in FILES.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+    else:
+        write_files(root, FILES)
 
 
 @pytest.mark.parametrize("git", [True, False], ids=["git", "walk"])
