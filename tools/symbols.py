@@ -23,15 +23,16 @@ def symbols(args: SymbolsArgs, ctx: ToolContext) -> str:
         raise ToolError(f"{args.name!r} is not an identifier; give one name such as parse_config or Parser")
     repo_map = session_map(ctx)
     repo_map.refresh()
-    found = repo_map.symbol(name)
-    if not found.definitions and not found.references:
+    found = repo_map.symbol(name, lines=MAX_REFERENCES)
+    if not found.definitions and not found.reference_count:
         raise ToolError(f"no definition or reference of {name} in the repository's source files")
     lines = [f"Definitions of {name} ({len(found.definitions)}):"]
     lines += [f"{path}:{line}: {header}" for path, line, header in found.definitions[:MAX_DEFINITIONS]]
     if len(found.definitions) > MAX_DEFINITIONS:
         lines.append(f"... {len(found.definitions) - MAX_DEFINITIONS} more definitions left out")
-    lines.append(f"References to {name} ({len(found.references)}):")
-    lines += [f"{path}:{line}" for path, line in found.references[:MAX_REFERENCES]]
-    if len(found.references) > MAX_REFERENCES:
-        lines.append(f"... {len(found.references) - MAX_REFERENCES} more references left out")
+    lines.append(f"References to {name} ({found.reference_count}):")
+    shown = found.references[:MAX_REFERENCES]
+    lines += [f"{path}:{line}" for path, line in shown]
+    if found.reference_count > len(shown):
+        lines.append(f"... {found.reference_count - len(shown)} more references left out")
     return "\n".join(lines)

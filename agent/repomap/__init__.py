@@ -25,6 +25,7 @@ from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.rank import Index
 from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
 from agent.repomap.source import Source, counted, digest_of, read_source
+from agent.repomap.tags import reference_lines
 from agent.tokens import count_tokens, encoding
 
 if TYPE_CHECKING:  # tools.base brings pydantic, which a warm start of the map has no use for
@@ -62,7 +63,8 @@ class Stats:
 @dataclass
 class Symbol:
     definitions: list[tuple[str, int, str]] = field(default_factory=list)  # path, line, header
-    references: list[tuple[str, int]] = field(default_factory=list)  # path, line
+    references: list[tuple[str, int]] = field(default_factory=list)  # path, line: the first ones
+    reference_count: int = 0  # of all
 
 
 class RepoMap:
@@ -208,7 +210,9 @@ class RepoMap:
         if uncounted:
             self.cache.save_full_tokens(uncounted)
 
-    def symbol(self, name: str) -> Symbol:
+    def symbol(self, name: str, lines: int = 0) -> Symbol:
+        """Where `name` is defined, and used: all uses counted, and the lines of at least the
+        first `lines` of them found (by parsing again the files that use it, in path order)."""
         if self.index is None:
             self.refresh()
         self.cache.load_bodies(self.ordered)
@@ -219,8 +223,18 @@ class RepoMap:
             for def_name, line in s.defs:
                 if def_name == name:
                     found.definitions.append((s.path, line, _header_for(headers, name)))
-            found.references.extend((s.path, line) for line in s.refs.get(name, ()))
+            uses = s.refs.get(name, 0)
+            found.reference_count += uses
+            if uses and len(found.references) < lines and s.language:
+                found.references.extend((s.path, line) for line in self._reference_lines(s.path, s.language, name))
         return found
+
+    def _reference_lines(self, path: str, language: str, name: str) -> list[int]:
+        try:
+            data = (self.root / path).read_bytes()
+        except OSError:
+            return []  # gone since the refresh
+        return reference_lines(data, language, name)
 
     def close(self) -> None:
         if self._unsaved and self.index is not None:  # the index is always that of self.ordered

@@ -20,7 +20,7 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "16"  # bumped whenever Source or the pickled Index changes shape
+SCHEMA_VERSION = "17"  # bumped whenever Source or the pickled Index changes shape
 # The Source fields kept as columns, read on every start.
 SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
            "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")

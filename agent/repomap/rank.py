@@ -305,7 +305,7 @@ class Index:
         return np.lexsort((self.path_order, -score)).tolist()
 
 
-def _edges(files: Sequence[int], refs: Sequence[dict[str, list[int]]], definers: dict[str, list[int]],
+def _edges(files: Sequence[int], refs: Sequence[dict[str, int]], definers: dict[str, list[int]],
            n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each of `files`, with its `refs`, -> the files defining what it refers to, weighted; built
     with numpy, as there are 10^5 references."""
@@ -319,7 +319,7 @@ def _edges(files: Sequence[int], refs: Sequence[dict[str, list[int]]], definers:
     # name (_x) little.
     factor = np.array([0.1 if name.startswith("_") else 1.0 for name in names]) / np.maximum(target_count, 1)
     used = list(chain.from_iterable(refs))
-    uses = np.fromiter(map(len, chain.from_iterable(r.values() for r in refs)), dtype=np.float64, count=len(used))
+    uses = np.fromiter(chain.from_iterable(r.values() for r in refs), dtype=np.float64, count=len(used))
     by = np.repeat(np.asarray(files, dtype=np.int64), [len(r) for r in refs])
     k = np.fromiter(map(link.get, used, repeat(-1)), dtype=np.int64, count=len(used))
     keep = k >= 0
@@ -349,7 +349,7 @@ def _definition_counts(sources: Sequence[Source]) -> np.ndarray:
 
 
 def _reference_counts(sources: Sequence[Source]) -> np.ndarray:
-    return np.array([sum(map(len, s.refs.values())) for s in sources], dtype=np.int32)
+    return np.array([sum(s.refs.values()) for s in sources], dtype=np.int32)
 
 
 def _redefined(definers: dict[str, list[int]], sources: list[Source], changed: dict[int, Source]) -> dict[str, list[int]]:

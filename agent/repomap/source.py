@@ -41,7 +41,7 @@ class Source:
     skipped: str | None = None  # binary, generated or minified: kept out of the map
     language: str | None = None
     defs: list[tuple[str, int]] = field(default_factory=list)
-    refs: dict[str, list[int]] = field(default_factory=dict)
+    refs: dict[str, int] = field(default_factory=dict)  # name -> uses (see Tags.refs)
     signatures: str = ""
     words: dict[str, int] = field(default_factory=dict)  # lexical terms and their counts
     # Of the whole text. Counted only when the file is a candidate to be shown whole (see

@@ -7,9 +7,11 @@ Each query is compiled once per language per process.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from operator import attrgetter
 
 from tree_sitter import Node, Query, QueryCursor
 
@@ -19,12 +21,16 @@ from agent.languages import grammar, parser
 QUERY_OF = {"tsx": "typescript"}
 MAX_HEADER_LINES = 6
 MAX_LINE_CHARS = 200
+TEXT, START = attrgetter("text"), attrgetter("start_byte")
 
 
 @dataclass
 class Tags:
     defs: list[tuple[str, int]] = field(default_factory=list)  # (name, 1-based line)
-    refs: dict[str, list[int]] = field(default_factory=dict)  # name -> lines
+    # Name -> how often it is used. Their lines are found when asked (reference_lines): kept for
+    # every file, hundreds of thousands of them cost more to pass between processes and to cache
+    # than counting them all.
+    refs: dict[str, int] = field(default_factory=dict)
     signatures: list[str] = field(default_factory=list)  # header lines of each definition, in order
 
 
@@ -36,11 +42,10 @@ def query(language: str) -> Query:
 
 
 def extract(source: bytes, language: str) -> Tags:
-    tree = parser(language).parse(source)
+    captures = _captures(source, language)
     lines = source.decode("utf-8", "replace").splitlines()
-    captures = QueryCursor(query(language)).captures(tree.root_node)
     tags = Tags()
-    seen: set[int] = set()  # a name matched by two patterns counts once; a defined name is no use
+    seen: set[int] = set()  # a name matched by two patterns counts once
     definitions = {_key(node): node for node in captures.get("def", ())}
     headers: dict[int, list[str]] = {}
     for name_node in sorted(captures.get("def.name", ()), key=lambda n: n.start_byte):
@@ -51,13 +56,34 @@ def extract(source: bytes, language: str) -> Tags:
         node = _enclosing(name_node, definitions)
         if node is not None:
             headers.setdefault(node.start_point[0], _header(node, lines, language))
-    for node in captures.get("ref.name", ()):
-        if node.start_byte not in seen:
-            seen.add(node.start_byte)
-            tags.refs.setdefault(_text(node), []).append(node.start_point[0] + 1)
+    # Counted in C: there are a hundred thousand in a large repository.
+    for name, count in Counter(map(TEXT, _references(captures, seen))).items():
+        text = name.decode("utf-8", "replace")
+        tags.refs[text] = tags.refs.get(text, 0) + count
     for row in sorted(headers):
         tags.signatures.extend(headers[row])
     return tags
+
+
+def reference_lines(source: bytes, language: str, name: str) -> list[int]:
+    """The 1-based lines of the uses of `name` that extract counts, in order."""
+    captures = _captures(source, language)
+    defined = {node.start_byte for node in captures.get("def.name", ())}
+    wanted = name.encode()
+    return sorted(node.start_point[0] + 1 for node in _references(captures, defined) if node.text == wanted)
+
+
+def _captures(source: bytes, language: str) -> dict[str, list[Node]]:
+    return QueryCursor(query(language)).captures(parser(language).parse(source).root_node)
+
+
+def _references(captures: dict[str, list[Node]], defined: set[int]) -> list[Node]:
+    """The names used, but not where they are defined: some queries take every type name for a
+    use, the one in `struct Point` too."""
+    used = captures.get("ref.name", [])
+    if not defined or defined.isdisjoint(map(START, used)):
+        return used
+    return [node for node in used if node.start_byte not in defined]
 
 
 def _key(node: Node) -> tuple[int, int, str]:

@@ -242,6 +242,19 @@ def test_the_graph_links_a_file_to_the_files_defining_what_it_uses(tmp_path):
     assert edges[("shop/report.py", "shop/cart.py")] == pytest.approx(2 ** 0.5 + 1)
 
 
+def test_all_uses_of_a_symbol_are_counted_and_the_first_found_line_by_line(tmp_path):
+    root = tmp_path / "repo"
+    make_repo(root, {"a.py": "from lib import f\n" + "f()\n" * 30, "b.py": "import lib\n" + "lib.f()\n" * 30,
+                     "c.py": "f()\n" * 5, "lib.py": "def f():\n    return g()\n"})
+    repo_map = new_map(root, tmp_path)
+    found = repo_map.symbol("f", lines=40)
+    assert found.definitions == [("lib.py", 1, "def f():")]
+    assert found.reference_count == 66  # an imported name is a use too
+    # The files using it are parsed again in path order until the lines asked for are found.
+    assert found.references == [("a.py", line) for line in range(1, 32)] + [("b.py", line) for line in range(2, 32)]
+    assert repo_map.symbol("g").references == [] and repo_map.symbol("g").reference_count == 1
+
+
 @pytest.mark.parametrize("inotify", [True, False], ids=["inotify", "no-inotify"])
 def test_a_walk_that_remembers_directories_still_sees_every_change(tmp_path, inotify):
     """Outside git, directories whose mtime has not moved are not read again; edits, new files,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.languages import language_of
-from agent.repomap.tags import extract, query
+from agent.repomap.tags import extract, query, reference_lines
 
 # language: (file name, source, definitions it must find, references it must find)
 SNIPPETS = {
@@ -39,8 +39,10 @@ def test_definitions_and_references(language):
 
 
 def test_lines_and_signatures():
-    tags = extract(b'X = 1\n\nclass A(B):\n    """An A.\n\n    More."""\n\n    def f(self,\n          y):\n        return g(y)\n', "python")
-    assert ("A", 3) in tags.defs and ("f", 8) in tags.defs and tags.refs["g"] == [10]
+    source = b'X = 1\n\nclass A(B):\n    """An A.\n\n    More."""\n\n    def f(self,\n          y):\n        return g(y) + g(2)\n'
+    tags = extract(source, "python")
+    assert ("A", 3) in tags.defs and ("f", 8) in tags.defs and tags.refs["g"] == 2
+    assert reference_lines(source, "python", "g") == [10, 10]
     assert tags.signatures == ["X = 1", "class A(B):", '    """An A.', "    def f(self,", "          y):"]
 
 
@@ -55,3 +57,10 @@ def test_each_query_is_compiled_once_per_language():
 def test_syntax_errors_still_yield_tags():
     tags = extract(b"def ok(a):\n    return a\n\ndef broken(:\n    pass\n\nclass Fine:\n    pass\n", "python")
     assert {"ok", "Fine"} <= {n for n, _ in tags.defs}
+
+
+def test_a_definition_is_not_a_use_of_its_name():
+    # Rust's query takes every type name for a use: the one in `struct Point` is not.
+    source = SNIPPETS["rust"][1].encode()
+    assert extract(source, "rust").refs["Point"] == 1
+    assert reference_lines(source, "rust", "Point") == [3]
