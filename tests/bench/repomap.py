@@ -8,6 +8,8 @@ then a refresh and a map) are timed inside a third process that has made its fir
 peak memory and the rendered size in Qwen3.6 tokens against the budget. Aider runs offline in
 its own venv with a stub model and io. The two take turns, run by run, and each run's cold ratio
 is printed too: the machines here are shared, and a slow spell should weigh on both alike.
+Beside them runs the floor of any tree-sitter map: a whole process that lists the same files,
+parses them and runs the tag queries in as many processes as heron uses, and keeps nothing.
 Anchors measured on this machine with aider-chat 0.86.2 on Django: 28.7 s cold, 7.0 s warm,
 3.5 s per turn.
 """
@@ -75,6 +77,31 @@ def heron_side(tree: str, tokens: int, tasks: list[str]) -> None:
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     print(json.dumps({"seconds": seconds, "edit": edit, "peak_mb": peak, "worker_peak_mb": workers, "map": text,
                       "stats": repo_map.stats.__dict__}))
+
+
+def floor_side(tree: str) -> None:
+    """Parse every file heron would and run its tag query, in one process per core; keep nothing."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from agent.repomap.files import Lister
+
+    paths = [str(Path(tree) / f.path) for f in Lister().list(Path(tree))]
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        captures = sum(pool.map(parse_and_query, paths, chunksize=max(1, len(paths) // 64)))
+    print(json.dumps({"captures": captures}))
+
+
+def parse_and_query(path: str) -> int:
+    from tree_sitter import QueryCursor
+
+    from agent.languages import language_of, parser
+    from agent.repomap.tags import query
+
+    language = language_of(path)
+    if not language:
+        return 0
+    tree = parser(language).parse(Path(path).read_bytes())
+    return sum(map(len, QueryCursor(query(language)).captures(tree.root_node).values()))
 
 
 @contextlib.contextmanager
@@ -147,18 +174,24 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=262_144 // 4)
     parser.add_argument("--projects", nargs="+", default=["django", "sympy"])
     parser.add_argument("--side", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-side", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         heron_side(args.side[0], int(args.side[1]), args.side[2:])
+        return
+    if args.floor_side:
+        floor_side(args.floor_side)
         return
     print(f"budget {args.tokens} tokens, medians of {args.runs} runs, whole processes, on {os.cpu_count()} cores")
     for project in args.projects:
         tree = sdist_tree(project)
         heron, aider = sides(tree, args.tokens, TASKS[project])
         env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(WORK / "heron-cache"))
-        for _ in range(args.runs):  # turn about, so that a machine slowing down weighs on both alike
+        floor: list[float] = []
+        for _ in range(args.runs):  # turn about, so that a machine slowing down weighs on all alike
             heron.run(env, EDITED[project])
             aider.run(env, EDITED[project])
+            floor.append(timed([sys.executable, __file__, "--floor-side", str(tree)], env)[0])
         ours, theirs = heron.medians(), aider.medians()
         print(f"\n{tree.name}")
         print(f"{'':14}{'heron':>10}{'aider':>10}{'ratio':>8}")
@@ -168,6 +201,9 @@ def main() -> None:
             print(f"{key + ' (' + unit + ')':14}{ours[key]:>10.3f}{theirs[key]:>10.3f}{ratio:>8.3f}")
         print(f"rendered/budget: heron {ours['tokens'] / args.tokens:.3f}, aider {theirs['tokens'] / args.tokens:.3f}")
         print("cold ratio run by run: " + ", ".join(f"{h / a:.3f}" for h, a in zip(heron.cold, aider.cold)))
+        print(f"tree-sitter floor (parse and tag query of the same files, {os.cpu_count()} processes, whole "
+              f"process): {statistics.median(floor):.3f} s, {statistics.median(floor) / theirs['cold']:.3f}x aider's "
+              f"cold; run by run " + ", ".join(f"{f / a:.3f}" for f, a in zip(floor, aider.cold)))
         if project == "django":
             print("anchors (aider 0.86.2, Django): " + ", ".join(f"{k} {v} s" for k, v in ANCHORS.items())
                   + f"; target cold <= {TARGETS['cold']}x aider, warm < 0.5 s, turn < 0.1 s")
