@@ -2,7 +2,7 @@
 
 `RepoMap.refresh()` brings the tag cache up to date (only changed files are read again, in
 parallel processes when there are many) and patches the ranking index for the files that changed,
-or builds it afresh when files came or went; `render()` ranks for a task and renders in tiers. A
+came or went (builds it afresh when many did); `render()` ranks for a task and renders in tiers. A
 RepoMap lives for a session, so a turn with nothing changed costs a ranking, and a turn after an
 edit the edited files (where inotify cannot watch the tree, add a look at every file).
 """
@@ -115,8 +115,8 @@ class RepoMap:
             stale = [f for f in touched.values() if f is not None and not self._fresh(f)]
             deleted = [p for p, f in touched.items() if f is None and p in self.sources]
         previous = None  # what changed files were, to patch the index with
-        if self.index is not None and len(stale) <= PATCH_MAX_FILES:
-            previous = {f.path: self.sources[f.path] for f in stale if f.path in self.sources}
+        if self.index is not None and len(stale) + len(deleted) <= PATCH_MAX_FILES:
+            previous = {p: self.sources[p] for p in [*(f.path for f in stale), *deleted] if p in self.sources}
             self.cache.load_heads(previous.values())  # what they defined, before the cache forgets it
         parsed: list[Source] = []
         for batch in self._read(stale):  # saved as they come: meanwhile the workers parse on
@@ -136,7 +136,7 @@ class RepoMap:
         self._loaded = True
         if changed:
             self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
-            self.index = self._patched(parsed, previous) or self._index(save=first)
+            self.index = self._patched(previous) or self._index(save=first)
             self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),
                                tags=self.index.tag_count)
         self.stats.parsed = len(parsed)
@@ -161,23 +161,41 @@ class RepoMap:
         self._unsaved = not save
         return index
 
-    def _patched(self, parsed: list[Source], previous: dict[str, Source] | None) -> Index | None:
-        """The index patched for the files read again, when the map still holds the same files
-        and `previous` has what they were; else None."""
+    def _patched(self, previous: dict[str, Source] | None) -> Index | None:
+        """The index patched for the files read again or gone, `previous` having what each was;
+        None when it cannot be (then the index is built afresh)."""
         index = self.index
-        if index is None or previous is None or index.paths != [s.path for s in self.ordered]:
-            return None
-        changed = {index.position[s.path]: previous[s.path] for s in parsed if s.path in index.position}
-        if not all(old.has_head for old in changed.values()):
-            return None  # what they defined is lost (the cache was replaced since): build afresh
-        referrers = index.referrers(self.ordered, changed)
+        if index is None or previous is None or not all(old.has_head for old in previous.values()):
+            return None  # what they defined is lost (the cache was replaced since)
+        paths = [s.path for s in self.ordered]
+        sources = self.ordered
+        if index.paths != paths:  # files came or went: empty those that went, in the old numbering
+            now = dict(zip(paths, self.ordered))
+            if not all(p in previous for p in index.paths if p not in now):
+                return None
+            sources = [now.get(p) or Source(p, 0, 0, "") for p in index.paths]
+        changed = {index.position[p]: old for p, old in previous.items() if p in index.position}
+        patched = self._updated(index, sources, changed)
+        if patched is None or patched.paths == paths:
+            return patched
+        # Then number the files as the map does now, and fill in those that came.
+        came = [p for p in paths if p not in index.position]
+        patched = patched.renumbered(self.ordered)
+        return self._updated(patched, self.ordered, {patched.position[p]: Source(p, 0, 0, "") for p in came})
+
+    def _updated(self, index: Index, sources: list[Source], changed: dict[int, Source]) -> Index | None:
+        """`index` updated for the files at `changed` (what each was), reading back from the cache
+        the bodies of the files that may refer to them; None when one is lost."""
+        if not changed:
+            return index
+        referrers = index.referrers(sources, changed)
         if referrers is None:
-            referrers = list(range(len(self.ordered)))
-        self.cache.load_bodies(self.ordered[i] for i in referrers)
-        if not all(self.ordered[i].has_body for i in referrers):
+            referrers = list(range(len(sources)))
+        self.cache.load_bodies(sources[i] for i in referrers)
+        if not all(sources[i].has_body for i in referrers):
             return None
         self._unsaved = True
-        return index.updated(self.ordered, changed, referrers)
+        return index.updated(sources, changed, referrers)
 
     def _fingerprint(self) -> str:
         digest = hashlib.blake2b(digest_size=16)

@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -123,8 +123,6 @@ class Index:
         files = np.repeat(np.arange(len(sources), dtype=np.int64), [len(bag) for bag in bags])
         order = np.argsort(row, kind="stable")
         starts = np.searchsorted(row[order], np.arange(len(term_ids) + 1))
-        names = [s.path.rpartition("/")[2] for s in sources]
-        count = Counter(names)
         return cls(
             paths=[s.path for s in sources], definers=definers,
             # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
@@ -134,11 +132,7 @@ class Index:
             files=files[order].astype(np.int32), counts=counts[order].astype(np.int32),
             lengths=np.bincount(files, weights=counts, minlength=len(sources)),
             definitions=_definition_counts(sources), references=_reference_counts(sources),
-            position={s.path: i for i, s in enumerate(sources)},
-            modules=_modules(sources),
-            path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
-            factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(s.path) else 1.0 for s in sources]),
-            same_name=np.array([count[name] for name in names], dtype=np.float64),
+            **_per_path(sources),
         )
 
     @property
@@ -177,6 +171,27 @@ class Index:
             self, definers=definers, src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
             terms=terms, starts=starts, files=files, counts=counts,
             lengths=lengths, definitions=definitions, references=references)
+
+    def renumbered(self, sources: list[Source]) -> "Index":
+        """This index over `sources`, the map's files now, when files came or went. Those that went
+        must have been emptied first (see updated: then nothing refers to them); those that came
+        start empty, to be filled in by updated."""
+        fields = _per_path(sources)
+        position = fields["position"]
+        moved = np.array([position.get(path, -1) for path in self.paths], dtype=np.int64)
+        kept = moved >= 0
+        per_file = []
+        for values in (self.lengths, self.definitions, self.references):
+            now = np.zeros(len(sources), dtype=values.dtype)
+            now[moved[kept]] = values[kept]
+            per_file.append(now)
+        number = moved.tolist()
+        return dataclasses.replace(
+            self, paths=[s.path for s in sources],
+            definers={name: [number[f] for f in files] for name, files in self.definers.items()},
+            src=moved[self.src].astype(np.int32), dst=moved[self.dst].astype(np.int32),
+            files=moved[self.files].astype(np.int32),
+            lengths=per_file[0], definitions=per_file[1], references=per_file[2], **fields)
 
     def _patched_edges(self, sources: list[Source], changed: dict[int, Source], referrers: Iterable[int],
                        definers: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -342,6 +357,19 @@ def _summed(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.
     weight = np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float64)  # int64 when empty
     keep = weight > DUST
     return unique[keep] // n, unique[keep] % n, weight[keep]
+
+
+def _per_path(sources: list[Source]) -> dict[str, Any]:
+    """The fields of an Index that follow from the paths alone (and which are source files)."""
+    names = [s.path.rpartition("/")[2] for s in sources]
+    count = Counter(names)
+    return dict(
+        position={s.path: i for i, s in enumerate(sources)},
+        modules=_modules(sources),
+        path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
+        factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(s.path) else 1.0 for s in sources]),
+        same_name=np.array([count[name] for name in names], dtype=np.float64),
+    )
 
 
 def _definition_counts(sources: Sequence[Source]) -> np.ndarray:

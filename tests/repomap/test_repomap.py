@@ -526,7 +526,13 @@ def assert_same_ranking(patched: Index, built: Index) -> None:
     ({"app/mod_07.py": "def x():\n    return 1\n", "app/main.py": "def main():\n    return x()\n"},
      True),  # two files; a name with no term to look it up by
     ({"app/mod_04.py": "", "app/mod_06.py": "def step_6(q):\n    return q\n"}, False),  # emptied
-], ids=["references", "new-definer", "generic-name", "untermed-name", "emptied"])
+    # Files that come or go (None: deleted), numbered anew: one first in path order, one amid the others.
+    ({"app/mod_05b.py": "def step_5(x):\n    return helper(x)\n\n\ndef helper(y):\n    return y\n"}, False),
+    ({"app/mod_09.py": None}, False),  # step_9 loses its definer, `run` falls to 12 and links
+    ({"app/mod_03.py": None, "app/a_first.py": "def step_3(x):\n    return run(x)\n",
+      "app/mod_11.py": "def step_11(x):\n    return step_12(x)\n"}, False),  # one goes, one comes, one edited
+], ids=["references", "new-definer", "generic-name", "untermed-name", "emptied", "added", "deleted",
+        "added-deleted-edited"])
 def test_an_index_patched_after_an_edit_ranks_as_one_built_afresh(tmp_path, edits, reads_every_body):
     root = tmp_path / "repo"
     make_repo(root, linked_modules())
@@ -534,7 +540,10 @@ def test_an_index_patched_after_an_edit_ranks_as_one_built_afresh(tmp_path, edit
     repo_map = new_map(root, tmp_path)  # a new process: the index from the cache, no bodies read
     repo_map.refresh()
     for path, text in edits.items():
-        (root / path).write_text(text)
+        if text is None:
+            (root / path).unlink()
+        else:
+            (root / path).write_text(text)
     assert repo_map.refresh()
     patched = repo_map.index
     assert patched is not None
