@@ -153,11 +153,12 @@ class Lister:
 
 def _restat(base: str, changes: set[str], listed: list[FileStat], git: bool) -> dict[str, FileStat | None] | None:
     """What the changed files (absolute paths under `base`) are now, or None when a whole listing
-    must tell: a changed .gitignore, or in git a file new to the listing (is it ignored?)."""
+    must tell: a changed .gitignore, or git failing to say whether a new file is ignored."""
     if not changes:
         return {}
     known = {f.path for f in listed}
     touched: dict[str, FileStat | None] = {}
+    new: dict[str, FileStat] = {}  # in git: listed unless git ignores it
     for path in changes:
         rel = path[len(base.rstrip("/")) + 1:]
         name = rel.rpartition("/")[2]
@@ -172,8 +173,26 @@ def _restat(base: str, changes: set[str], listed: list[FileStat], git: bool) -> 
         elif rel in known or not git:
             touched[rel] = FileStat(rel, st.st_size, st.st_mtime_ns)
         elif not _vendored(rel):
+            new[rel] = FileStat(rel, st.st_size, st.st_mtime_ns)
+    if new:
+        ignored = _ignored_in_git(base, list(new))
+        if ignored is None:
             return None
+        touched.update({rel: None if rel in ignored else f for rel, f in new.items()})
     return touched
+
+
+def _ignored_in_git(base: str, paths: list[str]) -> set[str] | None:
+    """Which of `paths` git ignores (a tracked file never is, as in ls-files), or None when git
+    cannot say. Asking about a few new files spares listing them all."""
+    try:
+        done = subprocess.run(["git", "check-ignore", "-z", "--stdin"], cwd=base, capture_output=True, timeout=60,
+                              input="\0".join(paths).encode("utf-8", "surrogateescape"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode not in (0, 1):  # 1: none of them is ignored
+        return None
+    return set(done.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""}
 
 
 def _git_files(root: Path) -> list[str] | None:

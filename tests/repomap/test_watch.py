@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.repomap import RepoMap
-from agent.repomap.files import Lister
+from agent.repomap.files import FileStat, Lister
 from agent.repomap.watch import local_filesystem
 from tests.conftest import make_repo, write_files
 
@@ -63,8 +63,7 @@ def test_nothing_changed_reuses_the_listing_and_every_change_is_seen(tmp_path, g
     assert "pkg/new/inner/fresh.py" in paths(lister, root)
     (root / "pkg/here.py").write_text("Y = 2\n")  # in a folder that held only folders
     assert "pkg/here.py" in paths(lister, root)
-    # A new file: outside git its stat tells all; in git, only git can tell whether it is ignored.
-    assert (lister.touched is None) == git
+    assert lister.touched == {"pkg/here.py": FileStat("pkg/here.py", 6, (root / "pkg/here.py").stat().st_mtime_ns)}
     (root / "docs/guide.md").rename(root / "docs/manual.md")
     assert {"docs/manual.md"} <= paths(lister, root) and "docs/guide.md" not in paths(lister, root)
     shutil.rmtree(root / "pkg/core/deep")
@@ -73,6 +72,21 @@ def test_nothing_changed_reuses_the_listing_and_every_change_is_seen(tmp_path, g
     (root / "pkg/core/deep/parts.py").write_text("def part():\n    return 3\n")
     assert "pkg/core/deep/parts.py" in paths(lister, root)
     assert lister.list(root) and lister.unchanged
+    lister.close()
+
+
+def test_git_is_asked_about_new_files_alone(tmp_path):
+    root = tmp_path / "tree"
+    make_repo(root, {**FILES, ".gitignore": "scratch_*.py\n"})
+    lister = Lister()
+    lister.list(root)
+    (root / "pkg/core/scratch_1.py").write_text("S = 1\n")  # ignored
+    (root / "pkg/core/scratch_2.py").write_text("S = 2\n")  # ignored, but tracked all the same
+    subprocess.run(["git", "add", "-f", "pkg/core/scratch_2.py"], cwd=root, check=True)
+    (root / "pkg/core/kept.py").write_text("K = 1\n")
+    listed = paths(lister, root)
+    assert {"pkg/core/kept.py", "pkg/core/scratch_2.py"} <= listed and "pkg/core/scratch_1.py" not in listed
+    assert lister.touched is not None and lister.touched["pkg/core/scratch_1.py"] is None  # no whole listing
     lister.close()
 
 
