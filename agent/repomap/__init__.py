@@ -173,7 +173,7 @@ class RepoMap:
             now = dict(zip(paths, self.ordered))
             if not all(p in previous for p in index.paths if p not in now):
                 return None
-            sources = [now.get(p) or Source(p, 0, 0, "") for p in index.paths]
+            sources = [now.get(p) or _nothing(p) for p in index.paths]
         changed = {index.position[p]: old for p, old in previous.items() if p in index.position}
         patched = self._updated(index, sources, changed)
         if patched is None or patched.paths == paths:
@@ -181,7 +181,7 @@ class RepoMap:
         # Then number the files as the map does now, and fill in those that came.
         came = [p for p in paths if p not in index.position]
         patched = patched.renumbered(self.ordered)
-        return self._updated(patched, self.ordered, {patched.position[p]: Source(p, 0, 0, "") for p in came})
+        return self._updated(patched, self.ordered, {patched.position[p]: _nothing(p) for p in came})
 
     def _updated(self, index: Index, sources: list[Source], changed: dict[int, Source]) -> Index | None:
         """`index` updated for the files at `changed` (what each was), reading back from the cache
@@ -310,6 +310,11 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _nothing(path: str) -> Source:
+    """A file with no tags and no words: what a file that came was, and what one that went is."""
+    return Source(path, 0, 0, "")
 
 
 def _header_for(headers: list[str], name: str) -> str:
