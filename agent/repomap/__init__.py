@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -25,7 +23,6 @@ from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.rank import Index
 from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
 from agent.repomap.source import Source, counted, digest_of, read_source
-from agent.repomap.tags import reference_lines
 from agent.tokens import count_tokens, encoding
 
 if TYPE_CHECKING:  # tools.base brings pydantic, which a warm start of the map has no use for
@@ -248,6 +245,8 @@ class RepoMap:
         return found
 
     def _reference_lines(self, path: str, language: str, name: str) -> list[int]:
+        from agent.repomap.tags import reference_lines  # here, as in read_source
+
         try:
             data = (self.root / path).read_bytes()
         except OSError:
@@ -283,6 +282,9 @@ class RepoMap:
             if args:
                 yield [counted(read_source(*a)) for a in args]
             return
+        import multiprocessing  # here: a warm start starts no processes and need not load these
+        from concurrent.futures import ProcessPoolExecutor
+
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             # Small chunks, so that no worker is left alone with a long one at the end.

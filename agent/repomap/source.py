@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from agent.languages import language_of
-from agent.repomap.tags import extract
 from agent.tokens import count_tokens
 
 GENERATED_HEADER_LINES = 5  # generators mark their output in its first lines
@@ -88,6 +86,10 @@ def digest_of(data: bytes) -> str:
 
 
 def read_source(root: str, path: str, size: int, mtime_ns: int) -> Source:
+    # Here: a warm start parses nothing and need not load tree-sitter and its grammars.
+    from agent.languages import language_of
+    from agent.repomap.tags import extract
+
     try:
         data = (Path(root) / path).read_bytes()
     except OSError:
