@@ -183,8 +183,8 @@ def _restat(base: str, changes: set[str], listed: list[FileStat], git: bool) -> 
 
 
 def _ignored_in_git(base: str, paths: list[str]) -> set[str] | None:
-    """Which of `paths` git ignores (a tracked file never is, as in ls-files), or None when git
-    cannot say. Asking about a few new files spares listing them all."""
+    """Which of `paths` (relative to `base`) git ignores, a tracked file never being ignored, as
+    in ls-files; None when git cannot say (`base` outside a work tree, say)."""
     try:
         done = subprocess.run(["git", "check-ignore", "-z", "--stdin"], cwd=base, capture_output=True, timeout=60,
                               input="\0".join(paths).encode("utf-8", "surrogateescape"))
@@ -206,17 +206,9 @@ def _git_files(root: Path) -> list[str] | None:
         return None
     # ls-files lists a file twice while a merge is in progress; keep each once.
     names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
-    if not names and _ignored_by_git(root):
+    if not names and "." in (_ignored_in_git(str(root), ["."]) or ()):
         return None  # a tree git ignores (an unpacked archive, say) is walked like one outside git
     return names
-
-
-def _ignored_by_git(root: Path) -> bool:
-    try:
-        return subprocess.run(["git", "check-ignore", "-q", "."], cwd=root, capture_output=True,
-                              timeout=60).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
 
 
 def _folders(names: list[str]) -> set[str]:
