@@ -42,7 +42,7 @@ def query(language: str) -> Query:
 
 
 def extract(source: bytes, language: str) -> Tags:
-    captures = _captures(source, language)
+    captures = tag_captures(source, language)
     lines = source.decode("utf-8", "replace").splitlines()
     tags = Tags()
     seen: set[int] = set()  # a name matched by two patterns counts once
@@ -67,13 +67,14 @@ def extract(source: bytes, language: str) -> Tags:
 
 def reference_lines(source: bytes, language: str, name: str) -> list[int]:
     """The 1-based lines of the uses of `name` that extract counts, in order."""
-    captures = _captures(source, language)
+    captures = tag_captures(source, language)
     defined = {node.start_byte for node in captures.get("def.name", ())}
     wanted = name.encode()
     return sorted(node.start_point[0] + 1 for node in _references(captures, defined) if node.text == wanted)
 
 
-def _captures(source: bytes, language: str) -> dict[str, list[Node]]:
+def tag_captures(source: bytes, language: str) -> dict[str, list[Node]]:
+    """The source parsed and its language's tag query run over it: the tree-sitter work under every tag."""
     return QueryCursor(query(language)).captures(parser(language).parse(source).root_node)
 
 

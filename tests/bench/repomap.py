@@ -92,16 +92,11 @@ def floor_side(tree: str) -> None:
 
 
 def parse_and_query(path: str) -> int:
-    from tree_sitter import QueryCursor
-
-    from agent.languages import language_of, parser
-    from agent.repomap.tags import query
+    from agent.languages import language_of
+    from agent.repomap.tags import tag_captures
 
     language = language_of(path)
-    if not language:
-        return 0
-    tree = parser(language).parse(Path(path).read_bytes())
-    return sum(map(len, QueryCursor(query(language)).captures(tree.root_node).values()))
+    return sum(map(len, tag_captures(Path(path).read_bytes(), language).values())) if language else 0
 
 
 @contextlib.contextmanager
