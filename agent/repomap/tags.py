@@ -48,7 +48,7 @@ def extract(source: bytes, language: str) -> Tags:
     seen: set[int] = set()  # a name matched by two patterns counts once
     definitions = {_key(node): node for node in captures.get("def", ())}
     headers: dict[int, list[str]] = {}
-    for name_node in sorted(captures.get("def.name", ()), key=lambda n: n.start_byte):
+    for name_node in sorted(captures.get("def.name", ()), key=START):
         if name_node.start_byte in seen:
             continue
         seen.add(name_node.start_byte)
@@ -128,9 +128,9 @@ def _header(node: Node, lines: list[str], language: str) -> list[str]:
 
 def _doc_line(node: Node, body: Node | None, language: str) -> str | None:
     if language == "python":
-        first = body.named_children[0] if body is not None and body.named_children else None
-        if first is not None and first.type == "expression_statement" and first.named_children:
-            first = first.named_children[0]  # older grammars wrap the docstring in a statement
+        first = body.named_child(0) if body is not None else None
+        if first is not None and first.type == "expression_statement" and first.named_child_count:
+            first = first.named_child(0)  # older grammars wrap the docstring in a statement
         return _first_line(_text(first)) if first is not None and first.type == "string" else None
     before = node.prev_named_sibling
     if before is not None and "comment" in before.type and before.end_point[0] >= node.start_point[0] - 1:

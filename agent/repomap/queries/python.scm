@@ -5,7 +5,6 @@
 
 ; References: calls, attribute reads, base classes, decorators, imported names.
 (call function: (identifier) @ref.name)
-(call function: (attribute attribute: (identifier) @ref.name))
 (attribute attribute: (identifier) @ref.name)
 (decorator (identifier) @ref.name)
 (import_from_statement name: (dotted_name (identifier) @ref.name))
