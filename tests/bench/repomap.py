@@ -33,7 +33,6 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.bench.benchdata import WORK, aider_python, sdist_tree  # noqa: E402
 
 TASKS = {
     "django": [
@@ -156,6 +155,8 @@ class Side:
 
 
 def sides(tree: Path, tokens: int, tasks: list[str]) -> tuple[Side, Side]:
+    from tests.bench.benchdata import WORK, aider_python  # here, as in main
+
     heron = Side([sys.executable, __file__, "--side", str(tree), str(tokens), *tasks],
                  WORK / "heron-cache" / "heron" / "repomap", len(tasks))  # the tag cache, not the tokenizer's copy
     aider = Side([str(aider_python()), str(Path(__file__).parent / "aider_side.py"), "map", str(tree), str(tokens),
@@ -177,6 +178,10 @@ def main() -> None:
     if args.floor_side:
         floor_side(args.floor_side)
         return
+    # Here: the sides' processes are timed whole, and the harness's downloading (urllib, tarfile)
+    # is no part of their work.
+    from tests.bench.benchdata import WORK, sdist_tree
+
     print(f"budget {args.tokens} tokens, medians of {args.runs} runs, whole processes, on {os.cpu_count()} cores")
     for project in args.projects:
         tree = sdist_tree(project)
