@@ -43,7 +43,8 @@ def query(language: str) -> Query:
 
 def extract(source: bytes, language: str) -> Tags:
     captures = tag_captures(source, language)
-    lines = source.decode("utf-8", "replace").splitlines()
+    # Split as tree-sitter counts rows: a form feed or U+2028 ends no line for it.
+    lines = source.split(b"\n")
     tags = Tags()
     seen: set[int] = set()  # a name matched by two patterns counts once
     definitions = {_key(node): node for node in captures.get("def", ())}
@@ -106,7 +107,7 @@ def _text(node: Node) -> str:
     return (node.text or b"").decode("utf-8", "replace")
 
 
-def _header(node: Node, lines: list[str], language: str) -> list[str]:
+def _header(node: Node, lines: list[bytes], language: str) -> list[str]:
     """The lines that declare a definition (up to its body), then its doc comment's first line."""
     start = node.start_point[0]
     body = node.child_by_field_name("body")
@@ -115,7 +116,7 @@ def _header(node: Node, lines: list[str], language: str) -> list[str]:
         # Python's body starts on the line after the colon; braces open on the header's last line.
         end = body.start_point[0] - (1 if language == "python" else 0)
     end = min(end, start + MAX_HEADER_LINES - 1, len(lines) - 1)
-    header = [_clip(line) for line in lines[start : end + 1]]
+    header = [_clip(line.decode("utf-8", "replace").rstrip("\r")) for line in lines[start : end + 1]]
     doc = _doc_line(node, body, language)
     if doc:
         indent = len(header[0]) - len(header[0].lstrip()) if header else 0

@@ -46,6 +46,14 @@ def test_lines_and_signatures():
     assert tags.signatures == ["X = 1", "class A(B):", '    """An A.', "    def f(self,", "          y):"]
 
 
+def test_signatures_are_the_lines_tree_sitter_counts():
+    # Form feeds, U+2028 in a string and CRLF endings: lines end at "\n" alone, as rows do.
+    source = 'import os\n\x0c\ndef first(a):\r\n    return a\r\n\x0c\nS = """\u2028"""\nclass Second:\n    """Doc."""\n'.encode()
+    tags = extract(source, "python")
+    assert tags.defs == [("first", 3), ("S", 6), ("Second", 7)]
+    assert tags.signatures == ["def first(a):", 'S = """\u2028"""', "class Second:", '    """Doc."""']
+
+
 def test_each_query_is_compiled_once_per_language():
     query.cache_clear()
     for _ in range(3):
