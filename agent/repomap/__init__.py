@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.files import RACY_NS, FileStat, Lister
-from agent.repomap.rank import Index
 from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
 from agent.repomap.source import Source, counted, digest_of, read_source
 from agent.tokens import count_tokens, encoding
 
-if TYPE_CHECKING:  # tools.base brings pydantic, which a warm start of the map has no use for
-    from tools.base import ToolContext
+if TYPE_CHECKING:
+    from agent.repomap.rank import Index  # it brings numpy: loaded when an index is built or read
+    from tools.base import ToolContext  # it brings pydantic, which a warm start has no use for
 
 DEFAULT_BUDGET = 262_144 // 4
 # The ToolContext key under which a session keeps its RepoMap (shared by the map and `symbols`).
@@ -145,6 +145,8 @@ class RepoMap:
     def _index(self, save: bool) -> Index:
         """The ranking index: from the cache when it was saved for these very contents. A new one
         is saved at once when the map starts, else when it closes: an edit should not wait for it."""
+        from agent.repomap.rank import Index
+
         fingerprint = self._fingerprint()
         index = self.cache.snapshot(fingerprint)
         if isinstance(index, Index) and index.paths == [s.path for s in self.ordered]:
@@ -289,7 +291,9 @@ class RepoMap:
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             # Small chunks, so that no worker is left alone with a long one at the end.
             parsed = pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 32)))
-            encoding()  # while the workers parse
+            # While the workers parse: the tokenizer, and numpy for the ranking index.
+            encoding()
+            import agent.repomap.rank  # noqa: F401
             batch: list[Source] = []
             for source in parsed:
                 batch.append(counted(source))
