@@ -79,8 +79,10 @@ class TagCache:
 
     def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> None:
         now = time.time_ns()
-        rows = [(s.path, now, *(getattr(s, name) for name in SCALARS), marshal.dumps(s.head()),
-                 marshal.dumps(s.body())) for s in sources]
+        rows = []
+        for s in sources:
+            rows.append((s.path, now, *(getattr(s, name) for name in SCALARS), *s.blobs()))
+            s.packed = None
         self._write(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * (len(SCALARS) + 4))})", rows)
         self._write("DELETE FROM files WHERE path = ?", [(p,) for p in deleted])
 

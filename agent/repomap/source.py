@@ -7,6 +7,7 @@ picklable data.
 from __future__ import annotations
 
 import hashlib
+import marshal
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,12 +58,31 @@ class Source:
     # say whether they are here.
     has_head: bool = True
     has_body: bool = True
+    # Head and body as the cache stores them (marshal): how a parsing worker sends them, so that
+    # the main process unpacks them once and packs them never. Dropped once saved.
+    packed: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)
 
     def head(self) -> tuple:
         return (self.defs, self.signatures)
 
     def body(self) -> tuple:
         return (self.refs, self.words)
+
+    def blobs(self) -> tuple[bytes, bytes]:
+        """Head and body, packed for the cache."""
+        return self.packed or (marshal.dumps(self.head()), marshal.dumps(self.body()))
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["packed"] = self.blobs()
+        del state["defs"], state["signatures"], state["refs"], state["words"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        head, body = state["packed"]
+        self.defs, self.signatures = marshal.loads(head)
+        self.refs, self.words = marshal.loads(body)
 
 
 def names_line(defs: list[tuple[str, int]]) -> str:
