@@ -56,6 +56,21 @@ def _pinned_sdist(name: str, version: str, sdists: Path) -> Path:
     raise SystemExit(f"no sdist {wanted} on {SIMPLE_INDEX}")
 
 
+def heron_python() -> Path:
+    """heron installed from this tree into a venv of its own, as a user has it: bytecode compiled
+    by pip, no editable finder and none of this machine's own start-up hooks, as aider's venv
+    has them. Installed again at every call, since the tree may have changed."""
+    venv = WORK / "heron-venv"
+    python = venv / "bin" / "python"
+    root = Path(__file__).resolve().parents[2]
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", str(root)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(root)],
+                   check=True)
+    return python
+
+
 def aider_python() -> Path:
     """aider-chat in its own venv, so its pins never touch heron's environment."""
     venv = WORK / "aider-venv"

@@ -10,6 +10,7 @@ its own venv with a stub model and io. The two take turns, run by run, and each 
 is printed too: the machines here are shared, and a slow spell should weigh on both alike.
 Beside them runs the floor of any tree-sitter map: a whole process that lists the same files,
 parses them and runs the tag queries in as many processes as heron uses, and keeps nothing.
+Each side runs installed in a venv of its own (heron_side.py, aider_side.py).
 Anchors measured on this machine with aider-chat 0.86.2 on Django: 28.7 s cold, 7.0 s warm,
 3.5 s per turn.
 """
@@ -17,11 +18,8 @@ Anchors measured on this machine with aider-chat 0.86.2 on Django: 28.7 s cold, 
 from __future__ import annotations
 
 import argparse
-import compileall
-import contextlib
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -29,11 +27,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
 
+from tests.bench.benchdata import WORK, aider_python, heron_python, sdist_tree  # noqa: E402
 
 TASKS = {
     "django": [
@@ -53,62 +51,6 @@ TASKS = {
 EDITED = {"django": "django/db/models/query.py", "sympy": "sympy/matrices/matrixbase.py"}
 ANCHORS = {"cold": 28.7, "warm": 7.0, "turn": 3.5}
 TARGETS = {"cold": 0.15}  # at most this share of aider's cold time
-
-
-def heron_side(tree: str, tokens: int, tasks: list[str]) -> None:
-    """One whole heron process: the first map, then one turn per further task."""
-    from agent.repomap import RepoMap
-
-    repo_map = RepoMap(Path(tree))
-    seconds, text = [], ""
-    for task in tasks:
-        started = time.perf_counter()
-        repo_map.refresh()
-        text = repo_map.render(task, budget=tokens).text
-        seconds.append(time.perf_counter() - started)
-    edit = None
-    if len(tasks) > 1 and os.environ.get("BENCH_EDIT"):
-        with edited(Path(tree) / os.environ["BENCH_EDIT"]):
-            started = time.perf_counter()
-            repo_map.refresh()
-            repo_map.render(tasks[-1] + " again", budget=tokens)
-            edit = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-    print(json.dumps({"seconds": seconds, "edit": edit, "peak_mb": peak, "worker_peak_mb": workers, "map": text,
-                      "stats": repo_map.stats.__dict__}))
-
-
-def floor_side(tree: str) -> None:
-    """Parse every file heron would and run its tag query, in one process per core; keep nothing."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from agent.repomap.files import Lister
-
-    paths = [str(Path(tree) / f.path) for f in Lister().list(Path(tree))]
-    with ProcessPoolExecutor(os.cpu_count()) as pool:
-        captures = sum(pool.map(parse_and_query, paths, chunksize=max(1, len(paths) // 64)))
-    print(json.dumps({"captures": captures}))
-
-
-def parse_and_query(path: str) -> int:
-    from agent.languages import language_of
-    from agent.repomap.tags import tag_captures
-
-    language = language_of(path)
-    return sum(map(len, tag_captures(Path(path).read_bytes(), language).values())) if language else 0
-
-
-@contextlib.contextmanager
-def edited(path: Path) -> Iterator[None]:
-    """The file with one more function, then as it was, mtime included (so caches stay warm)."""
-    data, stat = path.read_bytes(), path.stat()
-    path.write_bytes(data + b"\n\ndef added_by_the_benchmark():\n    return 1\n")
-    try:
-        yield
-    finally:
-        path.write_bytes(data)
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, dict]:
@@ -155,13 +97,11 @@ class Side:
                 "peak_mb": max(self.peaks), "tokens": count_tokens(self.text)}
 
 
-def sides(tree: Path, tokens: int, tasks: list[str]) -> tuple[Side, Side]:
-    from tests.bench.benchdata import WORK, aider_python  # here, as in main
-
-    heron = Side([sys.executable, __file__, "--side", str(tree), str(tokens), *tasks],
+def sides(tree: Path, tokens: int, tasks: list[str], heron_python: Path) -> tuple[Side, Side]:
+    heron = Side([str(heron_python), str(HERE / "heron_side.py"), "map", str(tree), str(tokens), *tasks],
                  WORK / "heron-cache" / "heron" / "repomap", len(tasks))  # the tag cache, not the tokenizer's copy
-    aider = Side([str(aider_python()), str(Path(__file__).parent / "aider_side.py"), "map", str(tree), str(tokens),
-                  *tasks], tree / ".aider.tags.cache.v4", len(tasks))
+    aider = Side([str(aider_python()), str(HERE / "aider_side.py"), "map", str(tree), str(tokens), *tasks],
+                 tree / ".aider.tags.cache.v4", len(tasks))
     return heron, aider
 
 
@@ -170,33 +110,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=262_144 // 4)
     parser.add_argument("--projects", nargs="+", default=["django", "sympy"])
-    parser.add_argument("--side", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--floor-side", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.side:
-        heron_side(args.side[0], int(args.side[1]), args.side[2:])
-        return
-    if args.floor_side:
-        floor_side(args.floor_side)
-        return
-    # Here: the sides' processes are timed whole, and the harness's downloading (urllib, tarfile)
-    # is no part of their work.
-    from tests.bench.benchdata import WORK, sdist_tree
-
-    # heron's bytecode, as an install leaves it and as aider's venv has it: where
-    # PYTHONDONTWRITEBYTECODE is set (it is on the machines here), every heron process would
-    # compile its modules again, 20-30 ms of each.
-    compileall.compile_dir(ROOT / "agent", quiet=1)
+    python = heron_python()
+    env = dict(os.environ, XDG_CACHE_HOME=str(WORK / "heron-cache"))
+    env.pop("PYTHONPATH", None)  # each side imports its own install
+    # Untimed: the tokenizer's ranks copied into the cache once (see agent.tokens.bpe_ranks), as
+    # any earlier heron process would have left them.
+    subprocess.run([str(python), "-c", "from agent.tokens import encoding; encoding()"], env=env, check=True)
     print(f"budget {args.tokens} tokens, medians of {args.runs} runs, whole processes, on {os.cpu_count()} cores")
     for project in args.projects:
         tree = sdist_tree(project)
-        heron, aider = sides(tree, args.tokens, TASKS[project])
-        env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(WORK / "heron-cache"))
+        heron, aider = sides(tree, args.tokens, TASKS[project], python)
         floor: list[float] = []
         for _ in range(args.runs):  # turn about, so that a machine slowing down weighs on all alike
             heron.run(env, EDITED[project])
             aider.run(env, EDITED[project])
-            floor.append(timed([sys.executable, __file__, "--floor-side", str(tree)], env)[0])
+            floor.append(timed([str(python), str(HERE / "heron_side.py"), "floor", str(tree)], env)[0])
         ours, theirs = heron.medians(), aider.medians()
         print(f"\n{tree.name}")
         print(f"{'':14}{'heron':>10}{'aider':>10}{'ratio':>8}")

@@ -1,0 +1,70 @@
+"""Runs inside heron's own venv (see benchdata.heron_python): heron as a user installs it, timed
+as a whole process beside aider's side. Prints one JSON object.
+
+  heron_side.py map ROOT TOKENS TASK [TASK ...]   the first map, then one turn per extra task
+  heron_side.py floor ROOT                        parse and tag-query every file heron would, in
+                                                  one process per core, keeping nothing
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def first_map_and_turns(tree: str, tokens: int, tasks: list[str]) -> None:
+    from agent.repomap import RepoMap  # each mode loads only what it uses, as heron would
+
+    repo_map = RepoMap(Path(tree))
+    seconds, text = [], ""
+    for task in tasks:
+        started = time.perf_counter()
+        repo_map.refresh()
+        text = repo_map.render(task, budget=tokens).text
+        seconds.append(time.perf_counter() - started)
+    edit = None
+    if len(tasks) > 1 and os.environ.get("BENCH_EDIT"):
+        path = Path(tree) / os.environ["BENCH_EDIT"]
+        data, stat = path.read_bytes(), path.stat()
+        path.write_bytes(data + b"\n\ndef added_by_the_benchmark():\n    return 1\n")  # as aider_side does
+        try:
+            started = time.perf_counter()
+            repo_map.refresh()
+            repo_map.render(tasks[-1] + " again", budget=tokens)
+            edit = time.perf_counter() - started
+        finally:  # as it was, mtime included, so that caches stay warm
+            path.write_bytes(data)
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    print(json.dumps({"seconds": seconds, "edit": edit, "peak_mb": peak, "worker_peak_mb": workers, "map": text,
+                      "stats": repo_map.stats.__dict__}))
+
+
+def floor(tree: str) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from agent.repomap.files import Lister
+
+    paths = [str(Path(tree) / f.path) for f in Lister().list(Path(tree))]
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        captures = sum(pool.map(parse_and_query, paths, chunksize=max(1, len(paths) // 64)))
+    print(json.dumps({"captures": captures}))
+
+
+def parse_and_query(path: str) -> int:
+    from agent.languages import language_of
+    from agent.repomap.tags import tag_captures
+
+    language = language_of(path)
+    return sum(map(len, tag_captures(Path(path).read_bytes(), language).values())) if language else 0
+
+
+if __name__ == "__main__":
+    mode, tree, *rest = sys.argv[1:]
+    if mode == "floor":
+        floor(tree)
+    else:
+        first_map_and_turns(tree, int(rest[0]), rest[1:])
