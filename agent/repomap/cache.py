@@ -4,12 +4,15 @@ One database per repository. An entry is valid while the file's path, size and m
 ones recorded; when the mtime is too close to the moment of recording to tell two writes apart
 (the "racy" case), the content hash decides. What a task mentions is never part of a key.
 A corrupt or locked database is replaced by a fresh one (in memory if need be), never fatal.
+Beside it, the ranking index last built is kept in a file of its own, for the contents it was
+built from; a damaged one is built again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import marshal
+import os
 import pickle
 import sqlite3
 import time
@@ -20,7 +23,7 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "17"  # bumped whenever Source or the pickled Index changes shape
+SCHEMA_VERSION = "18"  # bumped whenever Source or the pickled Index changes shape
 # The Source fields kept as columns, read on every start.
 SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
            "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
@@ -42,6 +45,7 @@ def database_path(root: Path, cache_dir: Path) -> Path:
 class TagCache:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.snapshot_path = path.with_suffix(".index")  # see save_snapshot
         self.rebuilt = False  # whether a corrupt or locked database had to be replaced
         self.db = self._open()
 
@@ -105,16 +109,23 @@ class TagCache:
 
     def snapshot(self, fingerprint: str) -> Any:
         """The ranking index saved for exactly this set of file contents, or None."""
-        rows = self._query("SELECT data FROM snapshot WHERE fingerprint = ?", (fingerprint,))
+        header = _snapshot_header(fingerprint)
         try:
-            return pickle.loads(rows[0][0]) if rows else None
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            data = self.snapshot_path.read_bytes()
+            return pickle.loads(memoryview(data)[len(header):]) if data.startswith(header) else None
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
             return None
 
     def save_snapshot(self, fingerprint: str, value: Any) -> None:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        self._write("DELETE FROM snapshot", [()])
-        self._write("INSERT INTO snapshot VALUES (?, ?)", [(fingerprint, data)])
+        """Saved in a file of its own: written into SQLite, its 8 MB (Django's) took three times as long."""
+        partial = self.snapshot_path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            with open(partial, "wb") as file:
+                file.write(_snapshot_header(fingerprint))
+                pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
+            partial.replace(self.snapshot_path)
+        except OSError:  # a read-only cache: the index is built again next time
+            partial.unlink(missing_ok=True)
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         try:
@@ -165,6 +176,10 @@ class TagCache:
             self.db = _prepared(sqlite3.connect(":memory:", check_same_thread=False))
 
 
+def _snapshot_header(fingerprint: str) -> bytes:
+    return f"heron index {SCHEMA_VERSION} {fingerprint}\n".encode()
+
+
 def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")  # a cache: WAL stays consistent, only the last writes may be lost
@@ -172,12 +187,11 @@ def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
     row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     if row is None or row[0] != SCHEMA_VERSION:
         db.execute("DROP TABLE IF EXISTS files")
-        db.execute("DROP TABLE IF EXISTS snapshot")
+        db.execute("DROP TABLE IF EXISTS snapshot")  # kept in SQLite up to version 17
         db.execute("DROP TABLE IF EXISTS directories")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
     db.execute(f"CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, recorded_ns INTEGER, "
                f"{', '.join(SCALARS)}, head BLOB, body BLOB)")
-    db.execute("CREATE TABLE IF NOT EXISTS snapshot (fingerprint TEXT PRIMARY KEY, data BLOB)")
     db.execute("CREATE TABLE IF NOT EXISTS directories (data BLOB)")
     db.commit()
     return db

@@ -204,6 +204,22 @@ def test_a_corrupt_cache_is_rebuilt(tmp_path):
     assert third.stats.parsed == 0  # the rebuilt cache is whole again
 
 
+def test_a_damaged_or_foreign_index_file_is_built_again(tmp_path):
+    root = tmp_path / "shop"
+    make_repo(root, SHOP)
+    first = new_map(root, tmp_path)
+    cold = first.render("price of a cart", budget=300).text
+    first.close()
+    saved = first.cache.snapshot_path.read_bytes()
+    header, _, index = saved.partition(b"\n")
+    for damaged in (saved[: len(saved) // 2], b"not an index", header + b"0\n" + index, b"\n" + index):
+        first.cache.snapshot_path.write_bytes(damaged)
+        again = new_map(root, tmp_path)
+        assert again.render("price of a cart", budget=300).text == cold
+        again.close()
+        assert first.cache.snapshot_path.read_bytes() == saved  # built and saved again
+
+
 def test_a_locked_cache_is_not_fatal(tmp_path):
     root = tmp_path / "shop"
     make_repo(root, SHOP)
