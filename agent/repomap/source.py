@@ -180,10 +180,9 @@ def terms(identifier: str) -> tuple[str, ...]:
 
 
 def _skip_reason(data: bytes) -> str | None:
-    head = data[:8192]
-    if b"\0" in head:
+    if data.find(b"\0", 0, 8192) >= 0:
         return "binary"
-    top = b"\n".join(data[:4096].split(b"\n")[:GENERATED_HEADER_LINES])
+    top = b"\n".join(data[:4096].split(b"\n", GENERATED_HEADER_LINES)[:GENERATED_HEADER_LINES])
     if any(marker in top for marker in GENERATED_MARKERS):
         return "generated"
     if data.count(b"\n", 0, 65536) < min(len(data), 65536) / 500:
