@@ -47,7 +47,7 @@ def extract(source: bytes, language: str) -> Tags:
     lines = source.split(b"\n")
     tags = Tags()
     seen: set[int] = set()  # a name matched by two patterns counts once
-    definitions = {_key(node): node for node in captures.get("def", ())}
+    definitions = {node.id: node for node in captures.get("def", ())}
     headers: dict[int, list[str]] = {}
     for name_node in sorted(captures.get("def.name", ()), key=START):
         if name_node.start_byte in seen:
@@ -88,15 +88,11 @@ def _references(captures: dict[str, list[Node]], defined: set[int]) -> list[Node
     return [node for node in used if node.start_byte not in defined]
 
 
-def _key(node: Node) -> tuple[int, int, str]:
-    return (node.start_byte, node.end_byte, node.type)
-
-
-def _enclosing(name: Node, definitions: dict[tuple[int, int, str], Node]) -> Node | None:
-    """The definition a name belongs to: its nearest captured ancestor."""
+def _enclosing(name: Node, definitions: dict[int, Node]) -> Node | None:
+    """The definition a name belongs to: its nearest captured ancestor (by node id)."""
     node = name.parent
     while node is not None:
-        found = definitions.get(_key(node))
+        found = definitions.get(node.id)
         if found is not None:
             return found
         node = node.parent
