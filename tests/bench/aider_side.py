@@ -11,8 +11,10 @@ import re
 import resource
 import sys
 import time
+from pathlib import Path
 
 from aider.repomap import RepoMap, find_src_files
+from edit_turn import edited
 
 
 class StubModel:
@@ -65,22 +67,12 @@ def main():
         text = repo_map.get_repo_map([], files, named, idents) or ""
         seconds.append(time.perf_counter() - started)
     edit = None
-    if len(tasks) > 1 and os.environ.get("BENCH_EDIT"):  # as repomap.edited does for heron
-        path = os.path.join(root, os.environ["BENCH_EDIT"])
-        with open(path, "rb") as f:
-            data = f.read()
-        stat = os.stat(path)
-        with open(path, "wb") as f:
-            f.write(data + b"\n\ndef added_by_the_benchmark():\n    return 1\n")
-        try:
+    if len(tasks) > 1 and os.environ.get("BENCH_EDIT"):
+        with edited(Path(root) / os.environ["BENCH_EDIT"]):
             named, idents = mentions(tasks[-1] + " again", root, files)
             started = time.perf_counter()
             repo_map.get_repo_map([], files, named, idents)
             edit = time.perf_counter() - started
-        finally:
-            with open(path, "wb") as f:
-                f.write(data)
-            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(json.dumps({"seconds": seconds, "edit": edit, "peak_mb": peak, "map": text}))
 

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from edit_turn import edited
+
 
 def first_map_and_turns(tree: str, tokens: int, tasks: list[str]) -> None:
     from agent.repomap import RepoMap  # each mode loads only what it uses, as heron would
@@ -26,17 +28,11 @@ def first_map_and_turns(tree: str, tokens: int, tasks: list[str]) -> None:
         seconds.append(time.perf_counter() - started)
     edit = None
     if len(tasks) > 1 and os.environ.get("BENCH_EDIT"):
-        path = Path(tree) / os.environ["BENCH_EDIT"]
-        data, stat = path.read_bytes(), path.stat()
-        path.write_bytes(data + b"\n\ndef added_by_the_benchmark():\n    return 1\n")  # as aider_side does
-        try:
+        with edited(Path(tree) / os.environ["BENCH_EDIT"]):
             started = time.perf_counter()
             repo_map.refresh()
             repo_map.render(tasks[-1] + " again", budget=tokens)
             edit = time.perf_counter() - started
-        finally:  # as it was, mtime included, so that caches stay warm
-            path.write_bytes(data)
-            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     print(json.dumps({"seconds": seconds, "edit": edit, "peak_mb": peak, "worker_peak_mb": workers, "map": text,
