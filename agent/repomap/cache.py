@@ -111,8 +111,8 @@ class TagCache:
         """The ranking index saved for exactly this set of file contents, or None."""
         header = _snapshot_header(fingerprint)
         try:
-            data = self.snapshot_path.read_bytes()
-            return pickle.loads(memoryview(data)[len(header):]) if data.startswith(header) else None
+            with open(self.snapshot_path, "rb") as file:  # the header first: another index is not read
+                return pickle.load(file) if file.read(len(header)) == header else None
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
             return None
 
