@@ -44,7 +44,7 @@ PICK_SESSION = ""  # `--resume` without an ID: the TUI lets the user choose
 
 def resume_option(args: argparse.Namespace, repo: Path) -> str | None:
     """The session the TUI should open: an ID, PICK_SESSION, or None for a new session."""
-    from agent.session import find_session, latest_session
+    from agent.context.transcript import find_session, latest_session
 
     if args.continue_session:
         latest = latest_session(repo)
@@ -100,7 +100,7 @@ def _add_sessions(commands: Any) -> None:
 
 
 def _sessions(args: argparse.Namespace) -> int:
-    from agent.session import list_sessions
+    from agent.context.transcript import list_sessions
 
     found = list_sessions(Path(args.repo) if args.repo else None)
     if not found:
@@ -112,8 +112,8 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _fix(args: argparse.Namespace) -> int:
+    from agent.context.transcript import session_info
     from agent.fix import read_issue, run_fix
-    from agent.session import session_info
 
     if args.repo is None:
         args.repo = session_info(args.resume).workspace if args.resume else "."
@@ -123,7 +123,7 @@ def _fix(args: argparse.Namespace) -> int:
         "test_cmd": args.test_cmd, "retries": args.retries, "sandbox": args.sandbox,
     })
     if args.batch:
-        from agent.batch import run_batch
+        from agent.batch.runner import run_batch
 
         if args.issue or args.issue_file or args.resume:
             raise UsageError("--batch takes its issues from the task file; give no other issue or --resume")
@@ -146,7 +146,7 @@ def _add_undo(commands: Any) -> None:
 
 
 def _undo(args: argparse.Namespace) -> int:
-    from agent.undo import run_undo
+    from agent.vcs.undo import run_undo
 
     return run_undo(Path(args.repo), args.n, list_only=args.list)
 
@@ -159,14 +159,14 @@ def _add_doctor(commands: Any) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from agent.doctor import run_doctor
+    from agent.serve.doctor import run_doctor
 
     config = load_config(Path(args.repo), {"base_url": args.base_url, "model": args.model})
     return run_doctor(config, sys.stdout)
 
 
 def _add_serve(commands: Any) -> None:
-    from agent.serve import RUNTIMES
+    from agent.serve.launch import RUNTIMES
 
     serve = commands.add_parser("serve", help="start a local server for Qwen3.6-27B",
                                 description="Start vLLM, llama-server or Ollama for Qwen3.6-27B with its full window.")
@@ -181,7 +181,7 @@ def _add_serve(commands: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from agent.serve import run_serve
+    from agent.serve.launch import run_serve
 
     return run_serve(args.runtime, args.port, args.context, args.gguf, args.print_only, sys.stdout)
 
@@ -204,8 +204,8 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _add_review(commands: Any) -> None:
-    from agent.review_chunks import DEFAULT_CHUNK_TOKENS
-    from agent.review_formats import FORMATS
+    from agent.review.chunks import DEFAULT_CHUNK_TOKENS
+    from agent.review.formats import FORMATS
     from tools.findings import SEVERITIES
 
     review = commands.add_parser("review", help="review a change before it is committed",
@@ -231,8 +231,8 @@ def _add_review(commands: Any) -> None:
 def _review(args: argparse.Namespace) -> int:
     import os
 
-    from agent.review import ReviewOptions, run_review
-    from agent.review_diff import Target
+    from agent.review.command import ReviewOptions, run_review
+    from agent.review.diff import Target
 
     target = (Target("range", args.range) if args.range else Target("commit", args.commit) if args.commit
               else Target("staged"))
@@ -261,14 +261,14 @@ def _add_hook(commands: Any) -> None:
 
 
 def _hook_install(args: argparse.Namespace) -> int:
-    from agent.hook import install
+    from agent.review.hook import install
 
     print(install(Path(args.repo), args.fail_on, args.force))
     return 0
 
 
 def _hook_uninstall(args: argparse.Namespace) -> int:
-    from agent.hook import uninstall
+    from agent.review.hook import uninstall
 
     print(uninstall(Path(args.repo)))
     return 0
@@ -289,7 +289,7 @@ def _positive(kind: type) -> Any:
 
 def _tui(args: argparse.Namespace) -> int:
     """`heron` with no sub-command: the app, in the repository at --repo (default: here)."""
-    from agent.session import session_info
+    from agent.context.transcript import session_info
     from agent.tui.app import HeronApp
 
     if args.repo is None:

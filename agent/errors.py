@@ -38,3 +38,7 @@ class Interrupted(HeronError):
     """The user interrupted the run (exit 130)."""
 
     exit_code = 130
+
+
+class ToolError(Exception):
+    """A tool's own failure (bad path, no match, non-zero exit): its message goes to the model."""

@@ -8,19 +8,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from agent.branches import Workplace, close_workplace, open_workplace
-from agent.commit import CommitFailed, check_can_commit, commit_session
 from agent.config import Config
-from agent.dispatch import deny_all
+from agent.context.transcript import Session
+from agent.core.build import Runtime, open_runtime
+from agent.core.dispatch import deny_all
+from agent.core.events import Done, SessionOpened, SessionStarted, TestRun, Warning
+from agent.core.interfaces import Approval, ApprovalRequest, EventSink
+from agent.core.loop import Outcome
 from agent.errors import UsageError
-from agent.events import Done, SessionOpened, SessionStarted, TestRun, Warning
-from agent.interfaces import Approval, ApprovalRequest, EventSink
-from agent.loop import Outcome
-from agent.runtime import Runtime, open_runtime
-from agent.session import Session
 from agent.sinks import JsonlSink, ProgressSink
+from agent.vcs.branches import Workplace, close_workplace, open_workplace
+from agent.vcs.checkpoints import Checkpoints, GitCheckpoints
+from agent.vcs.commit import CommitFailed, check_can_commit, commit_session
 from prompts import render
-from tools.checkpoints import Checkpoints, GitCheckpoints
 
 CHECK_TIMEOUT = 3600.0
 CHECK_OUTPUT_CHARS = 6000

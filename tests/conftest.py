@@ -3,8 +3,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -14,7 +14,7 @@ import pytest
 from tests.fakes.openai_server import FakeOpenAIServer
 
 if TYPE_CHECKING:
-    from tools.sandbox import Sandbox
+    from agent.sandbox.bubblewrap import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -118,7 +118,7 @@ def run_heron(args: list[str], home: Path, cwd: Path | None = None, input: str |
 def sandbox(tmp_path: Path) -> Sandbox:
     """A bubblewrap sandbox over tmp_path/ws. Without a working bwrap: skipped on a workstation,
     FAILED under CI=true, where the sandbox is part of what must be tested."""
-    from tools.sandbox import Sandbox, bwrap_problem
+    from agent.sandbox.bubblewrap import Sandbox, bwrap_problem
 
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config, load_config
-from agent.context import DEFAULT_WINDOW, Budget, answer_tokens
-from agent.dispatch import deny_all
+from agent.context.history import DEFAULT_WINDOW, Budget, answer_tokens
+from agent.context.transcript import Session, restore
+from agent.core.build import Runtime, open_runtime
+from agent.core.dispatch import deny_all
+from agent.core.events import Compacted, ContextMeter, Event, TextDelta
 from agent.errors import ContextOverflow, UsageError
-from agent.events import Compacted, ContextMeter, Event, TextDelta
-from agent.runtime import Runtime, open_runtime
-from agent.session import Session, restore
 from prompts import render
-from tools.registry import DEFAULT_TOOLS
 from tests.conftest import make_repo
-from tests.fakes.openai_server import FakeOpenAIServer, Call, Reply, call, tool_reply
+from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
 from tools.outputs import OutputStore
+from tools.registry import DEFAULT_TOOLS
 
 INSTRUCTIONS = "Run tests with `make check`.\nNever edit generated/ by hand.\n"
 OVERFLOW = (400, "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.serve import llama_server_argv
+from agent.serve.launch import llama_server_argv
 from tests.conftest import run_heron
 from tests.fakes.openai_server import Reply, call, tool_reply
 

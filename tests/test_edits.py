@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.edits import Ambiguous, NoMatch, apply, locate
+from agent.edits.matching import Ambiguous, NoMatch, apply, locate
 
 SOURCE = '''class Cache:
     def get(self, key):

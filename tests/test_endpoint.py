@@ -7,11 +7,11 @@ import socket
 import pytest
 
 from agent.config import Config
-from agent.endpoint import find_endpoint
+from agent.core.build import open_runtime
+from agent.core.dispatch import deny_all
+from agent.core.events import Event, Warning
 from agent.errors import ServerError
-from agent.events import Event, Warning
-from agent.dispatch import deny_all
-from agent.runtime import open_runtime
+from agent.model.endpoint import find_endpoint
 from tests.conftest import make_repo
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 

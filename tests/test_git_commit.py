@@ -10,7 +10,7 @@ from pathlib import Path
 
 import git as gitpython
 
-from agent.commit import parse_message, shorten
+from agent.vcs.commit import parse_message, shorten
 from tests.conftest import make_repo
 from tests.fakes.openai_server import Reply, call, tool_reply
 from tests.test_git_undo import fix, git, undo

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config
-from agent.dispatch import deny_all
-from agent.events import Event, Warning
-from agent.runtime import open_runtime
+from agent.core.build import open_runtime
+from agent.core.dispatch import deny_all
+from agent.core.events import Event, Warning
+from agent.vcs.checkpoints import NothingToUndo, latest_checkpoints
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 from tools.base import ToolContext, ToolError
-from tools.checkpoints import NothingToUndo, latest_checkpoints
 from tools.git import git_diff, git_log, git_show, git_status
 
 

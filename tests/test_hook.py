@@ -6,8 +6,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from agent.hook import MARKER
 from pre_commit.clientlib import load_manifest
+
+from agent.review.hook import MARKER
 from tests.conftest import ROOT, heron_env, make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.test_review_cli import AFTER, BEFORE, BUG, git, reports

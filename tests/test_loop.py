@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.config import Config
-from agent.dispatch import deny_all
-from agent.events import ApprovalRequested, Event, ToolFinished, ToolStarted
-from agent.interfaces import Approval
-from agent.runtime import Runtime, open_runtime
+from agent.core.build import Runtime, open_runtime
+from agent.core.dispatch import deny_all
+from agent.core.events import ApprovalRequested, Event, ToolFinished, ToolStarted
+from agent.core.interfaces import Approval
 from tests.conftest import make_repo
-from tests.fakes.openai_server import FakeOpenAIServer, Call, Reply, call, tool_reply
+from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
 
 
 def runtime(server: FakeOpenAIServer, repo: Path, events: list[Event], mode: str = "full-auto",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from agent.core.policy import DEFAULT_DENY, Policy, simple_commands
 from tools.files import write_file
 from tools.plan import todo
-from tools.policy import DEFAULT_DENY, Policy, simple_commands
 from tools.shell import shell
 
 GIT = Policy(mode="ask", allow=("git *", "ls*", "pytest*"))

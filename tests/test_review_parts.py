@@ -11,11 +11,11 @@ import pytest
 
 from agent.config import Config
 from agent.errors import ServerError
-from agent.review import ReviewOptions, run_review
-from agent.review_run import ReviewTimedOut, run_all
-from agent.review_chunks import split
-from agent.review_diff import Target, collect_changes, enclosing_definitions, is_generated
-from agent.review_fix import apply_fixes
+from agent.review.chunks import split
+from agent.review.command import ReviewOptions, run_review
+from agent.review.diff import Target, collect_changes, enclosing_definitions, is_generated
+from agent.review.fix import apply_fixes
+from agent.review.run import ReviewTimedOut, run_all
 from tests.conftest import make_repo
 from tests.fakes.openai_server import call, tool_reply
 from tests.test_review_cli import git

@@ -15,10 +15,10 @@ from typing import Iterator
 import git
 import pytest
 
+from agent.sandbox.bubblewrap import Sandbox, ShellSandbox
+from agent.sandbox.limits import Limits
+from agent.sandbox.shell import ShellSession
 from tests.conftest import make_repo
-from tools.limits import Limits
-from tools.sandbox import Sandbox, ShellSandbox
-from tools.shell import ShellSession
 
 CONNECT = "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), timeout=3); print(\"connected\")'"
 

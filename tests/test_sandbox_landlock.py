@@ -13,12 +13,12 @@ from typing import Iterator
 
 import pytest
 
+from agent.sandbox.bubblewrap import choose_sandbox
+from agent.sandbox.landlock_tier import LandlockSandbox, landlock_problem
+from agent.sandbox.limits import Limits
+from agent.sandbox.shell import ShellSession
 from tests.conftest import make_repo
 from tests.test_sandbox import CONNECT, check_git_in_linked_worktree, linked_worktree, session
-from tools.limits import Limits
-from tools.sandbox import choose_sandbox
-from tools.sandbox_landlock import LandlockSandbox, landlock_problem
-from tools.shell import ShellSession
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from agent.cli import PICK_SESSION, build_parser, resume_option
+from agent.context.transcript import Session, latest_session, list_sessions, load_session, restore
 from agent.errors import UsageError
-from agent.session import Session, latest_session, list_sessions, load_session, restore
 from tests.conftest import HERON, heron_env, make_repo, run_heron
 from tests.fakes.openai_server import Reply, call, tool_reply
 from tests.test_fix_cli import BUGGY, FIXED, TEST_CMD, inventory

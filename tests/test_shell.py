@@ -16,9 +16,9 @@ from typing import Iterator
 import pexpect
 import pytest
 
+from agent.sandbox.bubblewrap import Sandbox
+from agent.sandbox.shell import OUTPUT_HEAD, OUTPUT_TAIL, ShellSession, ShellStartError
 from tests.conftest import make_repo
-from tools.sandbox import Sandbox
-from tools.shell import OUTPUT_HEAD, OUTPUT_TAIL, ShellSession, ShellStartError
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from agent.events import ReasoningDelta, TextDelta
-from agent.model import OpenAIModel
-from agent.toolcalls import normalize_arguments, recover_calls
+from agent.core.events import ReasoningDelta, TextDelta
+from agent.model.client import OpenAIModel
+from agent.model.toolcalls import normalize_arguments, recover_calls
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply
 from tools.registry import DEFAULT_TOOLS
 

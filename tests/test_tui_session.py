@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import git
 import pytest
-
 from textual.pilot import Pilot
 
 from agent.config import Config
-from agent.session import list_sessions
+from agent.context.transcript import list_sessions
 from agent.tui.app import HeronApp
 from agent.tui.entries import AssistantEntry, NoticeEntry, PanelEntry, UserEntry
 from agent.tui.screens.session_picker import SessionPickerScreen

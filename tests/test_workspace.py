@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.dispatch import Dispatcher, deny_all
-from agent.events import Event, ToolFinished
-from agent.model import ToolCall
+from agent.core.dispatch import Dispatcher, deny_all
+from agent.core.events import Event, ToolFinished
+from agent.core.policy import Policy
+from agent.model.client import ToolCall
+from agent.sandbox.bubblewrap import Sandbox
+from agent.secrets import Redactor
 from tests.conftest import make_repo
 from tools.base import ToolContext, ToolError
 from tools.files import EditFileArgs, ReadFileArgs, WriteFileArgs, edit_file, read_file, write_file
-from tools.policy import Policy
-from tools.sandbox import Sandbox
-from tools.secrets import Redactor
 from tools.shell import shell
 
 

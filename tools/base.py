@@ -15,12 +15,12 @@ from typing import Any, Callable, Literal, get_type_hints
 
 from pydantic import BaseModel
 
+from agent.errors import ToolError
+
 # What a call needs permission for: reading, editing the workspace, running commands, or nothing.
+__all__ = ["Kind", "TaskFinished", "Tool", "ToolContext", "ToolError", "ToolResult", "tool"]
+
 Kind = Literal["read", "edit", "shell", "meta"]
-
-
-class ToolError(Exception):
-    """A tool's own failure (bad path, no match, non-zero exit): its message goes to the model."""
 
 
 class TaskFinished(Exception):

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from tools import edits, syntax, textfile
+from agent.edits import matching as edits
+from agent.edits import textfile
+from agent.edits.textfile import TextFile
+from agent.sandbox.workspace import relative, resolve
+from tools import syntax
 from tools.base import ToolContext, ToolError, ToolResult, tool
-from tools.textfile import TextFile
-from tools.workspace import relative, resolve
 
 MAX_READ_LINES = 2000
 MAX_LINE_CHARS = 2000

@@ -1,6 +1,6 @@
 """The repository heron works in: finding it, what state it is in, and the model's read-only git tools.
 
-Committing, checkpoints and undo are the harness's (tools/checkpoints.py, agent/commit.py); the
+Committing, checkpoints and undo are the harness's (agent/vcs/checkpoints.py, agent/vcs/commit.py); the
 model only reads: git_status, git_diff, git_log, git_show.
 """
 

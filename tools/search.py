@@ -20,8 +20,8 @@ from typing import Callable, Iterator
 import pathspec
 from pydantic import BaseModel, Field
 
+from agent.sandbox.workspace import relative, resolve
 from tools.base import ToolContext, ToolError, ToolResult, tool
-from tools.workspace import relative, resolve
 
 MAX_MATCHES = 100
 MAX_FILES = 200

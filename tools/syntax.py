@@ -8,7 +8,7 @@ from typing import Sequence
 
 from tree_sitter import Node
 
-from agent.languages import language_of, parser
+from agent.repomap.languages import language_of, parser
 
 MAX_REPORTED = 5
 

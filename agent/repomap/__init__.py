@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
+from agent.model.tokens import count_tokens, encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
 from agent.repomap.source import Source, counted, digest_of, read_source
-from agent.tokens import count_tokens, encoding
 
 if TYPE_CHECKING:
     from agent.repomap.rank import Index  # it brings numpy: loaded when an index is built or read

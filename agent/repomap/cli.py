@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from agent.errors import UsageError
+from agent.model.tokens import count_tokens
 from agent.repomap import DEFAULT_BUDGET, RepoMap
-from agent.tokens import count_tokens
 
 
 def print_map(path: Path, tokens: int | None, focus: list[str], task: str, stats: bool) -> int:

@@ -15,7 +15,7 @@ from operator import attrgetter
 
 from tree_sitter import Node, Query, QueryCursor
 
-from agent.languages import grammar, parser
+from agent.repomap.languages import grammar, parser
 
 # Languages that share another's query file.
 QUERY_OF = {"tsx": "typescript"}

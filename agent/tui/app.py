@@ -16,22 +16,31 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 
-from agent import events as ev
 from agent.config import Config
+from agent.context.transcript import Session, entries, list_sessions
+from agent.core import events as ev
+from agent.core.build import Runtime, open_runtime
+from agent.core.interfaces import Approval
+from agent.core.loop import Outcome
 from agent.errors import HeronError, ServerError
-from agent.interfaces import Approval
-from agent.loop import Outcome
-from agent.runtime import Runtime, open_runtime
 from agent.tui import slash
 from agent.tui.bridge import Channel, UiApprover, UiSink
 from agent.tui.commands import BUILTIN, user_commands
 from agent.tui.completion import Completer
 from agent.tui.entries import AssistantEntry, NoticeEntry, PanelEntry, UserEntry, describe_call
-from agent.tui.modes import next_mode, policy_for
-from agent.session import Session, entries, list_sessions
 from agent.tui.history import history_entries
-from agent.tui.messages import (AgentEvent, ApprovalNeeded, ConnectFailed, Connected, Drain, JobEnded,
-                                RunEnded, RunFailed, Submitted)
+from agent.tui.messages import (
+    AgentEvent,
+    ApprovalNeeded,
+    Connected,
+    ConnectFailed,
+    Drain,
+    JobEnded,
+    RunEnded,
+    RunFailed,
+    Submitted,
+)
+from agent.tui.modes import next_mode, policy_for
 from agent.tui.preview import approval_preview
 from agent.tui.screens.approval import ApprovalAnswer, ApprovalScreen
 from agent.tui.screens.no_endpoint import NoEndpointScreen

@@ -7,12 +7,12 @@ from typing import Callable
 
 from textual.message import Message
 
+from agent.context.transcript import Session
+from agent.core.build import Runtime
+from agent.core.events import Event
+from agent.core.interfaces import Approval, ApprovalRequest
+from agent.core.loop import Outcome
 from agent.errors import HeronError
-from agent.events import Event
-from agent.interfaces import Approval, ApprovalRequest
-from agent.loop import Outcome
-from agent.runtime import Runtime
-from agent.session import Session
 
 
 @dataclass

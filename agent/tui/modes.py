@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from agent.config import APPROVAL_MODES
-from tools.policy import Policy
+from agent.core.policy import Policy
 
 MODES = ("plan", *APPROVAL_MODES)
 # Shift+Tab walks these; read-only is reachable with /mode.

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agent.interfaces import ApprovalRequest
-from tools import textfile
+from agent.core.interfaces import ApprovalRequest
+from agent.edits import textfile
+from agent.sandbox.workspace import resolve
 from tools.base import ToolError
 from tools.files import EditFileArgs, replace_in, unified_diff
-from tools.workspace import resolve
 
 
 def approval_preview(workspace: Path, request: ApprovalRequest) -> str:

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Awaitable, Callable
 
-from agent.commit import check_can_commit, commit_session
+from agent.context.transcript import list_sessions, session_info
+from agent.core.build import Runtime, map_budget
 from agent.errors import HeronError
+from agent.model.tokens import count_tokens
 from agent.repomap import session_map
-from agent.runtime import Runtime, map_budget
-from agent.session import list_sessions, session_info
-from agent.tokens import count_tokens
 from agent.tui.messages import JobEnded
 from agent.tui.screens.session_picker import SessionPickerScreen, describe_session
-from tools.checkpoints import GitCheckpoints
+from agent.vcs.checkpoints import GitCheckpoints
+from agent.vcs.commit import check_can_commit, commit_session
 
 if TYPE_CHECKING:
     from agent.tui.app import HeronApp

@@ -6,7 +6,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from agent.errors import HeronError
-from agent.endpoint import served_models
+from agent.model.endpoint import served_models
 from agent.tui import session_commands
 from agent.tui.commands import help_text, parse
 from agent.tui.entries import PanelEntry

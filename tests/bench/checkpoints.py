@@ -19,8 +19,8 @@ import git
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from agent.vcs.checkpoints import GitCheckpoints, new_session_id  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
-from tools.checkpoints import GitCheckpoints, new_session_id  # noqa: E402
 
 RUNS = 7
 

@@ -27,12 +27,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.config import Config  # noqa: E402
-from agent.dispatch import deny_all  # noqa: E402
-from agent.events import Compacted, Event, ToolFinished, ToolStarted  # noqa: E402
-from agent.model import Turn  # noqa: E402
-from agent.runtime import open_runtime  # noqa: E402
-from agent.session import Session  # noqa: E402
-from agent.tokens import count_tokens  # noqa: E402
+from agent.context.transcript import Session  # noqa: E402
+from agent.core.build import open_runtime  # noqa: E402
+from agent.core.dispatch import deny_all  # noqa: E402
+from agent.core.events import Compacted, Event, ToolFinished, ToolStarted  # noqa: E402
+from agent.model.client import Turn  # noqa: E402
+from agent.model.tokens import count_tokens  # noqa: E402
 from prompts import render  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply  # noqa: E402

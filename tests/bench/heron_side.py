@@ -51,7 +51,7 @@ def floor(tree: str) -> None:
 
 
 def parse_and_query(path: str) -> int:
-    from agent.languages import language_of
+    from agent.repomap.languages import language_of
     from agent.repomap.tags import tag_captures
 
     language = language_of(path)

@@ -90,7 +90,7 @@ class Side:
         self.text = last["map"]
 
     def medians(self) -> dict[str, float]:
-        from agent.tokens import count_tokens
+        from agent.model.tokens import count_tokens
 
         return {"cold": statistics.median(self.cold), "warm": statistics.median(self.warm),
                 "turn": statistics.median(self.turns), "edit": statistics.median(self.edits),
@@ -114,9 +114,9 @@ def main() -> None:
     python = heron_python()
     env = dict(os.environ, XDG_CACHE_HOME=str(WORK / "heron-cache"))
     env.pop("PYTHONPATH", None)  # each side imports its own install
-    # Untimed: the tokenizer's ranks copied into the cache once (see agent.tokens.bpe_ranks), as
+    # Untimed: the tokenizer's ranks copied into the cache once (see agent.model.tokens.bpe_ranks), as
     # any earlier heron process would have left them.
-    subprocess.run([str(python), "-c", "from agent.tokens import encoding; encoding()"], env=env, check=True)
+    subprocess.run([str(python), "-c", "from agent.model.tokens import encoding; encoding()"], env=env, check=True)
     print(f"budget {args.tokens} tokens, medians of {args.runs} runs, whole processes, on {os.cpu_count()} cores")
     for project in args.projects:
         tree = sdist_tree(project)

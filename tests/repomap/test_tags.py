@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.languages import language_of
+from agent.repomap.languages import language_of
 from agent.repomap.tags import extract, query, reference_lines
 
 # language: (file name, source, definitions it must find, references it must find)

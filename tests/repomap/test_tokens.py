@@ -6,7 +6,7 @@ import base64
 import marshal
 from importlib import resources
 
-from agent.tokens import bpe_ranks, count_tokens, encoding
+from agent.model.tokens import bpe_ranks, count_tokens, encoding
 
 
 def test_every_rank_of_the_bpe_file_is_loaded_as_written():

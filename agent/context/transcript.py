@@ -1,0 +1,205 @@
+"""Durable sessions: one JSONL file per session, appended and flushed entry by entry.
+
+Entries: a `header` first; then each `message` as it joins the history, the `request` text of
+each user turn, the whole text of each shortened tool `output`, each `pin`, each `compaction`
+(the history that replaced the old one) and each `event` but the streaming deltas (the
+finished turn carries their text). Replaying them restores the history exactly. A kill can tear
+only the last line, which loading skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import platformdirs
+
+from agent.context.history import Restored
+from agent.core import events as ev
+from agent.core.interfaces import EventSink
+from agent.errors import UsageError
+
+UNRECORDED = (ev.TextDelta, ev.ReasoningDelta)
+
+
+def sessions_dir() -> Path:
+    return platformdirs.user_data_path("heron") / "sessions"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    path: Path
+    workspace: str
+    created: str
+    task: str
+    updated: float
+
+
+class Session:
+    """A session file open for appending."""
+
+    def __init__(self, path: Path, restored: Restored | None = None) -> None:
+        self.path = path
+        self.id = path.stem
+        self.restored = restored
+        # Whether anything was asked: a session nobody spoke in is not worth keeping.
+        self.used = bool(restored and restored.latest_request is not None)
+        self._lock = threading.Lock()  # the TUI may pin from its own thread while the loop runs
+        # Private to the user: a session holds the code and commands of their repository.
+        self._file = open(path, "a", encoding="utf-8", opener=lambda p, flags: os.open(p, flags, 0o600))
+
+    @classmethod
+    def create(cls, workspace: Path, task: str, root: Path | None = None) -> "Session":
+        root = root or sessions_dir()
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        session_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+        session = cls(root / f"{session_id}.jsonl")
+        session.record({"type": "header", "id": session_id, "workspace": str(workspace.resolve()),
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "task": task})
+        return session
+
+    @classmethod
+    def resume(cls, session_id: str, root: Path | None = None) -> "Session":
+        """Reopen a session to continue it; a torn last line is cut off before appending."""
+        path = find_session(session_id, root)
+        restored = restore(path)
+        _cut_torn_line(path)
+        return cls(path, restored)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        self.used = self.used or entry.get("type") == "request"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def recording(self, emit: EventSink) -> EventSink:
+        """An event sink that records each event, then passes it on."""
+
+        def sink(event: ev.Event) -> None:
+            if not isinstance(event, UNRECORDED):
+                self.record({"type": "event", "event": event.to_json()})
+            emit(event)
+
+        return sink
+
+    def close(self) -> None:
+        self._file.close()
+
+    def close_or_discard(self) -> None:
+        """Close; a session in which nothing was said is deleted, so the list holds only real ones."""
+        self.close()
+        if not self.used:
+            self.path.unlink(missing_ok=True)
+
+
+def find_session(session_id: str, root: Path | None = None) -> Path:
+    path = (root or sessions_dir()) / f"{session_id}.jsonl"
+    if not session_id or "/" in session_id or not path.is_file():
+        raise UsageError(f"no session '{session_id}'; `heron sessions` lists them")
+    return path
+
+
+def load_session(session_id: str, root: Path | None = None) -> list[dict[str, Any]]:
+    """The message history of a recorded session, exactly as the model last saw it."""
+    return restore(find_session(session_id, root)).messages
+
+
+def restore(path: Path) -> Restored:
+    restored = Restored()
+    for entry in entries(path):
+        kind = entry.get("type")
+        if kind == "message":
+            restored.messages.append(entry["message"])
+        elif kind == "request":
+            restored.latest_request = entry["text"]
+            restored.pending_pins = []
+        elif kind == "output":
+            restored.outputs[entry["handle"]] = entry["text"]
+        elif kind == "pin":
+            restored.pinned.append(entry["fact"])
+            restored.pending_pins.append(entry["fact"])
+        elif kind == "compaction":
+            restored.messages = list(entry["messages"])
+            restored.pending_pins = []
+        elif kind == "event" and entry["event"].get("type") == "plan_updated":
+            restored.plan = entry["event"]["items"]
+    return restored
+
+
+def list_sessions(workspace: Path | None = None, root: Path | None = None) -> list[SessionInfo]:
+    """Recorded sessions, the most recently updated first; only `workspace`'s when given."""
+    root = root or sessions_dir()
+    where = str(workspace.resolve()) if workspace else None
+    found = [info for path in (root.glob("*.jsonl") if root.is_dir() else [])
+             if (info := _info(path)) and (where is None or info.workspace == where)]
+    return sorted(found, key=lambda s: s.updated, reverse=True)
+
+
+def session_info(session_id: str, root: Path | None = None) -> SessionInfo:
+    path = find_session(session_id, root)
+    info = _info(path)
+    if info is None:
+        raise UsageError(f"{path}: not a heron session (its first line is not a header)")
+    return info
+
+
+def latest_session(workspace: Path, root: Path | None = None) -> SessionInfo | None:
+    """The session of this repository updated last (`heron --continue`)."""
+    sessions = list_sessions(workspace, root)
+    return sessions[0] if sessions else None
+
+
+def _info(path: Path) -> SessionInfo | None:
+    with path.open(encoding="utf-8") as f:
+        line = f.readline()
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(header, dict) or header.get("type") != "header":
+        return None
+    return SessionInfo(path.stem, path, header.get("workspace", ""), header.get("created", ""),
+                       header.get("task", "") or _first_request(path), path.stat().st_mtime)
+
+
+def _first_request(path: Path, lines: int = 50) -> str:
+    """The first thing asked in a session begun without a task (the TUI's), from its first lines."""
+    with path.open(encoding="utf-8") as f:
+        for _, line in zip(range(lines), f):
+            if '"type": "request"' in line:
+                try:
+                    return str(json.loads(line).get("text", ""))
+                except json.JSONDecodeError:
+                    return ""
+    return ""
+
+
+def entries(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    # A complete file ends with a newline, so its last piece is empty; anything else there is
+    # an entry cut short by a kill, and is skipped.
+    for number, line in enumerate(lines[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            raise UsageError(f"{path}: line {number} is not valid JSON; the session file is damaged") from None
+
+
+def _cut_torn_line(path: Path) -> None:
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end != len(data):
+        with path.open("r+b") as f:
+            f.truncate(end)
+            os.fsync(f.fileno())

@@ -1,0 +1,115 @@
+"""Runs the model's tool calls: find the tool, check its arguments, ask the policy, run it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from agent.core.events import ApprovalRequested, ToolFinished, ToolStarted
+from agent.core.interfaces import Approval, ApprovalRequest, Approver, EventSink
+from agent.core.policy import Policy
+from agent.model.client import ToolCall
+from tools.base import TaskFinished, Tool, ToolContext, ToolError, ToolResult
+
+FINISHED = "Task marked as finished."
+
+
+class InvalidCall(ToolError):
+    """The call itself is wrong: an unknown tool, or arguments that are not its schema's."""
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        tools: tuple[Tool, ...],
+        policy: Policy,
+        approver: Approver,
+        ctx: ToolContext,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self.tools = {t.name: t for t in tools}
+        self.policy = policy
+        self.approver = approver
+        self.ctx = ctx
+        # Invalid calls since the last valid one, and the last one's error, for the loop to stop on.
+        self.invalid_in_a_row = 0
+        self.last_invalid = ""
+        # Applied to every tool output before anyone sees it: secrets never reach the model.
+        self.redact = redact or (lambda text: text)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [t.schema() for t in self.tools.values()]
+
+    def call(self, call: ToolCall, emit: EventSink) -> ToolResult:
+        """Run one call and return its result; the tool's own failures become error text.
+
+        TaskFinished from the finish tool propagates to the loop, after its tool_finished event:
+        every tool_started has one.
+        """
+        arguments = _parse_arguments(call.arguments)
+        emit(ToolStarted(call.id, call.name, arguments if isinstance(arguments, dict) else {}))
+        try:
+            result = self._run(call, arguments, emit)
+            self.invalid_in_a_row = 0
+        except InvalidCall as e:
+            self.invalid_in_a_row += 1
+            self.last_invalid = str(e)
+            result = ToolResult(str(e), is_error=True)
+        except ToolError as e:
+            self.invalid_in_a_row = 0
+            result = ToolResult(str(e), is_error=True)
+        except TaskFinished:
+            self.invalid_in_a_row = 0
+            emit(ToolFinished(call.id, call.name, FINISHED, False, {}))
+            raise
+        result.output = self.redact(result.output)
+        emit(ToolFinished(call.id, call.name, result.output, result.is_error, result.data))
+        return result
+
+    def _run(self, call: ToolCall, arguments: Any, emit: EventSink) -> ToolResult:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            raise InvalidCall(f"unknown tool '{call.name}'; the tools are: {', '.join(self.tools)}")
+        if not isinstance(arguments, dict):
+            raise InvalidCall(f"arguments for {call.name} must be a JSON object; got: {call.arguments[:200]}")
+        try:
+            args = tool.args_model.model_validate(arguments)
+        except ValidationError as e:
+            raise InvalidCall(f"bad arguments for {call.name}: {_describe(e)}") from None
+        subject = tool.subject(args)
+        decision = self.policy.decide(tool, subject)
+        if decision.verdict == "deny":
+            raise ToolError(f"refused: {subject or call.name} ({decision.reason})")
+        if decision.verdict == "ask":
+            answer = self.approver(ApprovalRequest(call.id, tool.name, tool.kind, subject, _preview(tool, arguments)))
+            emit(ApprovalRequested(call.id, tool.name, subject, answer.approved, answer.reason))
+            if not answer.approved:
+                why = f": {answer.reason}" if answer.reason else ""
+                raise ToolError(f"the user did not approve this {tool.kind} call{why}")
+        return tool.run(args, self.ctx)
+
+
+def deny_all(request: ApprovalRequest) -> Approval:
+    """The approver of a run nobody watches: what the policy would ask is refused."""
+    return Approval(False, "nobody can approve it in this headless run; the user can allow it with --yes")
+
+
+def _parse_arguments(text: str) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return text
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in error.errors()
+    )
+
+
+def _preview(tool: Tool, arguments: dict[str, Any]) -> str:
+    if tool.kind == "shell":
+        return str(arguments.get("command", ""))
+    return json.dumps(arguments, indent=2, ensure_ascii=False)[:4000]

@@ -1,0 +1,264 @@
+"""The bubblewrap sandbox of the shell: its argv as plain data, its seccomp filter, its launch.
+
+Inside: the whole filesystem read-only, the workspace writable except for the paths that would run
+code outside the sandbox (git hooks and config, shell rc files), a private size-capped /tmp, an
+empty home, /run hidden, no network unless configured, a new session and PID namespace, and no
+privilege: as root, bubblewrap keeps its capabilities unless told otherwise, so the sandbox runs
+as uid 1000 in a user namespace with every capability dropped and no further user namespaces.
+A seccomp filter refuses Unix and vsock sockets (the network namespace does not cover a host
+service's socket file, nor the VM's channel to its host) and io_uring (which bypasses seccomp).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+from agent.errors import UsageError
+from agent.sandbox.limits import CgroupSet, Limits, set_rlimits
+from agent.secrets import is_secret_name
+
+# Inside the workspace, yet always read-only: each would run code outside the sandbox later
+# (git hooks and config on the user's next git command, rc files in the user's next shell).
+PROTECTED_PATHS = (
+    ".git/hooks",
+    ".git/config",
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+    ".envrc",
+)
+# The fd bwrap reads its seccomp program from; fixed, because the child opens it after fork.
+SECCOMP_FD = 100
+SANDBOX_UID = 1000
+AF_UNIX, AF_INET, AF_INET6, AF_VSOCK = 1, 2, 10, 40
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Where and how the shell is confined. Plain data: `argv` is all bubblewrap is told."""
+
+    workspace: Path
+    network: bool = False
+    tmp_bytes: int = 1 << 30
+    limits: Limits = field(default_factory=Limits)
+    bwrap: str = "bwrap"
+
+    def argv(self, command: list[str], env: Mapping[str, str], as_root: bool,
+             seccomp: bool = True) -> list[str]:
+        ws = str(self.workspace)
+        home = env.get("HOME") or "/root"
+        args = [
+            self.bwrap,
+            "--ro-bind", "/", "/",
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--size", str(self.tmp_bytes), "--tmpfs", "/tmp",
+            "--tmpfs", "/run",
+        ]
+        if home != "/":
+            args += ["--perms", "0700", "--tmpfs", home]
+        for tools in home_toolchains(Path(home), env.get("PATH", "")):
+            args += ["--ro-bind", str(tools), str(tools)]
+            # A toolchain's own credentials (~/.cargo/credentials.toml) stay hidden.
+            for secret in (p for p in tools.iterdir() if p.is_file() and is_secret_name(p.name)):
+                args += ["--ro-bind", "/dev/null", str(secret)]
+        # After the tmpfs mounts, so a workspace under /tmp or the home stays visible.
+        args += ["--bind", ws, ws]
+        # .git as a mount point of its own cannot be renamed away and replaced by a writable copy.
+        if (self.workspace / ".git").is_dir():
+            args += ["--bind", f"{ws}/.git", f"{ws}/.git"]
+        # A linked worktree's repository lies outside it (maybe under the hidden home): shown too.
+        linked = linked_git_dir(self.workspace)
+        if linked:
+            args += ["--bind", str(linked), str(linked)]
+        for path in protected_paths(self.workspace, linked):
+            if path.exists() or path.is_symlink():
+                args += ["--ro-bind", str(path), str(path)]
+        args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        if not self.network:
+            args.append("--unshare-net")
+        args += ["--unshare-user", "--cap-drop", "ALL", "--disable-userns"]
+        if as_root:  # root in the sandbox could undo it (remount / read-write, say)
+            args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+        if seccomp:
+            args += ["--seccomp", str(SECCOMP_FD)]
+        args += ["--new-session", "--die-with-parent", "--chdir", ws, "--", *command]
+        return args
+
+    def launch(self, command: list[str], env: Mapping[str, str]) -> "Launch":
+        """Everything needed to start `command` inside; `env` must already be scrubbed.
+
+        bwrap itself gets `env` (not only the command): the sandbox can read bwrap's environment
+        through /proc/1/environ.
+        """
+        cgroups = CgroupSet.create(self.limits)
+        program = seccomp_program()
+
+        def in_child() -> None:
+            cgroups.join()
+            set_rlimits(self.limits)
+            fd = os.memfd_create("heron-seccomp", 0)
+            os.write(fd, program)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.dup2(fd, SECCOMP_FD)
+
+        return Launch(self.argv(command, env, os.geteuid() == 0), dict(env), in_child,
+                      cgroups.remove, cgroups.problems, cgroups.forks_refused, cgroups.members)
+
+
+def linked_git_dir(workspace: Path) -> Path | None:
+    """The repository a linked worktree belongs to (its `.git` is a file naming its git dir), when
+    that lies outside the workspace; else None."""
+    dot_git = workspace / ".git"
+    if not dot_git.is_file():
+        return None
+    try:
+        text = dot_git.read_text(encoding="utf-8").strip()
+        git_dir = (workspace / text.removeprefix("gitdir:").strip()).resolve()
+        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    except (OSError, UnicodeDecodeError):
+        return None
+    inside = common == workspace or workspace in common.parents
+    return None if inside or not common.is_dir() else common
+
+
+def protected_paths(workspace: Path, common: Path | None) -> list[Path]:
+    """The paths kept read-only: PROTECTED_PATHS, and the hooks and config of the repository a
+    linked worktree belongs to (`common`, from linked_git_dir)."""
+    paths = [workspace / rel for rel in PROTECTED_PATHS]
+    if common:
+        paths += [common / "hooks", common / "config"]
+        paths += [p for p in (common / "worktrees").glob("*/config.worktree")]
+    return paths
+
+
+def home_toolchains(home: Path, path_env: str) -> list[Path]:
+    """The directories under the home that hold commands on PATH (~/.pyenv, ~/.cargo), so the
+    empty home inside does not lose the user's toolchains; each is shown read-only."""
+    found: list[Path] = []
+    for entry in path_env.split(os.pathsep):
+        path = Path(entry)
+        if path.is_absolute() and home in path.parents and path.is_dir():
+            top = home / path.relative_to(home).parts[0]
+            if top not in found:
+                found.append(top)
+    return found
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A command to spawn: its argv and environment, what the child does before exec, cleanup."""
+
+    argv: list[str]
+    env: dict[str, str]
+    in_child: Callable[[], None] | None = None
+    cleanup: Callable[[], None] = lambda: None
+    # Limits that could not be set, for the user to hear about.
+    problems: list[str] = field(default_factory=list)
+    # How often the process limit has refused a fork so far.
+    forks_refused: Callable[[], int] = lambda: 0
+    # The processes in its cgroup: orphans of commands too, wherever they were reparented.
+    members: Callable[[], list[int]] = lambda: []
+
+
+def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:
+    """The shell without a sandbox; still in its own session, so /dev/tty cannot hang it."""
+    return Launch(["setsid", "-w", *command], dict(env))
+
+
+def socket_filter(deny_network: bool = False) -> Any:
+    """A libseccomp filter refusing Unix and vsock sockets and io_uring; with deny_network, IP
+    sockets too (for the Landlock tier, which has no network namespace)."""
+    import pyseccomp as sc
+
+    flt = sc.SyscallFilter(sc.ALLOW)
+    # socket() only: socketpair() reaches nothing outside, and asyncio needs it for its loop.
+    for family in (AF_UNIX, AF_VSOCK) + ((AF_INET, AF_INET6) if deny_network else ()):
+        flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.EQ, family))
+    for call in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+        flt.add_rule(sc.ERRNO(errno.ENOSYS), call)
+    return flt
+
+
+def seccomp_program() -> bytes:
+    """The classic-BPF program for bwrap --seccomp (its network namespace covers IP sockets)."""
+    flt = socket_filter()
+    with tempfile.TemporaryFile() as f:  # libseccomp exports to a file descriptor
+        flt.export_bpf(f)
+        f.seek(0)
+        return f.read()
+
+
+def bwrap_problem(sandbox: Sandbox) -> str | None:
+    """Why `sandbox` cannot run here, or None when it can: bwrap is found and starts."""
+    if shutil.which(sandbox.bwrap) is None:
+        return "bubblewrap (bwrap) is not installed"
+    try:
+        seccomp_program()
+    except (ImportError, OSError) as e:
+        return f"the seccomp library (libseccomp) is missing: {e}"
+    probe = sandbox.argv(["true"], os.environ, os.geteuid() == 0, seccomp=False)
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=20, env={})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bwrap did not start: {e}"
+    if done.returncode != 0:
+        return f"bwrap cannot make a sandbox here: {done.stderr.strip() or done.returncode}"
+    return None
+
+
+class ShellSandbox(Protocol):
+    """What the shell needs of a sandbox tier: how to launch a command inside it."""
+
+    workspace: Path
+    limits: Limits
+
+    def launch(self, command: list[str], env: Mapping[str, str]) -> Launch: ...
+
+
+def choose_sandbox(mode: str, workspace: Path, network: bool) -> tuple[ShellSandbox | None, str | None]:
+    """The sandbox for a Config.sandbox mode, and a warning for the user when it is weak or none.
+
+    bubblewrap first; where it cannot run (no user namespaces, inside Docker), Landlock and
+    seccomp. `require` (or `landlock`) without a working tier is a configuration error.
+    """
+    from agent.sandbox.landlock_tier import LandlockSandbox, landlock_problem
+
+    if mode == "off":
+        return None, "the shell runs WITHOUT a sandbox (sandbox = off): every command will ask first"
+    bwrap = Sandbox(workspace.resolve(), network=network)
+    problem = "sandbox = landlock" if mode == "landlock" else bwrap_problem(bwrap)
+    if problem is None:
+        return bwrap, _limit_problems(bwrap)
+    landlock_missing = landlock_problem()
+    if landlock_missing is None:
+        landlock = LandlockSandbox(workspace.resolve(), network=network)
+        weaker = ("the shell runs under Landlock, the second sandbox tier: it sees other processes "
+                  "(but cannot signal them), cannot read the home or /tmp (TMPDIR is its own), and "
+                  "cannot create entries directly in the workspace root or .git")
+        reason = "" if mode == "landlock" else f"{problem}, so "
+        return landlock, "; ".join(filter(None, [reason + weaker, _limit_problems(landlock)]))
+    if mode in ("require", "landlock"):
+        raise UsageError(f"sandbox = {mode}, but {problem} and {landlock_missing}; install bubblewrap "
+                         "or set --sandbox auto")
+    return None, (f"the shell runs WITHOUT a sandbox: {problem}, and {landlock_missing}; every "
+                  "command will ask first")
+
+
+def _limit_problems(sandbox: ShellSandbox) -> str | None:
+    probe = CgroupSet.create(sandbox.limits)
+    probe.remove()
+    return "; ".join(f"the sandbox has {p}" for p in probe.problems) or None

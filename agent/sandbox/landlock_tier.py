@@ -1,0 +1,103 @@
+"""The shell's second sandbox tier: Landlock and seccomp, for where bubblewrap cannot run.
+
+No namespaces are needed, so it works inside Docker. What it cannot do, and bubblewrap can: hide
+paths by mounting over them (so the home and /tmp are made unreadable instead, and the shell gets
+a private TMPDIR), a PID namespace (the shell sees other processes, but Landlock's scoping stops
+it signalling or tracing them), and holes in a writable tree that still let new entries appear
+beside them: the workspace root and .git hold the protected paths, so a command cannot create
+new entries directly in them (heron's file tools, which run outside the sandbox, can).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from agent.sandbox import landlock
+from agent.sandbox.bubblewrap import Launch, home_toolchains, linked_git_dir, protected_paths, socket_filter
+from agent.sandbox.landlock import READ, Rule, beneath_except
+from agent.sandbox.limits import CgroupSet, Limits, set_rlimits
+from agent.secrets import is_secret_name
+
+# Unreadable inside: others' files and secrets, and a terminal the shell could hang on.
+HIDDEN = ("/root", "/home", "/run", "/tmp", "/var/tmp", "/dev/tty", "/etc/shadow", "/etc/gshadow",
+          "/etc/sudoers", "/etc/ssh")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full")
+DEVICE_RIGHTS = landlock.READ_FILE | landlock.WRITE_FILE | landlock.TRUNCATE
+_PR_CAPBSET_DROP = 24
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+
+
+@dataclass(frozen=True)
+class LandlockSandbox:
+    workspace: Path
+    network: bool = False
+    limits: Limits = field(default_factory=Limits)
+    abi: int = field(default_factory=landlock.abi_version)
+
+    def rules(self, env: Mapping[str, str], tmp: Path) -> list[Rule]:
+        homes = {Path(env.get("HOME") or "/root"), Path.home(), Path("/root")}
+        rules = beneath_except(Path("/"), [Path(p) for p in HIDDEN] + list(homes), READ)
+        for tools in {t for home in homes for t in home_toolchains(home, env.get("PATH", ""))}:
+            # Toolchains under the home stay usable, their own credentials not.
+            rules += beneath_except(tools, [p for p in tools.iterdir() if p.is_file() and is_secret_name(p.name)], READ)
+        linked = linked_git_dir(self.workspace)
+        protected = protected_paths(self.workspace, linked)
+        for tree in filter(None, [self.workspace, linked]):
+            rules.append(Rule(tree, READ))
+            rules += beneath_except(tree, protected, landlock.handled_rights(self.abi))
+        rules.append(Rule(tmp, landlock.handled_rights(self.abi)))
+        rules += [Rule(Path(d), DEVICE_RIGHTS) for d in DEVICES]
+        return rules
+
+    def launch(self, command: list[str], env: Mapping[str, str]) -> Launch:
+        """`command` confined; `env` must already be scrubbed. Its TMPDIR is private to it."""
+        tmp = Path(tempfile.mkdtemp(prefix="heron-shell-tmp-"))
+        # The home is unreadable here, where bubblewrap shows an empty one: git must not try it.
+        env = {**env, "TMPDIR": str(tmp), "GIT_CONFIG_GLOBAL": "/dev/null"}
+        rules = self.rules(env, tmp)
+        cgroups = CgroupSet.create(self.limits)
+        # Built before the fork: libseccomp's rule compiler is no work for a child about to exec.
+        seccomp = socket_filter(deny_network=not self.network)
+
+        def in_child() -> None:
+            libc = ctypes.CDLL(None, use_errno=True)
+            cgroups.join()  # before Landlock, which would refuse the write to the cgroup
+            set_rlimits(self.limits)
+            _drop_capabilities(libc)
+            terminal = [Rule(Path(os.ttyname(0)), DEVICE_RIGHTS)] if os.isatty(0) else []
+            landlock.restrict_self(rules + terminal, self.abi)
+            seccomp.load()
+
+        def cleanup() -> None:
+            cgroups.remove()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+        return Launch(["setsid", "-w", *command], env, in_child, cleanup, cgroups.problems,
+                      cgroups.forks_refused, cgroups.members)
+
+
+def _drop_capabilities(libc: ctypes.CDLL) -> None:
+    """As root, empty the bounding set: after exec the shell is root without any capability."""
+    if os.geteuid() != 0:
+        return
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    for cap in range(last + 1):
+        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
+
+
+def landlock_problem() -> str | None:
+    """Why the Landlock tier cannot run here, or None."""
+    if landlock.abi_version() < 1:
+        return "the kernel has no Landlock (Linux 5.13+ with Landlock enabled)"
+    try:
+        socket_filter(deny_network=True)
+    except (ImportError, OSError) as e:
+        return f"the seccomp library (libseccomp) is missing: {e}"
+    return None

@@ -1,0 +1,331 @@
+"""The persistent shell: one bash per session, driven by pexpect, inside the sandbox when there is one.
+
+Completion and exit status are read from a per-command random marker, so a command's own output
+cannot fake them. State (cwd, variables, functions) persists between calls. A command that runs
+too long, or stays silent too long, is interrupted from outside (the shell has no controlling
+terminal, so Ctrl-C on the pty would reach nobody useful): SIGINT to the shell and its children,
+then SIGKILL to the children, then a new shell. Stdin is /dev/null; /dev/tty cannot be opened.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import termios
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import pexpect
+
+from agent.errors import HeronError
+from agent.sandbox.bubblewrap import Launch, ShellSandbox, unconfined
+from agent.secrets import scrub_env
+
+BASH = ["bash", "--noprofile", "--norc", "--noediting"]
+# Only a safety cap: the context shows the model a long output's head and tail and keeps the
+# whole of it readable with read_output (tools/outputs.py).
+OUTPUT_HEAD = 500_000
+OUTPUT_TAIL = 500_000
+READ_CHUNK = 65536
+# Every shell is forked from this one thread, which lives as long as heron: the sandbox dies
+# with the thread that forked it (bwrap --die-with-parent is per thread), and the TUI's workers
+# are threads that end after each message.
+SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-shell-spawner")
+# Seconds a command gets to stop after SIGINT, and again after SIGKILL, before the shell is replaced.
+GRACE = 2.0
+START_TIMEOUT = 30.0
+# What the end marker can span: the marker itself plus an exit code.
+MARKER_SPAN = 64
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Run once in each new shell: no prompts, no history expansion (a `!` in a command stays a `!`),
+# pagers that print, and editors that say so instead of waiting for a keyboard.
+SHELL_SETUP = r"""
+set +H +o history; unset HISTFILE PROMPT_COMMAND; PS1=''; PS2=''; PS4='+ '
+export TERM=dumb PAGER=cat GIT_PAGER=cat MANPAGER=cat SYSTEMD_PAGER=cat LESS=-FRX
+export GIT_EDITOR=true EDITOR=false VISUAL=false GIT_TERMINAL_PROMPT=0 DEBIAN_FRONTEND=noninteractive
+less() { cat "$@"; }; more() { cat "$@"; }
+__heron_no_editor() { echo "$1: no interactive editor here; edit files with edit_file or write_file, or sed" >&2; return 1; }
+for __e in vi vim nvim view nano pico emacs joe micro mcedit ed; do eval "$__e() { __heron_no_editor $__e; }"; done
+unset __e
+"""
+
+
+class ShellStartError(HeronError):
+    """The shell did not come up (the sandbox refused to start, bash is missing)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    output: str
+    # None when the command did not end by itself (interrupted, or the shell died).
+    exit_code: int | None
+    # Why it did not end by itself, for the model; empty when it did.
+    stopped: str = ""
+
+
+@dataclass
+class _Output:
+    """What a command printed, kept within bounds: its head, its tail, and how much was cut."""
+
+    head: str = ""
+    tail: str = ""
+    cut: int = 0
+
+    def add(self, data: str, marker: re.Pattern[str]) -> re.Match[str] | None:
+        start = max(0, len(self.tail) - MARKER_SPAN)
+        self.tail += data
+        match = marker.search(self.tail, start)
+        if match:
+            self.tail = self.tail[: match.start()]
+            return match
+        if len(self.tail) > 2 * OUTPUT_TAIL + MARKER_SPAN:
+            self._squeeze(MARKER_SPAN)  # keep enough to find a marker split across reads
+        return None
+
+    def _squeeze(self, extra: int) -> None:
+        """Fill the head, then keep only the last OUTPUT_TAIL (+ extra) characters of the tail."""
+        take = OUTPUT_HEAD - len(self.head)
+        if take > 0:
+            self.head, self.tail = self.head + self.tail[:take], self.tail[take:]
+        excess = len(self.tail) - OUTPUT_TAIL - extra
+        if excess > 0:
+            self.cut += excess
+            self.tail = self.tail[excess:]
+
+    def text(self) -> str:
+        self._squeeze(0)
+        if not self.cut:
+            return clean_output(self.head + self.tail)
+        return (f"{clean_output(self.head)}\n... [{self.cut} characters cut] ...\n"
+                f"{clean_output(self.tail)}")
+
+
+class ShellSession:
+    def __init__(self, cwd: Path, env: Mapping[str, str] | None = None,
+                 sandbox: ShellSandbox | None = None, idle_timeout: float = 60.0) -> None:
+        self.cwd = cwd
+        self.env = scrub_env(os.environ if env is None else env)
+        self.sandbox = sandbox
+        self.idle_timeout = idle_timeout
+        # Why the shell was replaced since the model last heard; the tool tells it once.
+        self.restarted = ""
+        # Limits the sandbox could not apply (no cgroup), for the user.
+        self.problems: list[str] = []
+        # Set when the shell exited or would not stop: it is replaced before the next command.
+        self._broken = ""
+        # True while a command runs, so a front-end's interrupt never reaches an idle shell.
+        self.busy = False
+        self._start()
+
+    def _start(self) -> None:
+        self._broken = ""
+        launch = self.sandbox.launch(BASH, self.env) if self.sandbox else unconfined(BASH, self.env)
+        self.problems = launch.problems
+        self._cleanup = launch.cleanup
+        self._forks_refused = launch.forks_refused
+        self._members = launch.members
+        self.child = SPAWNER.submit(
+            pexpect.spawn, launch.argv[0], launch.argv[1:], cwd=str(self.cwd), env=launch.env,
+            encoding="utf-8", codec_errors="replace", echo=False,
+            preexec_fn=lambda: _in_child(launch), dimensions=(50, 250),
+        ).result()
+        # pexpect waits 50 ms before every send by default; a shell round trip needs none of it.
+        self.child.delaybeforesend = None
+        _raw_input(self.child.child_fd)
+        result = self._run_raw(SHELL_SETUP, START_TIMEOUT, START_TIMEOUT)
+        self.shell_pid = next((p for p in _descendants(self.child.pid) if _comm(p) == "bash"), None)
+        if result.exit_code is None or self.shell_pid is None:
+            self.close()
+            raise ShellStartError(f"the shell did not start: {result.output or result.stopped}")
+
+    def run(self, command: str, timeout: float, idle_timeout: float | None = None) -> CommandResult:
+        """Run one command; it is interrupted after `timeout` s, or after `idle_timeout` s silent."""
+        if not self.child.isalive():
+            self._restart("the shell had died")
+        refused = self._forks_refused()
+        self.busy = True
+        try:
+            result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout)
+        finally:
+            self.busy = False
+        if self._broken:
+            self._restart(self._broken)
+        if self._forks_refused() > refused:
+            # A fork bomb, or a command that left too many processes: clear them all away, or
+            # the shell cannot start another command.
+            self._kill_children()
+            stopped = "it hit the sandbox's process limit; every process it started was killed"
+            return CommandResult(result.output, None, "; ".join(filter(None, [result.stopped, stopped])))
+        return result
+
+    def interrupt(self) -> None:
+        """Stop the running command from another thread (the TUI's Esc); the shell lives on.
+
+        The command's processes get SIGINT, the eval ends, and the marker line still runs, so the
+        reading thread returns the output so far with the exit status.
+        """
+        if self.busy and self.child.isalive():
+            self._signal(signal.SIGINT, include_shell=True)
+
+    def _run_raw(self, command: str, timeout: float, idle: float) -> CommandResult:
+        self._drain()
+        token = secrets.token_hex(8)
+        end = f"__HERON_DONE_{token}:"
+        # The command travels in a quoted heredoc, so no character in it is special to the outer
+        # shell, and the marker's printf is its own line: it runs even when SIGINT ends the eval.
+        self.child.send(
+            f"IFS= read -r -d '' __heron_cmd <<'__HERON_EOF_{token}'\n{command}\n__HERON_EOF_{token}\n"
+            f"eval \"$__heron_cmd\" < /dev/null\n"
+            f"printf '\\n{end}%s\\n' \"$?\"\n"
+        )
+        marker = re.compile(re.escape(end) + r"(\d+)\n")
+        out = _Output()
+        found = self._read(out, marker, timeout, idle)
+        if isinstance(found, re.Match):
+            return CommandResult(out.text().rstrip("\n"), int(found.group(1)))
+        if found == "eof":
+            self._broken = "the shell exited"
+            return CommandResult(out.text().rstrip("\n"), None, "the shell exited while running it")
+        why = (f"ran past its {timeout:g} s timeout" if found == "timeout"
+               else f"printed nothing for {idle:g} s")
+        stopped = self._stop(out, marker, why)
+        return CommandResult(out.text().rstrip("\n"), None, stopped)
+
+    def _read(self, out: _Output, marker: re.Pattern[str], timeout: float,
+              idle: float) -> re.Match[str] | str:
+        """Read until the marker; else 'timeout', 'idle' or 'eof'."""
+        now = time.monotonic()
+        deadline, last = now + timeout, now
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return "timeout"
+            if now - last >= idle:
+                return "idle"
+            try:
+                data = self.child.read_nonblocking(READ_CHUNK, min(deadline - now, last + idle - now))
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                return "eof"
+            last = time.monotonic()
+            found = out.add(data, marker)
+            if found:
+                return found
+
+    def _drain(self) -> None:
+        """Drop what came after the last marker (an interrupted shell's newline), not this command's."""
+        try:
+            for _ in range(16):  # bounded: a chatty background job must not hold the next command
+                self.child.read_nonblocking(READ_CHUNK, 0)
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            pass
+
+    def _stop(self, out: _Output, marker: re.Pattern[str], why: str) -> str:
+        """Interrupt the running command; say what it took. The shell is usable afterwards."""
+        self._signal(signal.SIGINT, include_shell=True)
+        if isinstance(self._read(out, marker, GRACE, GRACE), re.Match):
+            return f"it {why} and was interrupted (SIGINT)"
+        self._kill_children()
+        if isinstance(self._read(out, marker, GRACE, GRACE), re.Match):
+            return f"it {why}, ignored SIGINT and was killed"
+        self._broken = "a command would not stop"
+        return f"it {why} and would not stop; the shell was replaced"
+
+    def _kill_children(self) -> None:
+        for _ in range(20):  # again, until a forking command has no children left
+            if not self._signal(signal.SIGKILL, include_shell=False):
+                break
+
+    def _signal(self, sig: int, include_shell: bool) -> list[int]:
+        """Send `sig` to every process the shell started (and to the shell); returns the pids.
+
+        Walked from the shell's parent (bubblewrap's init, which inherits the orphans of commands
+        whose parents died, as a fork bomb's do), and read from the sandbox's cgroup, which
+        keeps orphans wherever they were reparented.
+        """
+        if self.shell_pid is None:
+            return []
+        wrapper = _parent(self.shell_pid)
+        found = set(_descendants(wrapper)) | set(self._members())
+        pids = sorted(found - {self.shell_pid, wrapper, self.child.pid})
+        for pid in pids + ([self.shell_pid] if include_shell else []):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return pids
+
+    def _restart(self, why: str) -> None:
+        self.close()
+        self._start()
+        self.restarted = f"{why}; a new shell was started, so cwd, variables and functions are reset"
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.close(force=True)
+        self._cleanup()
+
+
+def _in_child(launch: Launch) -> None:
+    """In the forked child before exec: the default signal handling Python changed, then the launch's own."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    if launch.in_child:
+        launch.in_child()
+
+
+def _raw_input(fd: int) -> None:
+    """No line editing on the pty (canonical mode cuts a line at 4096 bytes), no \\n -> \\r\\n."""
+    attrs = termios.tcgetattr(fd)
+    attrs[1] &= ~termios.OPOST
+    attrs[3] &= ~(termios.ICANON | termios.ECHO)
+    attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 1, 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of `pid`, parents before children."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop(0)
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            found += map(int, children)
+            queue += map(int, children)
+    return found
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return pid
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def clean_output(text: str) -> str:
+    """Strip terminal escapes and control bytes; keep the last frame of carriage-return progress."""
+    text = ANSI.sub("", text).replace("\r\n", "\n")
+    text = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
+    return CONTROL.sub("", text)
