@@ -20,6 +20,7 @@ def shell(args: ShellArgs, ctx: ToolContext) -> ToolResult:
         ctx.workspace, sandbox=ctx.state.get("sandbox"),
         idle_timeout=ctx.state.get("shell_idle_timeout", 60.0)))
     timeout = args.timeout or ctx.state.get("shell_timeout", 120.0)
+    ctx.before_change(ctx.workspace)  # a command may change any file of the workspace
     # A timeout the model chose says the command is slow: silence is then no reason to stop it.
     result = session.run(args.command, timeout, idle_timeout=args.timeout)
     notes = []

@@ -108,20 +108,32 @@ def save(path: Path, file: TextFile) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so an interrupt never leaves half a file."""
+    """Write through a temporary file, synced, then rename, so neither an interrupt, a crash nor a
+    full disk ever leaves half a file; the file keeps its mode and owner (a new one: the umask's)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode if path.exists() else None
+    old = path.stat() if path.exists() else None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".heron")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
+            f.flush()
+            os.fsync(f.fileno())
+            if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                os.fchown(f.fileno(), old.st_uid, old.st_gid)
+            os.fchmod(f.fileno(), old.st_mode & 0o7777 if old else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask can only set it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    return 0o022
 
 
 def stamp(data: bytes) -> str:

@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import signal
+import subprocess
 import termios
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -144,6 +145,7 @@ class ShellSession:
         if result.exit_code is None or self.shell_pid is None:
             self.close()
             raise ShellStartError(f"the shell did not start: {result.output or result.stopped}")
+        self._reaper = _group_reaper(self.shell_pid)
 
     def run(self, command: str, timeout: float, idle_timeout: float | None = None) -> CommandResult:
         """Run one command; it is interrupted after `timeout` s, or after `idle_timeout` s silent."""
@@ -269,6 +271,10 @@ class ShellSession:
         self.restarted = f"{why}; a new shell was started, so cwd, variables and functions are reset"
 
     def close(self) -> None:
+        reaper = getattr(self, "_reaper", None)
+        if reaper is not None:  # a clean close needs no reaping
+            reaper.kill()
+            reaper.wait()
         if self.child.isalive():
             self.child.close(force=True)
         self._cleanup()
@@ -280,6 +286,17 @@ def _in_child(launch: Launch) -> None:
         signal.signal(sig, signal.SIG_DFL)
     if launch.in_child:
         launch.in_child()
+
+
+def _group_reaper(shell_pid: int) -> subprocess.Popen[bytes]:
+    """A tiny process that kills the shell's process group (the shell and every command it runs)
+    when heron ends, however it ends: the pipe it reads closes even on SIGKILL. Without it a command
+    running when heron is killed would outlive it (the sandbox's --die-with-parent covers only
+    bubblewrap's tier)."""
+    pgid = os.getpgid(shell_pid)
+    return subprocess.Popen(["sh", "-c", f"read _; kill -KILL -{pgid} 2>/dev/null"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def _raw_input(fd: int) -> None:

@@ -5,6 +5,7 @@ In a git repository a session is a private chain of commits under refs/heron/ses
     session start  (the working tree when the agent first acts; its body names the HEAD it began on)
     turn 1: ...    (the tree when turn 1 ended)
     outside changes (only when someone changed files between two turns)
+    open turn: ... (written before the turn's first change: the turn may not reach its end)
     turn 2: ...
 
 Snapshots go through a temporary index (a copy of the user's, so unchanged files are not hashed
@@ -12,6 +13,11 @@ again): tracked and untracked files, minus ignored ones. The user's index, stash
 never touched, and the ref keeps every snapshot safe from `git gc`. A turn's changes are the diff
 from its parent to itself, so undo reverts exactly what the agent's turns did, and edits made by
 anyone between turns stay. A path changed again after the turn is left as it is and reported.
+
+The ref is published before a turn's first tool changes anything, pointing at an "open turn"
+commit that holds the tree before it. A heron killed mid-turn never writes the turn's closing
+snapshot; the next `heron undo` closes that turn with the tree it finds, so what the agent did
+before the kill is the agent's to undo, never taken for the user's own work.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ IDENTITY = {
     "GIT_AUTHOR_NAME": "heron", "GIT_AUTHOR_EMAIL": "heron@localhost",
     "GIT_COMMITTER_NAME": "heron", "GIT_COMMITTER_EMAIL": "heron@localhost",
 }
-START, TURN, OUTSIDE = "session start", "turn", "outside changes"
+START, TURN, OUTSIDE, OPEN = "session start", "turn", "outside changes", "open turn"
+CUT_SHORT = " (heron stopped before the turn ended)"
 
 
 class NothingToUndo(HeronError):
@@ -144,6 +151,7 @@ class GitCheckpoints:
         self.ref = REF_PREFIX + session
         self.chain: list[_Snap] = chain or []  # oldest first
         self.task = ""
+        self._opened = False  # the turn's opening is published (before its first change)
         # The session's private index, kept between snapshots so each re-hashes only what changed.
         self._index_dir = tempfile.TemporaryDirectory(prefix="heron-index-")
         # The sha the ref points at, or None while it does not exist.
@@ -155,14 +163,27 @@ class GitCheckpoints:
         for ref in _session_refs(repo):
             body = repo.git.log("-1", "--format=%b", ref)
             if f"Heron-Workspace: {root}" in body.splitlines():
-                chain = _read_chain(repo, ref)
-                return cls(repo, ref.removeprefix(REF_PREFIX), emit, chain=chain)
+                found = cls(repo, ref.removeprefix(REF_PREFIX), emit, chain=_read_chain(repo, ref))
+                if found.close_cut_turn():
+                    return found
         return None
+
+    def close_cut_turn(self) -> bool:
+        """Close a turn that heron never ended (it was killed): its changes so far are the tree
+        found now. False when the session has, after that, no turn to undo (its ref is gone)."""
+        if self.chain and self.chain[-1].kind == OPEN:
+            tree = self.snapshot()
+            if tree != self.chain[-1].tree:
+                self._record(tree, TURN, label=self.chain[-1].label + CUT_SHORT)
+            else:
+                self._drop_open()
+        return any(snap.kind == TURN for snap in self.chain)
 
     # -- turn boundaries ----------------------------------------------------------------------
 
     def begin_turn(self, task: str) -> None:
         self.task = first_line(task)
+        self._opened = False
         for note in self.notes:  # said once, when the agent is about to act
             self.emit(Warning(note))
         self.notes = []
@@ -185,9 +206,25 @@ class GitCheckpoints:
         tree = self.snapshot()
         if tree != self.chain[-1].tree:
             self._record(tree, TURN, label=label)
+        elif self.chain[-1].kind == OPEN:
+            self._drop_open()
 
     def before_change(self, path: Path) -> None:
-        """Nothing to do: the snapshot at the start of the turn already holds every file."""
+        """Before the turn's first change, publish that a turn is open: the snapshot at its start
+        already holds every file, and `heron undo` finds the turn even if heron dies in it."""
+        if self.chain and not self._opened:
+            self._opened = True
+            self._guarded(lambda: self._record(self.chain[-1].tree, OPEN, label=self.task))
+
+    def _drop_open(self) -> None:
+        """Forget an open turn that changed nothing: the ref goes back to the last turn, or away."""
+        self.chain.pop()
+        last_turn = next((snap.sha for snap in reversed(self.chain) if snap.kind == TURN), None)
+        if last_turn is None:
+            self.discard()
+        else:
+            self.repo.git.update_ref(self.ref, last_turn, self.published or "")
+            self.published = last_turn
 
     def snapshot(self) -> str:
         return snapshot_tree(self.repo, os.path.join(self._index_dir.name, "index"))
@@ -203,14 +240,14 @@ class GitCheckpoints:
 
     def _record(self, tree: str, kind: str, extra: str = "", label: str = "") -> None:
         number = sum(snap.kind == TURN for snap in self.chain) + 1
-        subject = f"turn {number}: {label}" if kind == TURN else kind
+        subject = f"{kind} {number}: {label}" if kind in (TURN, OPEN) else kind
         body = "\n".join(filter(None, [f"Heron-Workspace: {self.root}", extra]))
         argv = [tree, "-m", subject, "-m", body]
         if self.chain:
             argv += ["-p", self.chain[-1].sha]
         sha = self.repo.git.commit_tree(*argv, env=IDENTITY)
         self.chain.append(_Snap(sha, tree, kind, label))
-        if kind == TURN:
+        if kind in (TURN, OPEN):
             self._publish()
 
     def _publish(self) -> None:
@@ -288,6 +325,8 @@ class GitCheckpoints:
                 result.restored.extend(paths)
         result.restored.sort()
         del self.chain[undone[0]:]
+        if self.chain[-1].kind == OPEN:  # the undone turn's opening goes with it
+            self.chain.pop()
         self._publish()
         return result
 
@@ -317,8 +356,9 @@ def _read_chain(repo: git.Repo, ref: str) -> list[_Snap]:
     chain = []
     for line in out.splitlines():
         sha, tree, subject = line.split("\0", 2)
-        if subject.startswith(f"{TURN} "):
-            chain.append(_Snap(sha, tree, TURN, subject.split(": ", 1)[-1]))
+        kind = next((k for k in (TURN, OPEN) if subject.startswith(f"{k} ")), None)
+        if kind:
+            chain.append(_Snap(sha, tree, kind, subject.split(": ", 1)[-1]))
         else:
             chain.append(_Snap(sha, tree, subject, ""))
     return chain[::-1]

@@ -1,7 +1,9 @@
 """heron's own journal, for workspaces that are not git repositories.
 
-Before a file tool first changes a path in a turn, the path's content (or its absence) is kept;
-when the turn ends, what it became is fingerprinted. Undo puts back the kept content of paths
+Before a file tool first changes a path in a turn, the path's content (or its absence) is kept,
+and the list of kept paths written to disk, before the change; when the turn ends, what it became
+is fingerprinted. A turn heron never ended (it was killed) is closed by the next `heron undo`
+with what it finds then. Undo puts back the kept content of paths
 that still hold what the turn left. Shell commands are not journaled: only a repository gives
 full snapshots. Journals live in heron's state directory, never in the user's tree:
 
@@ -22,10 +24,12 @@ import platformdirs
 
 from agent.core.events import Warning
 from agent.core.interfaces import EventSink
+from agent.edits.textfile import write_atomic
 from agent.sandbox.workspace import relative
-from agent.vcs.checkpoints import NothingToUndo, TurnRecord, UndoResult, first_line
+from agent.vcs.checkpoints import CUT_SHORT, NothingToUndo, TurnRecord, UndoResult, first_line
 
 MARKER = "session.json"
+KEPT = "kept.json"  # in the pending turn's directory: what it kept so far, and its task
 
 
 def journal_root(workspace: Path) -> Path:
@@ -58,7 +62,26 @@ class Journal:
             return None
         # Only sessions that changed something have a marker: those are what undo looks for.
         sessions = sorted((p.name for p in root.iterdir() if (p / MARKER).is_file()), reverse=True)
-        return cls(workspace, sessions[0], emit) if sessions else None
+        for session in sessions:
+            journal = cls(workspace, session, emit)
+            if journal.close_cut_turn():
+                return journal
+        return None
+
+    def close_cut_turn(self) -> bool:
+        """Close a turn heron never ended (it was killed mid-turn), from the list it kept on disk.
+        False when the session has no turn to undo after that (its journal is then removed)."""
+        kept = self._pending() / KEPT
+        if kept.is_file():
+            data = json.loads(kept.read_text())
+            self.kept = {rel: _Kept(**entry) for rel, entry in data["kept"].items()}
+            self.task = data["task"]
+            self._close_turn(self.task + CUT_SHORT)  # the label in full, as in git's
+            self.kept = {}
+        if self._turn_dirs():
+            return True
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
 
     # -- turn boundaries ----------------------------------------------------------------------
 
@@ -71,7 +94,7 @@ class Journal:
 
     def before_change(self, path: Path) -> None:
         rel = relative(self.workspace, path)
-        if rel in self.kept:
+        if rel in self.kept or path == self.workspace:  # the whole workspace: a shell command, not journaled
             return
         try:
             self._keep(rel, path)
@@ -87,15 +110,19 @@ class Journal:
             self.kept[rel] = _Kept(blob, path.stat().st_mode & 0o7777)
         else:
             self.kept[rel] = _Kept(None, None)
+        # On disk before the change happens, so a heron killed mid-turn leaves nothing unknown.
+        listing = {"task": self.task, "kept": {r: vars(k) for r, k in self.kept.items()}}
+        write_atomic(pending / KEPT, json.dumps(listing).encode())
+        write_atomic(self.dir / MARKER, json.dumps({"workspace": str(self.workspace)}).encode())
 
     def end_turn(self, summary: str) -> None:
         try:
-            self._close_turn(summary)
+            self._close_turn(first_line(summary) or self.task)
         except OSError as e:
             self.emit(Warning(f"could not write heron's journal ({e}); undo will not cover this turn"))
         self.kept = {}
 
-    def _close_turn(self, summary: str) -> None:
+    def _close_turn(self, label: str) -> None:
         pending = self._pending()
         if not self.kept:
             return
@@ -107,12 +134,11 @@ class Journal:
                 files[rel] = {"blob": kept.blob, "mode": kept.mode, "after": after}
         if not files:
             shutil.rmtree(pending, ignore_errors=True)
-            if not any(self.dir.iterdir()):
-                self.dir.rmdir()
+            if not self._turn_dirs():
+                shutil.rmtree(self.dir, ignore_errors=True)
             return
-        (self.dir / MARKER).write_text(json.dumps({"workspace": str(self.workspace)}))
-        label = first_line(summary) or self.task
-        (pending / "turn.json").write_text(json.dumps({"label": label, "files": files}, indent=1))
+        write_atomic(pending / "turn.json", json.dumps({"label": label, "files": files}, indent=1).encode())
+        (pending / KEPT).unlink()
         pending.rename(self.dir / f"{len(self._turn_dirs()) + 1:04d}")
 
     def _pending(self) -> Path:

@@ -1,0 +1,93 @@
+"""What the fault-injection suite shares: heron started as a real subprocess, killed at a chosen
+point, and the state of a working tree compared byte for byte before and after."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from tests.conftest import HERON, heron_env
+
+# Seconds a test waits for heron to reach the point where it is to be killed.
+REACH = 60.0
+
+
+def start_heron(args: list[str], home: Path, cwd: Path | None = None, **env: str) -> subprocess.Popen[str]:
+    """The real CLI, running in its own process group (so a test's signals reach it alone)."""
+    return subprocess.Popen([str(HERON), *args], cwd=cwd, env=heron_env(home, **env), text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = REACH) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`."""
+    found: set[int] = set()
+    queue = [pid]
+    while queue:
+        parent = queue.pop()
+        for task in _listdir(f"/proc/{parent}/task"):
+            try:
+                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            found.update(map(int, children))
+            queue.extend(map(int, children))
+    return found
+
+
+def running(command_word: str) -> set[int]:
+    """Live processes whose command line holds `command_word` (a unique token a test chose)."""
+    pids = set()
+    for name in _listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if command_word in cmdline and _state(int(name)) != "Z":
+                pids.add(int(name))
+    return pids
+
+
+def kill(process: subprocess.Popen[str], sig: int = signal.SIGKILL) -> tuple[str, str]:
+    """Signal heron alone (not its group: the point is what heron leaves behind) and reap it."""
+    os.kill(process.pid, sig)
+    out, err = process.communicate(timeout=REACH)
+    return out, err
+
+
+def tree_state(root: Path) -> dict[str, bytes]:
+    """Every file under `root` except .git, with its bytes and mode: what 'nothing lost' compares."""
+    state = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == ".git" or not path.is_file():
+            continue
+        state[str(rel)] = path.read_bytes() + f"\0mode={path.stat().st_mode & 0o7777:o}".encode()
+    return state
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
