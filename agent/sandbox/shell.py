@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import termios
@@ -60,6 +61,10 @@ unset __e
 
 class ShellStartError(HeronError):
     """The shell did not come up (the sandbox refused to start, bash is missing)."""
+
+
+# The Debian package of each program the shell is started through, for the error naming it.
+PACKAGES = {"bash": "bash", "setsid": "util-linux", "bwrap": "bubblewrap", "sh": "dash"}
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ class ShellSession:
         self._cleanup = launch.cleanup
         self._forks_refused = launch.forks_refused
         self._members = launch.members
+        _require(launch.argv[0], launch.env)
         self.child = SPAWNER.submit(
             pexpect.spawn, launch.argv[0], launch.argv[1:], cwd=str(self.cwd), env=launch.env,
             encoding="utf-8", codec_errors="replace", echo=False,
@@ -288,11 +294,21 @@ def _in_child(launch: Launch) -> None:
         launch.in_child()
 
 
+def _require(program: str, env: Mapping[str, str]) -> None:
+    """A program the shell starts through must be installed: say which, and its package."""
+    if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        package = PACKAGES.get(program, program)
+        raise ShellStartError(
+            f"the shell needs the program `{program}`, which is not on PATH; install it "
+            f"(Debian/Ubuntu: apt install {package}) and run heron again", exit_code=2)
+
+
 def _group_reaper(shell_pid: int) -> subprocess.Popen[bytes]:
     """A tiny process that kills the shell's process group (the shell and every command it runs)
     when heron ends, however it ends: the pipe it reads closes even on SIGKILL. Without it a command
     running when heron is killed would outlive it (the sandbox's --die-with-parent covers only
     bubblewrap's tier)."""
+    _require("sh", os.environ)
     pgid = os.getpgid(shell_pid)
     return subprocess.Popen(["sh", "-c", f"read _; kill -KILL -{pgid} 2>/dev/null"],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
