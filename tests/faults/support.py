@@ -79,6 +79,18 @@ def tree_state(root: Path) -> dict[str, bytes]:
     return state
 
 
+def path_without(tmp_path: Path, *missing: str) -> str:
+    """A PATH holding every program of this machine's PATH but `missing`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for entry in Path(directory).glob("*") if Path(directory).is_dir() else []:
+            target = bin_dir / entry.name
+            if entry.name not in missing and not target.exists() and os.access(entry, os.X_OK):
+                target.symlink_to(entry)
+    return str(bin_dir)
+
+
 def _listdir(path: str) -> list[str]:
     try:
         return os.listdir(path)

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import call, tool_reply
+from tests.faults.support import path_without
 
 pytestmark = pytest.mark.faults
-
-
-def path_without(tmp_path: Path, *missing: str) -> str:
-    """A PATH holding every program of this machine's PATH but `missing`."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for directory in os.environ["PATH"].split(os.pathsep):
-        for entry in Path(directory).glob("*") if Path(directory).is_dir() else []:
-            target = bin_dir / entry.name
-            if entry.name not in missing and not target.exists() and os.access(entry, os.X_OK):
-                target.symlink_to(entry)
-    return str(bin_dir)
 
 
 @pytest.mark.parametrize("sandbox", ["off", "landlock"])
