@@ -442,6 +442,8 @@ def _guarded(stream: Any) -> Iterator[Any]:
             raise StreamBroken(f"{type(e).__name__}: {reason}" if reason else type(e).__name__) from None
         except OSError as e:
             raise StreamBroken(type(e).__name__) from None
+        except json.JSONDecodeError as e:  # the SDK parses each chunk, and lets a bad one through
+            raise StreamBroken(f"the server sent a chunk that is not JSON ({e})") from None
         except Exception as e:  # the HTTP library's own read errors
             if "httpx" not in type(e).__module__:
                 raise

@@ -51,10 +51,16 @@ class Reply:
     cached_tokens: int | None = None
     # Seconds to wait between streamed chunks, to make a slow server.
     chunk_delay: float = 0.0
-    # An HTTP error instead of an answer: (status, message).
+    # An HTTP error instead of an answer: (status, message), with `headers` (e.g. Retry-After).
     error: tuple[int, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
     # Close the connection after this many streamed chunks, mid-answer.
     cut_after_chunks: int | None = None
+    # After this many streamed chunks: end the stream cleanly with [DONE] but no finish_reason
+    # ("done"), send a chunk that is not JSON ("bad_json"), or go silent for `stall_seconds`.
+    fault_after_chunks: int | None = None
+    fault: str = ""
+    stall_seconds: float = 0.0
     # End the stream, after the answer's text, with an SSE error event carrying this message, as
     # llama-server does when it cannot finish an answer (e.g. its tool-call parser fails).
     stream_error: str | None = None
@@ -247,15 +253,18 @@ class FakeOpenAIServer:
                     self._json(500, {"error": {"message": "fake server: the script has no reply left"}})
                 elif reply.error:
                     status, message = reply.error
-                    self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}})
+                    self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}},
+                               reply.headers)
                 elif body.get("stream"):
                     self._stream(reply, body)
                 else:
                     self._json(200, whole_response(reply, body.get("model", "")))
 
-            def _json(self, status: int, payload: Any) -> None:
+            def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -272,6 +281,9 @@ class FakeOpenAIServer:
                     for n, chunk in enumerate(chunks):
                         if reply.cut_after_chunks is not None and n >= reply.cut_after_chunks:
                             return  # drop the connection mid-answer
+                        if reply.fault_after_chunks is not None and n >= reply.fault_after_chunks:
+                            self._fault(reply)
+                            return
                         if reply.stream_error is not None and not chunk["choices"][0]["delta"]:
                             error = {"code": 500, "message": reply.stream_error, "type": "server_error"}
                             self.wfile.write(f"data: {json.dumps({'error': error})}\n\n".encode())
@@ -284,6 +296,18 @@ class FakeOpenAIServer:
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _fault(self, reply: Reply) -> None:
+                if reply.fault == "done":
+                    self.wfile.write(b"data: [DONE]\n\n")
+                elif reply.fault == "bad_json":
+                    self.wfile.write(b'data: {"id": "chatcmpl-x", "choices": [{"delta": {"content": "tru\n\n')
+                elif reply.fault == "stall":
+                    self.wfile.flush()
+                    time.sleep(reply.stall_seconds)
+                else:
+                    raise ValueError(f"fake server: no fault named {reply.fault!r}")
+                self.wfile.flush()
 
         return Handler
 

@@ -1,0 +1,99 @@
+"""Server faults at every point of a turn, against the real loop, tools and client: each one is
+retried where that is safe, reported as an event, and never runs a tool twice or runs half a call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import Config
+from agent.core.build import open_runtime
+from agent.core.dispatch import deny_all
+from agent.core.events import Event, StreamRestarted, ToolStarted
+from agent.errors import ServerError
+from tests.conftest import make_repo
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
+
+pytestmark = pytest.mark.faults
+
+COMMAND = "echo ran >> runs.log"
+# The stream's chunks: 0 the role, 1 the call's name, 2.. its arguments: 4 is inside them.
+INSIDE_THE_ARGUMENTS = 4
+
+# name -> the faulty reply that comes first, and whether the client reports a stream restart.
+FAULTS: dict[str, tuple[Reply, bool]] = {
+    "reset mid-stream": (Reply(tool_calls=[call("shell", command=COMMAND)],
+                               cut_after_chunks=INSIDE_THE_ARGUMENTS), True),
+    "[DONE] without a finish, mid-arguments": (Reply(tool_calls=[call("shell", command=COMMAND)],
+                                                     fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="done"), True),
+    "invalid JSON in a chunk": (Reply(tool_calls=[call("shell", command=COMMAND)],
+                                      fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="bad_json"), True),
+    "stall past the timeout": (Reply(tool_calls=[call("shell", command=COMMAND)],
+                                     fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="stall", stall_seconds=4), True),
+    "429 with Retry-After": (Reply(error=(429, "too many requests"), headers={"Retry-After": "1"}), False),
+    "500": (Reply(error=(500, "internal error")), False),
+    "502 with Retry-After": (Reply(error=(502, "bad gateway"), headers={"Retry-After": "0"}), False),
+    "503": (Reply(error=(503, "loading model")), False),
+}
+
+
+def run_turn(server: FakeOpenAIServer, repo: Path, events: list[Event], task: str = "run it",
+             **config: object) -> str:
+    options: dict[str, object] = {"max_retries": 2, "request_timeout": 2.0, **config}
+    cfg = Config(base_url=server.base_url, approval="full-auto", **options)  # type: ignore[arg-type]
+    rt = open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto")
+    try:
+        return rt.loop.run(task).status
+    finally:
+        rt.close()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_server_fault_mid_turn_is_retried_and_no_tool_runs_twice(tmp_path, fake_server, fault):
+    repo = tmp_path / "r"
+    make_repo(repo, {"a.py": "a = 1\n"})
+    faulty, restarts = FAULTS[fault]
+    fake_server.script(faulty, tool_reply(call("shell", command=COMMAND)),
+                       tool_reply(call("finish", summary="ran it once")))
+    events: list[Event] = []
+    assert run_turn(fake_server, repo, events) == "finished"
+    assert (repo / "runs.log").read_text() == "ran\n"  # once: never twice, never a half call
+    assert [e.name for e in events if isinstance(e, ToolStarted)] == ["shell", "finish"]
+    assert any(isinstance(e, StreamRestarted) for e in events) == restarts
+
+
+def test_a_server_restarted_mid_session_is_used_again(tmp_path):
+    repo = tmp_path / "r"
+    make_repo(repo, {"a.py": "a = 1\n"})
+    first = FakeOpenAIServer().start()
+    port = first.base_url.rsplit(":", 1)[1].split("/")[0]
+    first.script(tool_reply(call("shell", command=COMMAND)))
+    first_request = first.got_request
+    cfg = Config(base_url=first.base_url, approval="full-auto", max_retries=3)
+    events: list[Event] = []
+    rt = open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto")
+    try:
+        rt.loop.step()  # the first step's call runs, then the server goes away and comes back empty
+        assert first_request.is_set()
+        first.stop()
+        with FakeOpenAIServer(port=int(port)) as second:
+            second.script(tool_reply(call("finish", summary="done after the restart")))
+            with pytest.raises(Exception) as ended:
+                rt.loop.step()
+            assert type(ended.value).__name__ == "TaskFinished"
+            # The new server got the whole conversation again: its prefix cache is rebuilt from it.
+            assert [m["role"] for m in second.chat_requests[0]["messages"]][-2:] == ["assistant", "tool"]
+    finally:
+        rt.close()
+    assert (repo / "runs.log").read_text() == "ran\n"
+
+
+def test_connection_refused_is_a_clear_server_error(tmp_path):
+    repo = tmp_path / "r"
+    make_repo(repo, {"a.py": "a = 1\n"})
+    server = FakeOpenAIServer().start()
+    server.stop()  # nothing listens on its port now
+    with pytest.raises(ServerError, match="cannot reach the model server"):
+        open_runtime(Config(base_url=server.base_url, max_retries=0), repo, [].append,
+                     approver=deny_all, default_mode="full-auto")
