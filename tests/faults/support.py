@@ -10,10 +10,46 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from agent.config import Config
+from agent.core.build import open_runtime
+from agent.core.dispatch import deny_all
+from agent.core.events import Event
 from tests.conftest import HERON, heron_env
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, call
 
 # Seconds a test waits for heron to reach the point where it is to be killed.
 REACH = 60.0
+
+COMMAND = "echo ran >> runs.log"
+# The stream's chunks: 0 the role, 1 the call's name, 2.. its arguments: 4 is inside them.
+INSIDE_THE_ARGUMENTS = 4
+
+# name -> the faulty reply that comes first, and whether the client reports a stream restart.
+FAULTS: dict[str, tuple[Reply, bool]] = {
+    "reset mid-stream": (Reply(tool_calls=[call("shell", command=COMMAND)],
+                               cut_after_chunks=INSIDE_THE_ARGUMENTS), True),
+    "[DONE] without a finish, mid-arguments": (Reply(tool_calls=[call("shell", command=COMMAND)],
+                                                     fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="done"), True),
+    "invalid JSON in a chunk": (Reply(tool_calls=[call("shell", command=COMMAND)],
+                                      fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="bad_json"), True),
+    "stall past the timeout": (Reply(tool_calls=[call("shell", command=COMMAND)],
+                                     fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="stall", stall_seconds=4), True),
+    "429 with Retry-After": (Reply(error=(429, "too many requests"), headers={"Retry-After": "1"}), False),
+    "500": (Reply(error=(500, "internal error")), False),
+    "502 with Retry-After": (Reply(error=(502, "bad gateway"), headers={"Retry-After": "0"}), False),
+    "503": (Reply(error=(503, "loading model")), False),
+}
+
+
+def run_turn(server: FakeOpenAIServer, repo: Path, events: list[Event], task: str = "run it",
+             **config: object) -> str:
+    options: dict[str, object] = {"max_retries": 2, "request_timeout": 2.0, **config}
+    cfg = Config(base_url=server.base_url, approval="full-auto", **options)  # type: ignore[arg-type]
+    rt = open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto")
+    try:
+        return rt.loop.run(task).status
+    finally:
+        rt.close()
 
 
 def start_heron(args: list[str], home: Path, cwd: Path | None = None, **env: str) -> subprocess.Popen[str]:
@@ -29,22 +65,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = REACH) -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid`."""
-    found: set[int] = set()
-    queue = [pid]
-    while queue:
-        parent = queue.pop()
-        for task in _listdir(f"/proc/{parent}/task"):
-            try:
-                children = Path(f"/proc/{parent}/task/{task}/children").read_text().split()
-            except OSError:
-                continue
-            found.update(map(int, children))
-            queue.extend(map(int, children))
-    return found
 
 
 def running(command_word: str) -> set[int]:

@@ -3,8 +3,6 @@ retried where that is safe, reported as an event, and never runs a tool twice or
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from agent.config import Config
@@ -13,40 +11,10 @@ from agent.core.dispatch import deny_all
 from agent.core.events import Event, StreamRestarted, ToolStarted
 from agent.errors import ServerError
 from tests.conftest import make_repo
-from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
+from tests.fakes.openai_server import FakeOpenAIServer, call, tool_reply
+from tests.faults.support import COMMAND, FAULTS, run_turn
 
 pytestmark = pytest.mark.faults
-
-COMMAND = "echo ran >> runs.log"
-# The stream's chunks: 0 the role, 1 the call's name, 2.. its arguments: 4 is inside them.
-INSIDE_THE_ARGUMENTS = 4
-
-# name -> the faulty reply that comes first, and whether the client reports a stream restart.
-FAULTS: dict[str, tuple[Reply, bool]] = {
-    "reset mid-stream": (Reply(tool_calls=[call("shell", command=COMMAND)],
-                               cut_after_chunks=INSIDE_THE_ARGUMENTS), True),
-    "[DONE] without a finish, mid-arguments": (Reply(tool_calls=[call("shell", command=COMMAND)],
-                                                     fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="done"), True),
-    "invalid JSON in a chunk": (Reply(tool_calls=[call("shell", command=COMMAND)],
-                                      fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="bad_json"), True),
-    "stall past the timeout": (Reply(tool_calls=[call("shell", command=COMMAND)],
-                                     fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="stall", stall_seconds=4), True),
-    "429 with Retry-After": (Reply(error=(429, "too many requests"), headers={"Retry-After": "1"}), False),
-    "500": (Reply(error=(500, "internal error")), False),
-    "502 with Retry-After": (Reply(error=(502, "bad gateway"), headers={"Retry-After": "0"}), False),
-    "503": (Reply(error=(503, "loading model")), False),
-}
-
-
-def run_turn(server: FakeOpenAIServer, repo: Path, events: list[Event], task: str = "run it",
-             **config: object) -> str:
-    options: dict[str, object] = {"max_retries": 2, "request_timeout": 2.0, **config}
-    cfg = Config(base_url=server.base_url, approval="full-auto", **options)  # type: ignore[arg-type]
-    rt = open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto")
-    try:
-        return rt.loop.run(task).status
-    finally:
-        rt.close()
 
 
 @pytest.mark.parametrize("fault", FAULTS)
