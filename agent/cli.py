@@ -319,4 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def entry() -> None:
     # A closed pipe (heron fix --json | head) ends quietly rather than with a traceback.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # SIGTERM ends a run as Ctrl-C does: the turn is closed (undo has it) and the shell stopped.
+    signal.signal(signal.SIGTERM, _terminated)
     sys.exit(main())
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
