@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_map(commands)
     _add_review(commands)
     _add_hook(commands)
+    _add_mcp(commands)
     return parser
 
 
@@ -133,6 +134,39 @@ def _fix(args: argparse.Namespace) -> int:
     issue = read_issue(args.issue, args.issue_file, sys.stdin) if given or not args.resume else None
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes,
                    branch=args.branch, worktree=args.worktree, commit=args.commit, resume=args.resume)
+
+
+def _add_mcp(commands: Any) -> None:
+    mcp = commands.add_parser("mcp", help="MCP servers: list the configured ones, or serve heron's map",
+                              description="Model Context Protocol: the servers whose tools heron offers "
+                                          "the model, and heron's own server for other agents.")
+    actions = mcp.add_subparsers(dest="mcp_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="start the configured servers and show their state and tools")
+    listing.add_argument("--repo", default=".", help="the repository whose configuration to read (default: .)")
+    listing.set_defaults(handler=_mcp_list)
+    serve = actions.add_parser("serve", help="serve heron's repo map, localization and review over stdio")
+    serve.add_argument("--repo", default=".", help="the repository to serve (default: .)")
+    serve.set_defaults(handler=_mcp_serve)
+
+
+def _mcp_list(args: argparse.Namespace) -> int:
+    from agent.mcp.hub import McpHub, ServerState
+    from agent.mcp.report import describe
+
+    config = load_config(Path(args.repo))
+    hub = McpHub(config.mcp_servers, notice=lambda text: None)
+    try:
+        hub.start()
+        print(describe(hub.status.values()))
+        return 1 if any(s.state is ServerState.FAILED for s in hub.status.values()) else 0
+    finally:
+        hub.close()
+
+
+def _mcp_serve(args: argparse.Namespace) -> int:
+    from agent.mcp.serve import serve
+
+    return serve(Path(args.repo))
 
 
 def _add_undo(commands: Any) -> None:

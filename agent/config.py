@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from agent.errors import UsageError
+from agent.mcp.servers import McpServer, merge_servers, parse_servers, read_mcp_json
 
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 FULL_WINDOW = 262_144  # Qwen3.6-27B's native context length, the window heron is built for
@@ -54,6 +55,9 @@ class Config:
     allow: tuple[str, ...] = _doc("command or path patterns always allowed", default=())
     ask: tuple[str, ...] = _doc("command or path patterns that always ask", default=())
     deny: tuple[str, ...] = _doc("command or path patterns always refused", default=())
+    mcp_servers: tuple[McpServer, ...] = _doc(
+        "MCP servers whose tools the model may call: `[mcp.servers.NAME]` tables (command/args/env, or "
+        "url/headers) in the config files, and the repository's .mcp.json", default=())
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -86,10 +90,14 @@ def load_config(
     """Merge every layer into one Config; a bad file or value raises UsageError naming it."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    values.update(_file_layer(user_config_path(env)))
-    values.update(_repo_layer(repo))
+    user, project = _file_layer(user_config_path(env)), _repo_layer(repo)
+    values.update(user)
+    values.update(project)
     values.update(_env_layer(env))
     values.update(_checked({k: v for k, v in (flags or {}).items() if v is not None}, "command-line flags"))
+    # MCP servers merge by name rather than replace: user's < the repository's .mcp.json < heron.toml.
+    values["mcp_servers"] = merge_servers(user.get("mcp_servers", ()), read_mcp_json(repo),
+                                          project.get("mcp_servers", ()))
     return Config(**values)
 
 
@@ -129,12 +137,21 @@ def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
 def _checked(data: Mapping[str, Any], where: str, from_text: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
+        if key == "mcp":
+            out["mcp_servers"] = _mcp_table(value, where)
+            continue
         name = key.replace("-", "_")
         if name not in FIELDS:
             known = ", ".join(sorted(FIELDS))
             raise UsageError(f"{where}: unknown key '{key}' (known keys: {known})")
         out[name] = _coerce(name, value, where, from_text)
     return out
+
+
+def _mcp_table(value: Any, where: str) -> tuple[McpServer, ...]:
+    if not isinstance(value, Mapping) or set(value) - {"servers"}:
+        raise UsageError(f"{where}: [mcp] holds only [mcp.servers.NAME] tables")
+    return parse_servers(value.get("servers", {}), f"{where} [mcp.servers]")
 
 
 def _coerce(name: str, value: Any, where: str, from_text: bool) -> Any:

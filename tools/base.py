@@ -13,14 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, get_type_hints
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from agent.errors import ToolError
 
 # What a call needs permission for: reading, editing the workspace, running commands, or nothing.
-__all__ = ["Kind", "TaskFinished", "Tool", "ToolContext", "ToolError", "ToolResult", "tool"]
+__all__ = ["InvalidArguments", "Kind", "TaskFinished", "Tool", "ToolContext", "ToolError", "ToolResult", "tool"]
 
-Kind = Literal["read", "edit", "shell", "meta"]
+# `mcp`: a tool of an MCP server, which may do anything; the policy asks unless told otherwise.
+Kind = Literal["read", "edit", "shell", "meta", "mcp"]
+
+
+class InvalidArguments(ToolError):
+    """The call's arguments do not fit the tool's schema."""
 
 
 class TaskFinished(Exception):
@@ -81,31 +86,42 @@ Runner = Callable[[Any, ToolContext], "ToolResult | str"]
 class Tool:
     name: str
     description: str
-    args_model: type[BaseModel]
+    # The arguments' shape: a pydantic model (heron's own tools), or for a tool that comes from
+    # elsewhere (an MCP server) its JSON schema as given, checked with jsonschema.
+    args_model: type[BaseModel] | None
     kind: Kind
     run_fn: Runner
     # The text a rule matches and an approval shows: the command, or the path being changed.
     subject_fn: Callable[[Any], str] | None = None
+    parameters: dict[str, Any] | None = None
 
     @property
     def mutates(self) -> bool:
-        return self.kind in ("edit", "shell")
+        return self.kind in ("edit", "shell", "mcp")
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI function schema; built the same way every time so the prompt prefix is stable."""
+        parameters = self.args_model.model_json_schema() if self.args_model else self.parameters or {}
         return {
             "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": _clean_schema(self.args_model.model_json_schema()),
-            },
+            "function": {"name": self.name, "description": self.description, "parameters": _clean_schema(parameters)},
         }
 
-    def subject(self, args: BaseModel) -> str:
+    def parse(self, arguments: dict[str, Any]) -> Any:
+        """The call's arguments checked against the schema; InvalidArguments says what is wrong."""
+        if self.args_model is None:
+            return _checked_json(self.parameters or {}, arguments)
+        try:
+            return self.args_model.model_validate(arguments)
+        except ValidationError as e:
+            raise InvalidArguments("; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in e.errors()
+            )) from None
+
+    def subject(self, args: Any) -> str:
         return self.subject_fn(args) if self.subject_fn else ""
 
-    def run(self, args: BaseModel, ctx: ToolContext) -> ToolResult:
+    def run(self, args: Any, ctx: ToolContext) -> ToolResult:
         result = self.run_fn(args, ctx)
         return result if isinstance(result, ToolResult) else ToolResult(str(result))
 
@@ -139,3 +155,16 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if isinstance(schema, list):
         return [_clean_schema(v) for v in schema]
     return schema
+
+
+def _checked_json(schema: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    import jsonschema  # only tools from elsewhere have a bare JSON schema
+
+    try:
+        problems = sorted(jsonschema.Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.path))
+    except jsonschema.SchemaError as e:
+        raise InvalidArguments(f"the tool's own schema is invalid: {e.message}") from None
+    if problems:
+        raise InvalidArguments("; ".join(f"{'.'.join(str(p) for p in e.path) or 'arguments'}: {e.message}"
+                                         for e in problems[:5]))
+    return arguments

@@ -110,9 +110,7 @@ class Context:
         record: Recorder | None = None,
         restored: Restored | None = None,
     ) -> None:
-        # A canonical copy, fixed for the session: the schemas are part of the cached prefix.
-        self.tools: list[dict[str, Any]] = json.loads(json.dumps(tools, sort_keys=True))
-        self.tools_tokens = count_tokens(json.dumps(self.tools))
+        self.set_tools(tools)
         self.budget = budget
         self.outputs = outputs
         self.instructions = instructions
@@ -127,6 +125,12 @@ class Context:
             self.append({"role": "system", "content": system_prompt})
         else:
             self._restore(restored)
+
+    def set_tools(self, tools: list[dict[str, Any]]) -> None:
+        """A canonical copy: the schemas are part of the cached prefix, so they change only
+        between user turns (an MCP server came or went)."""
+        self.tools: list[dict[str, Any]] = json.loads(json.dumps(tools, sort_keys=True))
+        self.tools_tokens = count_tokens(json.dumps(self.tools))
 
     @property
     def used(self) -> int:

@@ -19,6 +19,7 @@ from agent.core.events import Warning as WarningEvent
 from agent.core.interfaces import Approver, EventSink
 from agent.core.loop import Loop
 from agent.core.policy import DEFAULT_DENY, Policy
+from agent.mcp.hub import McpHub
 from agent.model.client import OpenAIModel
 from agent.model.endpoint import Endpoint, find_endpoint
 from agent.repomap import DEFAULT_BUDGET as DEFAULT_MAP_BUDGET
@@ -29,6 +30,7 @@ from agent.secrets import Redactor
 from agent.vcs.checkpoints import Checkpoints, open_checkpoints
 from prompts import render
 from tools.base import Tool, ToolContext
+from tools.mcp import mcp_tools
 from tools.outputs import STATE_KEY, OutputStore
 from tools.registry import DEFAULT_TOOLS
 
@@ -45,9 +47,12 @@ class Runtime:
     endpoint: Endpoint | None = None
     # Where the front-end's own events go too: its sink, recorded in the session if there is one.
     emit: EventSink = lambda event: None
+    mcp: McpHub | None = None
 
     def close(self) -> None:
         self.ctx.close()
+        if self.mcp is not None:
+            self.mcp.close()
 
 
 def open_runtime(
@@ -85,7 +90,9 @@ def open_runtime(
     )
     # The server's key may come from a file rather than the environment: redact it as well.
     secrets = {**os.environ, "HERON_API_KEY": config.api_key}
-    dispatcher = Dispatcher(tools, policy, approver, ctx, redact=Redactor.from_env(ctx.workspace, secrets))
+    hub = McpHub(config.mcp_servers, notice=lambda text: emit(WarningEvent(text))) if config.mcp_servers else None
+    dispatcher = Dispatcher(tools, policy, approver, ctx, redact=Redactor.from_env(ctx.workspace, secrets),
+                            more_tools=(lambda: mcp_tools(hub)) if hub and not read_only(tools) else None)
     cancel = threading.Event()
     system_prompt = render("system", workspace=str(ctx.workspace))
     loop = Loop(
@@ -100,7 +107,7 @@ def open_runtime(
         context=open_context(config, endpoint, ctx, system_prompt, dispatcher.schemas(), session),
         turn_context=map_turns(config, endpoint, ctx),
     )
-    return Runtime(config, ctx.workspace, model, ctx, loop, checkpoints, cancel, endpoint, emit)
+    return Runtime(config, ctx.workspace, model, ctx, loop, checkpoints, cancel, endpoint, emit, hub)
 
 
 def open_context(config: Config, endpoint: Endpoint, ctx: ToolContext, system_prompt: str,
@@ -144,3 +151,8 @@ def map_turns(config: Config, endpoint: Endpoint, ctx: ToolContext) -> MapTurns 
     """The repo map for each user turn, within its budget."""
     budget = map_budget(config, endpoint)
     return MapTurns(session_map(ctx), budget) if budget > 0 else None
+
+
+def read_only(tools: tuple[Tool, ...]) -> bool:
+    """A tool set that changes nothing (review's): MCP tools, which may do anything, stay out."""
+    return not any(t.mutates for t in tools)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from pydantic import ValidationError
-
 from agent.core.events import ApprovalRequested, ToolFinished, ToolStarted
 from agent.core.interfaces import Approval, ApprovalRequest, Approver, EventSink
 from agent.core.policy import Policy
 from agent.model.client import ToolCall
-from tools.base import TaskFinished, Tool, ToolContext, ToolError, ToolResult
+from tools.base import InvalidArguments, TaskFinished, Tool, ToolContext, ToolError, ToolResult
 
 FINISHED = "Task marked as finished."
 
@@ -28,8 +26,12 @@ class Dispatcher:
         approver: Approver,
         ctx: ToolContext,
         redact: Callable[[str], str] | None = None,
+        more_tools: Callable[[], list[Tool]] | None = None,
     ) -> None:
+        self.own_tools = tools
         self.tools = {t.name: t for t in tools}
+        # Tools from elsewhere (MCP servers), asked for again at each user turn.
+        self.more_tools = more_tools
         self.policy = policy
         self.approver = approver
         self.ctx = ctx
@@ -38,6 +40,16 @@ class Dispatcher:
         self.last_invalid = ""
         # Applied to every tool output before anyone sees it: secrets never reach the model.
         self.redact = redact or (lambda text: text)
+
+    def refresh(self) -> bool:
+        """Take in the tools that came or went since the last user turn; whether any did."""
+        if self.more_tools is None:
+            return False
+        own = {t.name for t in self.own_tools}
+        tools = {t.name: t for t in self.own_tools} | {t.name: t for t in self.more_tools() if t.name not in own}
+        changed = list(tools) != list(self.tools)
+        self.tools = tools
+        return changed
 
     def schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.tools.values()]
@@ -75,9 +87,9 @@ class Dispatcher:
         if not isinstance(arguments, dict):
             raise InvalidCall(f"arguments for {call.name} must be a JSON object; got: {call.arguments[:200]}")
         try:
-            args = tool.args_model.model_validate(arguments)
-        except ValidationError as e:
-            raise InvalidCall(f"bad arguments for {call.name}: {_describe(e)}") from None
+            args = tool.parse(arguments)
+        except InvalidArguments as e:
+            raise InvalidCall(f"bad arguments for {call.name}: {e}") from None
         subject = tool.subject(args)
         decision = self.policy.decide(tool, subject)
         if decision.verdict == "deny":
@@ -101,12 +113,6 @@ def _parse_arguments(text: str) -> Any:
         return json.loads(text or "{}")
     except json.JSONDecodeError:
         return text
-
-
-def _describe(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in error.errors()
-    )
 
 
 def _preview(tool: Tool, arguments: dict[str, Any]) -> str:

@@ -93,6 +93,8 @@ class Loop:
             self.observer.end_turn(summary)
 
     def _run(self, user_message: str) -> Outcome:
+        if self.dispatcher.refresh():  # only at a user turn may the tools change: the prefix holds
+            self.context.set_tools(self.dispatcher.schemas())
         self.context.add_user_turn(user_message, self.turn_context(user_message) if self.turn_context else None)
         try:
             while True:

@@ -20,10 +20,10 @@ Verdict = Literal["allow", "ask", "deny"]
 
 # What each approval mode does with each kind of tool.
 MODES: dict[str, dict[str, Verdict]] = {
-    "read-only": {"read": "allow", "meta": "allow", "edit": "deny", "shell": "deny"},
-    "ask": {"read": "allow", "meta": "allow", "edit": "ask", "shell": "ask"},
-    "auto-edit": {"read": "allow", "meta": "allow", "edit": "allow", "shell": "ask"},
-    "full-auto": {"read": "allow", "meta": "allow", "edit": "allow", "shell": "allow"},
+    "read-only": {"read": "allow", "meta": "allow", "edit": "deny", "shell": "deny", "mcp": "deny"},
+    "ask": {"read": "allow", "meta": "allow", "edit": "ask", "shell": "ask", "mcp": "ask"},
+    "auto-edit": {"read": "allow", "meta": "allow", "edit": "allow", "shell": "ask", "mcp": "ask"},
+    "full-auto": {"read": "allow", "meta": "allow", "edit": "allow", "shell": "allow", "mcp": "allow"},
 }
 
 # Refused whatever the mode: publishing, privilege, and piping downloads into a shell.
@@ -70,6 +70,8 @@ class Policy:
                 return Decision("ask", "there is no sandbox, so every command asks")
         elif tool.kind == "edit":
             decision = self._path(subject.strip().removeprefix("./")) or decision
+        elif tool.kind == "mcp":
+            decision = self._mcp(subject) or decision
         return decision
 
     def _command(self, command: str) -> Decision | None:
@@ -91,6 +93,16 @@ class Policy:
         for verdict, patterns in (("deny", self.deny), ("ask", self.ask), ("allow", self.allow)):
             for pattern in patterns:
                 if fnmatchcase(path, pattern):
+                    return Decision(verdict, f"matches the {verdict} rule '{pattern}'")  # type: ignore[arg-type]
+        return None
+
+
+    def _mcp(self, tool_name: str) -> Decision | None:
+        """Rules name an MCP server (`mcp:github`) or its tools (`mcp:github__create_issue`, `mcp:github__*`)."""
+        names = [f"mcp:{tool_name}", f"mcp:{tool_name.split('__', 1)[0]}"]
+        for verdict, patterns in (("deny", self.deny), ("ask", self.ask), ("allow", self.allow)):
+            for pattern in patterns:
+                if pattern.startswith("mcp:") and any(fnmatchcase(name, pattern) for name in names):
                     return Decision(verdict, f"matches the {verdict} rule '{pattern}'")  # type: ignore[arg-type]
         return None
 
