@@ -81,6 +81,8 @@ def _add_fix(commands: Any) -> None:
     fix.add_argument("--worktree", nargs="?", const="", metavar="DIR",
                      help="like --branch, in a new worktree left at DIR (default: beside the repository)")
     fix.add_argument("--resume", metavar="ID", help="continue a recorded session (`heron sessions` lists them)")
+    fix.add_argument("--image", action="append", default=[], metavar="FILE",
+                     help="attach an image (a screenshot of the bug) to the issue; may be given more than once")
     batch = fix.add_argument_group("batch", "many issues against one server (see README)")
     batch.add_argument("--batch", metavar="TASKS.jsonl", help="run every task of a JSONL file")
     batch.add_argument("--workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
@@ -133,7 +135,8 @@ def _fix(args: argparse.Namespace) -> int:
     given = args.issue is not None or args.issue_file is not None
     issue = read_issue(args.issue, args.issue_file, sys.stdin) if given or not args.resume else None
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes,
-                   branch=args.branch, worktree=args.worktree, commit=args.commit, resume=args.resume)
+                   branch=args.branch, worktree=args.worktree, commit=args.commit, resume=args.resume,
+                   images=tuple(Path(f) for f in args.image))
 
 
 def _add_mcp(commands: Any) -> None:

@@ -16,6 +16,7 @@ from agent.core.events import Done, SessionOpened, SessionStarted, TestRun, Warn
 from agent.core.interfaces import Approval, ApprovalRequest, EventSink
 from agent.core.loop import Outcome
 from agent.errors import UsageError
+from agent.images import Picture, load_picture
 from agent.sinks import JsonlSink, ProgressSink
 from agent.vcs.branches import Workplace, close_workplace, open_workplace
 from agent.vcs.checkpoints import Checkpoints, GitCheckpoints
@@ -55,13 +56,14 @@ def read_issue(text: str | None, issue_file: str | None, stdin: TextIO) -> str:
 
 def run_fix(config: Config, workspace: Path, issue: str | None, json_output: bool, yes: bool,
             branch: str | None = None, worktree: str | None = None, commit: bool = False,
-            resume: str | None = None) -> int:
+            resume: str | None = None, images: tuple[Path, ...] = ()) -> int:
     """Fix `issue`, or with `resume`, continue that session (`issue`, if any, is added to it).
 
     branch/worktree: None when not asked for; "" for a name or directory heron picks.
     """
     if not workspace.is_dir():
         raise UsageError(f"--repo {workspace}: not a directory")
+    pictures = tuple(load_picture(path) for path in images)  # a bad image stops the run before it starts
     new_branch = branch is not None or worktree is not None
     commit = commit or config.auto_commit or new_branch
     if commit:
@@ -75,7 +77,8 @@ def run_fix(config: Config, workspace: Path, issue: str | None, json_output: boo
         place = open_workplace(workspace, branch or "", worktree, issue or "") if new_branch else None
         result = _Result()
         try:
-            _run(config, place.workspace if place else workspace, issue, yes, commit, place, session, sink, result)
+            _run(config, place.workspace if place else workspace, issue, yes, commit, place, session, sink, result,
+                 pictures)
         finally:
             note = close_workplace(place, result.committed) if place else ""
         if note and not result.committed:
@@ -101,7 +104,8 @@ class _Result:
 
 
 def _run(config: Config, workspace: Path, issue: str | None, yes: bool, commit: bool,
-         place: Workplace | None, session: Session, sink: EventSink, result: _Result) -> None:
+         place: Workplace | None, session: Session, sink: EventSink, result: _Result,
+         pictures: tuple[Picture, ...] = ()) -> None:
     runtime = open_runtime(config, workspace, sink, approver=_approve_all if yes else deny_all,
                            default_mode="auto-edit", session=session)
     emit = runtime.emit
@@ -114,7 +118,7 @@ def _run(config: Config, workspace: Path, issue: str | None, yes: bool, commit: 
             first = render("resume", note=f"The user adds: {issue.strip()}\n\n" if issue else "")
         else:
             first = render("fix", issue=(issue or "").strip(), test_hint=_test_hint(config))
-        outcome, check = _work(runtime, first, emit)
+        outcome, check = _work(runtime, first, emit, pictures)
         fixed = outcome.status in ("finished", "answered") if check is None else check.passed
         result.status = "interrupted" if outcome.status == "interrupted" else ("fixed" if fixed else "not_fixed")
         result.summary = outcome.summary
@@ -145,10 +149,11 @@ def _test_hint(config: Config) -> str:
     return f"The check `{config.test_cmd}` must pass." if config.test_cmd else ""
 
 
-def _work(runtime: Runtime, first: str, emit: EventSink) -> tuple[Outcome, CheckResult | None]:
+def _work(runtime: Runtime, first: str, emit: EventSink,
+          pictures: tuple[Picture, ...] = ()) -> tuple[Outcome, CheckResult | None]:
     """Run the loop; after each `finish`, run the check and give failures back to the model."""
     test_cmd = runtime.config.test_cmd
-    outcome = runtime.loop.run(first)
+    outcome = runtime.loop.run(first, pictures)
     if not test_cmd or outcome.status == "interrupted":
         return outcome, None
     check = run_check(test_cmd, runtime.workspace, emit)

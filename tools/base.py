@@ -16,6 +16,7 @@ from typing import Any, Callable, Literal, get_type_hints
 from pydantic import BaseModel, ValidationError
 
 from agent.errors import ToolError
+from agent.images import Picture
 
 # What a call needs permission for: reading, editing the workspace, running commands, or nothing.
 __all__ = ["InvalidArguments", "Kind", "TaskFinished", "Tool", "ToolContext", "ToolError", "ToolResult", "tool"]
@@ -42,6 +43,8 @@ class ToolResult:
     is_error: bool = False
     # Tool-specific data for front-ends (an edit's diff, the plan); never sent to the model.
     data: dict[str, Any] = field(default_factory=dict)
+    # Images for the model to see (view_image, an MCP server's answer), sent after the tool answers.
+    pictures: list[Picture] = field(default_factory=list)
 
 
 @dataclass

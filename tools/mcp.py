@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from agent.images import ImageError, Picture, picture
 from agent.mcp.hub import McpCallError, McpHub, RemoteTool
 from tools.base import Tool, ToolContext, ToolError, ToolResult
 
@@ -48,14 +49,17 @@ def _tool(hub: McpHub, remote: RemoteTool) -> Tool:
 def to_result(result: Any) -> ToolResult:
     """An MCP CallToolResult as heron's ToolResult: text for the model, images kept aside as data."""
     parts: list[str] = []
-    images: list[dict[str, str]] = []
+    pictures: list[Picture] = []
     for block in result.content or []:
         kind = getattr(block, "type", "")
         if kind == "text":
             parts.append(block.text)
         elif kind == "image":
-            images.append({"mime_type": block.mime_type, "data": block.data})
-            parts.append(f"[image {len(images)}: {block.mime_type}, {len(base64.b64decode(block.data)):,} bytes]")
+            try:
+                pictures.append(picture(base64.b64decode(block.data), "the server's image"))
+                parts.append(f"[image {len(pictures)}: {pictures[-1].width}x{pictures[-1].height}, shown below]")
+            except (ImageError, ValueError) as e:
+                parts.append(f"[an image that could not be read: {e}]")
         elif kind == "resource":
             parts.append(_resource(block.resource))
         elif kind == "resource_link":
@@ -65,8 +69,7 @@ def to_result(result: Any) -> ToolResult:
     if not parts and result.structured_content is not None:
         parts.append(json.dumps(result.structured_content, ensure_ascii=False, sort_keys=True))
     text = "\n".join(parts) or "(no output)"
-    data: dict[str, Any] = {"images": images} if images else {}
-    return ToolResult(text, is_error=bool(result.is_error), data=data)
+    return ToolResult(text, is_error=bool(result.is_error), pictures=pictures)
 
 
 def _resource(resource: Any) -> str:

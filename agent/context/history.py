@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from agent.core.events import Compacted, ContextMeter
 from agent.core.interfaces import ModelClient
+from agent.images import Picture, content_text, part_tokens, with_pictures
 from agent.model.client import TurnUsage
 from agent.model.tokens import count_tokens
 from prompts import render
@@ -91,10 +92,12 @@ class Restored:
 
 
 def message_tokens(message: dict[str, Any]) -> int:
-    pieces = [message.get("content") or "", message.get("reasoning_content") or ""]
+    content = message.get("content")
+    pieces = [content_text(content), message.get("reasoning_content") or ""]
     for call in message.get("tool_calls") or []:
         pieces += [call["function"]["name"], call["function"]["arguments"]]
-    return count_tokens("\n".join(pieces)) + MESSAGE_OVERHEAD
+    images = sum(part_tokens(p) for p in content if p.get("type") == "image_url") if isinstance(content, list) else 0
+    return count_tokens("\n".join(pieces)) + images + MESSAGE_OVERHEAD
 
 
 class Context:
@@ -141,7 +144,7 @@ class Context:
         self.tokens.append(message_tokens(message))
         self.record({"type": "message", "message": message})
 
-    def add_user_turn(self, text: str, turn_context: str | None = None) -> None:
+    def add_user_turn(self, text: str, turn_context: str | None = None, pictures: tuple[Picture, ...] = ()) -> None:
         """The user's words, after what belongs at a user turn: on the first, the project
         instructions; then facts pinned since the last turn and the turn's context (a repo map)."""
         parts = []
@@ -155,7 +158,12 @@ class Context:
         parts.append(text)
         self.latest_request = text
         self.record({"type": "request", "text": text})
-        self.append({"role": "user", "content": "\n\n".join(parts)})
+        self.append({"role": "user", "content": with_pictures("\n\n".join(parts), pictures)})
+
+    def add_pictures(self, caption: str, pictures: list[Picture]) -> None:
+        """Images tools returned (view_image, an MCP server's): a user message after their answers,
+        since a tool message carries only text in the OpenAI protocol."""
+        self.append({"role": "user", "content": with_pictures(caption, pictures)})
 
     def add_tool_result(self, call_id: str, output: str) -> None:
         """Answer a tool call; a long output is kept whole and shown as its head and tail."""

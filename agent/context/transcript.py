@@ -9,6 +9,8 @@ only the last line, which loading skips.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -24,6 +26,7 @@ from agent.context.history import Restored
 from agent.core import events as ev
 from agent.core.interfaces import EventSink
 from agent.errors import UsageError
+from agent.images import from_data_url
 
 UNRECORDED = (ev.TextDelta, ev.ReasoningDelta)
 
@@ -74,6 +77,7 @@ class Session:
         return cls(path, restored)
 
     def record(self, entry: dict[str, Any]) -> None:
+        entry = _with_images_stored(entry, self.path)
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         self.used = self.used or entry.get("type") == "request"
         with self._lock:
@@ -114,7 +118,7 @@ def load_session(session_id: str, root: Path | None = None) -> list[dict[str, An
 
 def restore(path: Path) -> Restored:
     restored = Restored()
-    for entry in entries(path):
+    for entry in map(lambda e: _with_images_loaded(e, path), entries(path)):
         kind = entry.get("type")
         if kind == "message":
             restored.messages.append(entry["message"])
@@ -203,3 +207,58 @@ def _cut_torn_line(path: Path) -> None:
         with path.open("r+b") as f:
             f.truncate(end)
             os.fsync(f.fileno())
+
+
+# --- images: kept once each, by hash, beside the session file --------------------------------------
+
+
+def _images_dir(session_path: Path) -> Path:
+    return session_path.with_suffix("") / "images"
+
+
+def _with_images_stored(entry: dict[str, Any], session_path: Path) -> dict[str, Any]:
+    """The entry with each image part's bytes written to the session's folder and named by hash."""
+    def store(part: dict[str, Any]) -> dict[str, Any]:
+        url = part["image_url"]["url"]
+        mime = url[5:url.index(";")]
+        data = from_data_url(url)
+        digest = hashlib.sha256(data).hexdigest()
+        folder = _images_dir(session_path)
+        target = folder / digest
+        if not target.exists():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return {"type": "image_ref", "sha256": digest, "mime": mime}
+
+    return _map_image_parts(entry, "image_url", store)
+
+
+def _with_images_loaded(entry: dict[str, Any], session_path: Path) -> dict[str, Any]:
+    """The entry with each stored image back as the same data URL, byte for byte."""
+    def load(part: dict[str, Any]) -> dict[str, Any]:
+        target = _images_dir(session_path) / str(part["sha256"])
+        try:
+            data = target.read_bytes()
+        except OSError:
+            raise UsageError(f"{session_path}: an image of the session is missing ({target})") from None
+        return {"type": "image_url", "image_url": {"url": f"data:{part['mime']};base64,{base64.b64encode(data).decode()}"}}
+
+    return _map_image_parts(entry, "image_ref", load)
+
+
+def _map_image_parts(entry: dict[str, Any], kind: str, change: Any) -> dict[str, Any]:
+    messages = [entry["message"]] if entry.get("type") == "message" else entry.get("messages") \
+        if entry.get("type") == "compaction" else None
+    if not messages or not any(isinstance(m.get("content"), list) for m in messages):
+        return entry
+
+    def mapped(message: dict[str, Any]) -> dict[str, Any]:
+        content = message.get("content")
+        if not isinstance(content, list):
+            return message
+        return {**message, "content": [change(p) if isinstance(p, dict) and p.get("type") == kind else p
+                                       for p in content]}
+
+    if entry["type"] == "message":
+        return {**entry, "message": mapped(entry["message"])}
+    return {**entry, "messages": [mapped(m) for m in entry["messages"]]}

@@ -136,6 +136,7 @@ def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | Non
         max_output_tokens=max_output_tokens or answer_tokens(config.max_output_tokens, endpoint.context_window),
         extra_body=endpoint.request_extras(thinking),
         stream=config.stream,
+        server_kind=endpoint.kind,
     )
 
 

@@ -19,6 +19,10 @@ class ModelClient(Protocol):
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink
     ) -> "Turn": ...
 
+    def takes_images(self) -> bool:
+        """Whether image parts may be sent to this model."""
+        ...
+
 
 @dataclass(frozen=True)
 class ApprovalRequest:

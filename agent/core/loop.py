@@ -15,9 +15,10 @@ from typing import Any, Callable
 
 from agent.context.history import DEFAULT_WINDOW, Budget, Context
 from agent.core.dispatch import FINISHED, Dispatcher
-from agent.core.events import AssistantTurn, Compacted, PlanUpdated, Usage
+from agent.core.events import AssistantTurn, Compacted, PlanUpdated, Usage, Warning
 from agent.core.interfaces import EventSink, ModelClient, TurnObserver
 from agent.errors import ContextOverflow, Interrupted
+from agent.images import Picture
 from agent.model.client import Turn
 from tools.base import TaskFinished
 from tools.outputs import STATE_KEY, OutputStore
@@ -79,23 +80,28 @@ class Loop:
     def messages(self) -> list[dict[str, Any]]:
         return self.context.messages
 
-    def run(self, user_message: str) -> Outcome:
+    def run(self, user_message: str, pictures: tuple[Picture, ...] = ()) -> Outcome:
         """One user turn; the observer sees its boundaries even when it ends in an error."""
         if self.observer is None:
-            return self._run(user_message)
+            return self._run(user_message, pictures)
         self.observer.begin_turn(user_message)
         summary = "the turn ended in an error"
         try:
-            outcome = self._run(user_message)
+            outcome = self._run(user_message, pictures)
             summary = outcome.summary
             return outcome
         finally:
             self.observer.end_turn(summary)
 
-    def _run(self, user_message: str) -> Outcome:
+    def _run(self, user_message: str, pictures: tuple[Picture, ...] = ()) -> Outcome:
         if self.dispatcher.refresh():  # only at a user turn may the tools change: the prefix holds
             self.context.set_tools(self.dispatcher.schemas())
-        self.context.add_user_turn(user_message, self.turn_context(user_message) if self.turn_context else None)
+        if pictures and not self.model.takes_images():
+            self.emit(Warning(f"the model server takes no images; the {len(pictures)} attached were not sent "
+                              "(llama-server needs the model's --mmproj file; vLLM a vision model)"))
+            pictures = ()
+        self.context.add_user_turn(user_message, self.turn_context(user_message) if self.turn_context else None,
+                                   pictures)
         try:
             while True:
                 self.step()
@@ -141,6 +147,7 @@ class Loop:
     def _run_calls(self, calls: list[Any]) -> None:
         """Run each call and answer it; every call gets a tool message, even on an ending."""
         answered = 0
+        pictures: list[Picture] = []
         try:
             for call in calls:
                 self._check_cancel()
@@ -150,13 +157,19 @@ class Loop:
                     self._answer(call.id, FINISHED)
                     answered += 1
                     raise
-                self._answer(call.id, result.output)
+                shown = result.pictures if result.pictures and self.model.takes_images() else []
+                pictures += shown
+                unseen = len(result.pictures) - len(shown)
+                self._answer(call.id, result.output + (f"\n({unseen} image(s) not shown: the model server "
+                                                       "takes no images)" if unseen else ""))
                 answered += 1
                 if "plan" in result.data:
                     self.emit(PlanUpdated(items=result.data["plan"]))
         finally:
             for call in calls[answered:]:
                 self._answer(call.id, "(not run: the run ended before this call)")
+        if pictures:
+            self.context.add_pictures(f"The {len(pictures)} image(s) the tool calls above returned:", pictures)
 
     def _answer(self, call_id: str, output: str) -> None:
         self.context.add_tool_result(call_id, output)

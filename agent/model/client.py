@@ -21,6 +21,7 @@ from agent.model.toolcalls import (
     recover_calls,
     text_protocol_messages,
 )
+from agent.model.vision import takes_images
 
 OVERFLOW_HINTS = ("context length", "context window", "maximum context", "too many tokens",
                   "exceeds the available context", "prompt is too long", "exceed_context_size")
@@ -111,8 +112,12 @@ class OpenAIModel:
         extra_body: dict[str, Any] | None = None,
         stream: bool = True,
         text_protocol: bool = False,
+        server_kind: str = "openai",
     ) -> None:
         self.base_url = base_url
+        self.server_kind = server_kind
+        self._api_key = api_key or "sk-local"
+        self._takes_images: bool | None = None
         self.model = model
         self.max_retries = max_retries
         self.temperature = temperature
@@ -127,6 +132,12 @@ class OpenAIModel:
         self.client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "sk-local", max_retries=max_retries, timeout=timeout
         )
+
+    def takes_images(self) -> bool:
+        """Whether the server takes image parts; asked once, when the first image is to be sent."""
+        if self._takes_images is None:
+            self._takes_images = takes_images(self.base_url, self.server_kind, self.model, self._api_key)
+        return self._takes_images
 
     def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink

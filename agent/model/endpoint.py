@@ -8,15 +8,13 @@ and which request extras the server takes.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from agent.config import FULL_WINDOW, Config
 from agent.errors import ServerError
 from agent.model.client import unreachable
+from agent.model.http import Http
 
 # Seconds to wait for an answer: short when trying the usual ports (a port nobody listens on
 # refuses at once), longer for the configured server, which may be busy with other requests.
@@ -89,7 +87,7 @@ def served_models(base_url: str, config: Config) -> tuple[str, ...]:
 def probe(base_url: str, config: Config, timeout: float) -> Endpoint | None:
     """What serves at base_url, or None when nothing answers there."""
     base_url = base_url.rstrip("/")
-    http = _Http(config.api_key, timeout)
+    http = Http(config.api_key, timeout)
     try:
         listing = http.get(f"{base_url}/models")
     except OSError:
@@ -109,7 +107,7 @@ def probe(base_url: str, config: Config, timeout: float) -> Endpoint | None:
     return Endpoint(base_url, kind, models, model, window)
 
 
-def _kind(entry: dict[str, Any], root: str, http: "_Http") -> str:
+def _kind(entry: dict[str, Any], root: str, http: Http) -> str:
     owner = entry.get("owned_by")
     if owner in ("vllm", "sglang"):
         return str(owner)
@@ -125,7 +123,7 @@ def _kind(entry: dict[str, Any], root: str, http: "_Http") -> str:
     return "openai"
 
 
-def _window(kind: str, entry: dict[str, Any], root: str, model: str, http: "_Http") -> int | None:
+def _window(kind: str, entry: dict[str, Any], root: str, model: str, http: Http) -> int | None:
     if _positive(entry.get("max_model_len")):
         return int(entry["max_model_len"])
     if kind == "llama-server":
@@ -154,45 +152,3 @@ def _ollama_window(show: dict[str, Any]) -> int | None:
 
 def _positive(value: Any) -> int | None:
     return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-@dataclass(frozen=True)
-class _Http:
-    """JSON over HTTP with the server's key and one timeout."""
-
-    api_key: str
-    timeout: float
-
-    def get(self, url: str) -> Any:
-        """OSError when nothing answers, ServerError when the answer is an error or not JSON."""
-        return self._fetch(urllib.request.Request(url, headers=self._headers()))
-
-    def get_or_none(self, url: str) -> Any:
-        try:
-            return self.get(url)
-        except (OSError, ServerError):
-            return None
-
-    def post_or_none(self, url: str, body: dict[str, Any]) -> Any:
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                         headers={**self._headers(), "Content-Type": "application/json"})
-        try:
-            return self._fetch(request)
-        except (OSError, ServerError):
-            return None
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
-
-    def _fetch(self, request: urllib.request.Request) -> Any:
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                data = response.read()
-        except urllib.error.HTTPError as e:
-            raise ServerError(f"HTTP {e.code}") from None
-        except urllib.error.URLError as e:
-            raise OSError(str(e.reason)) from None
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise ServerError("the answer is not JSON") from None

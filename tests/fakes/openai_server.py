@@ -100,8 +100,12 @@ def kind_models(kind: str, window: int) -> list[dict[str, Any]]:
 
 class FakeOpenAIServer:
     def __init__(self, models: list[dict[str, Any]] | None = None, chunk_size: int = 7, port: int = 0,
-                 kind: str = "openai", context_window: int = 262144, rejects_tools: bool = False) -> None:
+                 kind: str = "openai", context_window: int = 262144, rejects_tools: bool = False,
+                 vision: bool = False) -> None:
         self.kind = kind
+        # Whether the model takes images: said in the kind's own routes, and a request with an
+        # image part is refused without it, as a text-only model's server does.
+        self.vision = vision
         self.context_window = context_window
         self.rejects_tools = rejects_tools
         self.models = models if models is not None else kind_models(kind, context_window)
@@ -193,11 +197,13 @@ class FakeOpenAIServer:
         if self.kind == "llama-server" and path == "/props":
             return {"default_generation_settings": {"id": 0, "n_ctx": self.context_window, "params": {}},
                     "total_slots": 1, "model_path": "/models/Qwen3.6-27B-Q4_K_M.gguf",
-                    "chat_template": "{%- for message in messages %}...", "build_info": "b7000-fake"}
+                    "chat_template": "{%- for message in messages %}...", "build_info": "b7000-fake",
+                    "modalities": {"vision": self.vision, "audio": False}}
         if self.kind == "ollama" and path == "/api/version":
             return {"version": "0.12.6"}
         if self.kind == "lmstudio" and path.startswith("/api/v0/models/"):
-            return {"id": self.models[0]["id"], "object": "model", "type": "llm", "state": "loaded",
+            return {"id": self.models[0]["id"], "object": "model", "type": "vlm" if self.vision else "llm",
+                    "state": "loaded",
                     "max_context_length": 262144, "loaded_context_length": self.context_window}
         return None
 
@@ -205,7 +211,7 @@ class FakeOpenAIServer:
         return {"modelfile": "FROM qwen3.6:27b", "parameters": "temperature 0.6\ntop_p 0.95",
                 "template": "{{ .Prompt }}", "details": {"family": "qwen35", "parameter_size": "27B"},
                 "model_info": {"general.architecture": "qwen35", "qwen35.context_length": self.context_window},
-                "capabilities": ["completion", "tools", "thinking"]}
+                "capabilities": ["completion", "tools", "thinking", *(["vision"] if self.vision else [])]}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -241,6 +247,16 @@ class FakeOpenAIServer:
                         server.requests.append({"path": "/v1/chat/completions", "body": body})
                     status, message = TOOLS_REJECTED.get(server.kind, (400, "tools are not supported"))
                     self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}})
+                    return
+                probe = body.get("max_tokens") == 1
+                if _has_image(body) and (probe or not server.vision):
+                    with server.lock:  # an image probe is not a chat turn of the script
+                        server.requests.append({"path": "/v1/chat/completions" + " (image probe)" * probe, "body": body})
+                    if server.vision:
+                        self._json(200, whole_response(Reply(text="."), body.get("model", "")))
+                    else:
+                        self._json(400, {"error": {"message": f"{body.get('model')} is not a multimodal model",
+                                                   "type": "BadRequestError", "code": 400}})
                     return
                 refusal = server._refused_history(body)
                 if refusal:
@@ -313,6 +329,11 @@ class FakeOpenAIServer:
 
 
 _ids = itertools.count(1)
+
+
+def _has_image(body: dict[str, Any]) -> bool:
+    return any(isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+               for m in body.get("messages") or [])
 
 
 def _finish_reason(reply: Reply) -> str:
