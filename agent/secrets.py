@@ -1,16 +1,32 @@
-"""Secrets: which environment variables the shell must not get, and redacting values from output.
+"""Secrets: which environment variables the shell must not get, which files hold secrets, and
+which values in a text are secrets.
 
-A variable whose name looks like a credential is never passed to the shell. Its value, and the
-values of credential-named keys in the workspace's .env files, and any private-key block, are
-replaced by a placeholder in every tool output before the model sees it.
+A variable whose name looks like a credential is never passed to the shell. Secrets are known by
+value (credential-named variables of the environment, the server's API key, credential-named keys
+of the workspace's .env files) or found by their form: detect-secrets' plugins (cloud keys;
+Stripe, GitHub, Slack and other tokens; JWTs; credential-named assignments, kept when their value
+has a credential's entropy) and private-key blocks. The egress (agent/core/egress.py) replaces
+them in every model-bound message.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import re
+import secrets as random
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Mapping
+from pathlib import Path, PurePath
+from typing import Iterable, Mapping
+
+import platformdirs
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+from detect_secrets.plugins.base import RegexBasedDetector
+from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
+from detect_secrets.plugins.keyword import DENYLIST_REGEX, REGEX_BY_FILETYPE, KeywordDetector
+from detect_secrets.util.filetype import FileType
+
+from agent.errors import UsageError
 
 # Anywhere in a name (GITHUB_TOKEN, DB_PASSWORD, OPENAI_API_KEY), or as a whole `_`-separated part
 # (AWS_SECRET_ACCESS_KEY, SSH_AUTH_SOCK, NPM_PAT): so GIT_AUTHOR_NAME or KEYBOARD stay.
@@ -19,14 +35,40 @@ SECRET_NAME = re.compile(
     r"|(?:^|_)(?:KEY|KEYS|AUTH|PASS|PAT|DSN|COOKIE)(?:_|$)",
     re.IGNORECASE,
 )
+# detect-secrets' own private-key plugin names only the header line; the whole block is the secret.
 PRIVATE_KEY_BLOCK = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\Z)",
+    re.DOTALL,
 )
 # A line of a .env file: optional `export`, a name, `=`, a value in optional quotes.
 ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$")
 # Shorter values (`1`, `true`, `dev`) are too common to redact without mangling unrelated output.
 MIN_SECRET_CHARS = 6
-PLACEHOLDER = "[redacted]"
+# A credential-named assignment is a secret when its value looks like one: long enough, letters
+# and digits, and this many bits of Shannon entropy a character (`hunter2` or `os.environ` are not).
+MIN_ASSIGNED_CHARS = 8
+MIN_ASSIGNED_ENTROPY = 3.0
+# Plugins left out: the generic high-entropy ones would take every commit hash and checksum from
+# the model, public IP addresses are not secrets, and private keys are matched whole above.
+UNUSED_PLUGINS = ("Base64HighEntropyString", "HexHighEntropyString", "IPPublicDetector",
+                  "PrivateKeyDetector", "KeywordDetector")
+DETECTORS: tuple[re.Pattern[str], ...] = tuple(
+    regex
+    for plugin in get_mapping_from_secret_type_to_class().values()
+    if issubclass(plugin, RegexBasedDetector) and plugin.__name__ not in UNUSED_PLUGINS
+    for regex in plugin().denylist
+)
+# Assignments in code (quotes required) and in config files (`KEY=value`, `key: value`).
+ASSIGNMENTS = (REGEX_BY_FILETYPE[FileType.PYTHON], REGEX_BY_FILETYPE[FileType.YAML])
+_KEYWORDS = KeywordDetector()
+# Lines worth the assignment patterns: those naming a credential the way detect-secrets knows.
+KEYWORD = re.compile(DENYLIST_REGEX, re.IGNORECASE)
+TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-.+/=]*")
+_ENTROPY = Base64HighEntropyString(limit=MIN_ASSIGNED_ENTROPY)
+
+DEFAULT_SECRET_FILES = (".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*",
+                        "id_ecdsa*", "id_ed25519*", "credentials", "*credentials.json", ".netrc", "_netrc",
+                        ".pgpass")
 
 
 def is_secret_name(name: str) -> bool:
@@ -36,6 +78,13 @@ def is_secret_name(name: str) -> bool:
 def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
     """The environment without credential-named variables."""
     return {k: v for k, v in env.items() if not is_secret_name(k)}
+
+
+def is_secret_file(path: str | PurePath, patterns: Iterable[str] = DEFAULT_SECRET_FILES) -> bool:
+    """The file's name matches a secret-file pattern: it is named to the model, never read into
+    the map or search results."""
+    name = PurePath(path).name
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def env_file_secrets(text: str) -> set[str]:
@@ -48,30 +97,80 @@ def env_file_secrets(text: str) -> set[str]:
     return values
 
 
-@dataclass(frozen=True)
-class Redactor:
-    """Replaces known secret values (from the environment and .env files) in text."""
+def found_by_form(text: str) -> set[str]:
+    """The secrets in `text` found by their form, whatever their name or origin."""
+    values = {m.group(0) for m in PRIVATE_KEY_BLOCK.finditer(text)}
+    for regex in DETECTORS:
+        values.update(_secret_part(m, text) for m in regex.finditer(text))
+    for line in text.splitlines():
+        if KEYWORD.search(line):
+            for assignment in ASSIGNMENTS:
+                values.update(v for v in _KEYWORDS.analyze_string(line, assignment) if _looks_random(v))
+        match = ENV_LINE.match(line)
+        if match and is_secret_name(match.group(1)):
+            value = match.group(2).strip("'\"")
+            if _looks_random(value):
+                values.add(value)
+    return {v for v in values if len(v) >= MIN_SECRET_CHARS}
 
-    workspace: Path
+
+def _secret_part(match: re.Match[str], text: str) -> str:
+    """A plugin's pattern may capture the secret (`aws ... key = "(…)"`): the longest group, when
+    it is long enough to be the secret. Else the whole match, to the end of the token, as some
+    patterns stop short of it (a JWT's signature, a Stripe key longer than the plugin knows)."""
+    longest = max((g for g in match.groups() if g), key=len, default="")
+    if len(longest) >= MIN_SECRET_CHARS:
+        return longest
+    tail = TOKEN_TAIL.match(text, match.end())
+    return (match.group(0) + (tail.group(0) if tail else "")).rstrip(".")
+
+
+def _looks_random(value: str) -> bool:
+    return (len(value) >= MIN_ASSIGNED_CHARS and not any(c.isspace() for c in value)
+            and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+            and _ENTROPY.calculate_shannon_entropy(value) >= MIN_ASSIGNED_ENTROPY)
+
+
+@dataclass(frozen=True)
+class KnownSecrets:
+    """Secret values known by name: the environment's, and those of the workspace's .env files."""
+
+    workspace: Path | None
     env_values: frozenset[str] = frozenset()
 
     @classmethod
-    def from_env(cls, workspace: Path, env: Mapping[str, str]) -> "Redactor":
+    def from_env(cls, workspace: Path | None, env: Mapping[str, str]) -> "KnownSecrets":
         return cls(workspace, frozenset(v for k, v in env.items() if is_secret_name(k)))
 
-    def secrets(self) -> set[str]:
+    def values(self) -> set[str]:
         """The environment's secrets plus those in the workspace's .env files as they are now."""
         values = set(self.env_values)
-        for path in self.workspace.glob(".env*"):
+        for path in self.workspace.glob(".env*") if self.workspace else ():
             try:
                 values |= env_file_secrets(path.read_text(encoding="utf-8", errors="replace"))
             except OSError:
                 continue
         return {v for v in values if len(v) >= MIN_SECRET_CHARS}
 
-    def __call__(self, text: str) -> str:
-        text = PRIVATE_KEY_BLOCK.sub(PLACEHOLDER, text)
-        # Longest first, so a secret that contains another is replaced whole.
-        for value in sorted(self.secrets(), key=len, reverse=True):
-            text = text.replace(value, PLACEHOLDER)
-        return text
+
+def placeholder_key() -> bytes:
+    """This user's key for placeholders, made on first use: the same secret gets the same
+    placeholder in every session (so a resumed one sends the same bytes), and a placeholder
+    reveals nothing of the value to anyone without the key."""
+    path = platformdirs.user_state_path("heron") / "placeholder.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(random.token_hex(32) + "\n")
+        try:
+            os.link(draft, path)  # atomic: of two sessions starting at once, one key wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read heron's placeholder key {path} ({e}); delete it to make a new one") from None

@@ -15,6 +15,7 @@ from agent.config import Config
 from agent.context.history import DEFAULT_WINDOW, Budget, Context, answer_tokens, read_instructions
 from agent.context.transcript import Session
 from agent.core.dispatch import Dispatcher
+from agent.core.egress import Egress
 from agent.core.events import Warning as WarningEvent
 from agent.core.interfaces import Approver, EventSink
 from agent.core.loop import Loop
@@ -26,7 +27,7 @@ from agent.repomap import DEFAULT_BUDGET as DEFAULT_MAP_BUDGET
 from agent.repomap import session_map
 from agent.repomap.turns import MapTurns
 from agent.sandbox.bubblewrap import choose_sandbox
-from agent.secrets import Redactor
+from agent.secrets import KnownSecrets, placeholder_key
 from agent.vcs.checkpoints import Checkpoints, open_checkpoints
 from prompts import render
 from tools.base import Tool, ToolContext
@@ -75,7 +76,8 @@ def open_runtime(
     window_warning = endpoint.window_warning()
     if window_warning:
         emit(WarningEvent(window_warning))
-    model = model_client(config, endpoint)
+    egress = open_egress(config, workspace)
+    model = model_client(config, endpoint, egress)
     checkpoints = open_checkpoints(workspace, emit)  # turn boundaries feed undo
     ctx = ToolContext(workspace=workspace.resolve(), state={
         "shell_timeout": config.shell_timeout, "shell_idle_timeout": config.shell_idle_timeout,
@@ -88,10 +90,8 @@ def open_runtime(
         deny=DEFAULT_DENY + config.deny,
         sandboxed=sandbox is not None,
     )
-    # The server's key may come from a file rather than the environment: redact it as well.
-    secrets = {**os.environ, "HERON_API_KEY": config.api_key}
     hub = McpHub(config.mcp_servers, notice=lambda text: emit(WarningEvent(text))) if config.mcp_servers else None
-    dispatcher = Dispatcher(tools, policy, approver, ctx, redact=Redactor.from_env(ctx.workspace, secrets),
+    dispatcher = Dispatcher(tools, policy, approver, ctx, restore=egress.restore,
                             more_tools=(lambda: mcp_tools(hub)) if hub and not read_only(tools) else None)
     cancel = threading.Event()
     system_prompt = render("system", workspace=str(ctx.workspace))
@@ -122,9 +122,18 @@ def open_context(config: Config, endpoint: Endpoint, ctx: ToolContext, system_pr
                    record=session.record if session else None, restored=restored)
 
 
-def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | None = None,
+def open_egress(config: Config, workspace: Path | None) -> Egress:
+    """The one door out for the requests of a session in `workspace` (None: no workspace)."""
+    # The server's key may come from a file rather than the environment: redact it as well.
+    known = KnownSecrets.from_env(workspace.resolve() if workspace else None,
+                                  {**os.environ, "HERON_API_KEY": config.api_key})
+    return Egress(known.values, placeholder_key())
+
+
+def model_client(config: Config, endpoint: Endpoint, egress: Egress, enable_thinking: bool | None = None,
                  max_output_tokens: int | None = None) -> OpenAIModel:
-    """The model client for this server, with the request extras its kind takes."""
+    """The model client for this server, with the request extras its kind takes; every request
+    it sends passes `egress`."""
     thinking = config.enable_thinking if enable_thinking is None else enable_thinking
     return OpenAIModel(
         base_url=endpoint.base_url,
@@ -137,6 +146,7 @@ def model_client(config: Config, endpoint: Endpoint, enable_thinking: bool | Non
         extra_body=endpoint.request_extras(thinking),
         stream=config.stream,
         server_kind=endpoint.kind,
+        egress=egress,
     )
 
 

@@ -25,7 +25,7 @@ class Dispatcher:
         policy: Policy,
         approver: Approver,
         ctx: ToolContext,
-        redact: Callable[[str], str] | None = None,
+        restore: Callable[[Any], Any] | None = None,
         more_tools: Callable[[], list[Tool]] | None = None,
     ) -> None:
         self.own_tools = tools
@@ -38,8 +38,8 @@ class Dispatcher:
         # Invalid calls since the last valid one, and the last one's error, for the loop to stop on.
         self.invalid_in_a_row = 0
         self.last_invalid = ""
-        # Applied to every tool output before anyone sees it: secrets never reach the model.
-        self.redact = redact or (lambda text: text)
+        # The egress's way back: the placeholders of secrets in arguments become the real values.
+        self.restore = restore or (lambda arguments: arguments)
 
     def refresh(self) -> bool:
         """Take in the tools that came or went since the last user turn; whether any did."""
@@ -60,7 +60,7 @@ class Dispatcher:
         TaskFinished from the finish tool propagates to the loop, after its tool_finished event:
         every tool_started has one.
         """
-        arguments = _parse_arguments(call.arguments)
+        arguments = self.restore(_parse_arguments(call.arguments))
         emit(ToolStarted(call.id, call.name, arguments if isinstance(arguments, dict) else {}))
         try:
             result = self._run(call, arguments, emit)
@@ -76,7 +76,6 @@ class Dispatcher:
             self.invalid_in_a_row = 0
             emit(ToolFinished(call.id, call.name, FINISHED, False, {}))
             raise
-        result.output = self.redact(result.output)
         emit(ToolFinished(call.id, call.name, result.output, result.is_error, result.data))
         return result
 

@@ -6,7 +6,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import openai
 
@@ -89,6 +89,14 @@ class Turn:
         return message
 
 
+Message = dict[str, Any]
+Egress = Callable[[list[Message], list[dict[str, Any]]], tuple[list[Message], list[dict[str, Any]]]]
+
+
+def _unchanged(messages: list[Message], tools: list[dict[str, Any]]) -> tuple[list[Message], list[dict[str, Any]]]:
+    return messages, tools
+
+
 class StreamBroken(Exception):
     """The connection failed after the stream had started, or the server ended it with an error."""
 
@@ -113,6 +121,7 @@ class OpenAIModel:
         stream: bool = True,
         text_protocol: bool = False,
         server_kind: str = "openai",
+        egress: Egress | None = None,
     ) -> None:
         self.base_url = base_url
         self.server_kind = server_kind
@@ -128,6 +137,8 @@ class OpenAIModel:
         # rest of the session when the server rejects `tools`.
         self.text_protocol = text_protocol
         self._recovered_ids = itertools.count(1)
+        # Every request passes it just before it is sent (agent/core/egress.py, given by the factory).
+        self.egress = egress or _unchanged
         # The SDK retries connection errors, 429 and 5xx with exponential backoff.
         self.client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "sk-local", max_retries=max_retries, timeout=timeout
@@ -142,6 +153,7 @@ class OpenAIModel:
     def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], emit: EventSink
     ) -> Turn:
+        messages, tools = self.egress(messages, tools)
         try:
             return self._with_retries(messages, tools, emit, server_parses=True)
         except UnparsedCalls as e:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from agent.config import FULL_WINDOW, Config
-from agent.core.build import model_client
+from agent.core.build import model_client, open_egress
 from agent.errors import ServerError
 from agent.model.client import Turn
 from agent.model.endpoint import Endpoint, find_endpoint
@@ -82,7 +82,8 @@ def _check_window(endpoint: Endpoint, report: Report) -> None:
 
 
 def _check_tools(config: Config, endpoint: Endpoint, report: Report) -> None:
-    model = model_client(config, endpoint, enable_thinking=False, max_output_tokens=TOOL_ANSWER_TOKENS)
+    model = model_client(config, endpoint, open_egress(config, None), enable_thinking=False,
+                         max_output_tokens=TOOL_ANSWER_TOKENS)
     messages = [{"role": "user", "content": 'Call the echo tool with the text "ready". Do not answer in prose.'}]
     turn = model.complete(messages, [PROBE_TOOL], lambda event: None)
     called = any(c.name == "echo" for c in turn.tool_calls)
@@ -102,7 +103,8 @@ def _check_tools(config: Config, endpoint: Endpoint, report: Report) -> None:
 
 
 def _check_reasoning(config: Config, endpoint: Endpoint, report: Report) -> None:
-    model = model_client(config, endpoint, enable_thinking=True, max_output_tokens=REASONING_TOKENS)
+    model = model_client(config, endpoint, open_egress(config, None), enable_thinking=True,
+                         max_output_tokens=REASONING_TOKENS)
     turn = model.complete([{"role": "user", "content": "What is 17 + 25? Answer with the number only."}], [],
                           lambda event: None)
     if turn.reasoning.strip():
@@ -113,7 +115,7 @@ def _check_reasoning(config: Config, endpoint: Endpoint, report: Report) -> None
 
 
 def _check_prefix_cache(config: Config, endpoint: Endpoint, report: Report) -> None:
-    model = model_client(config, endpoint, enable_thinking=False, max_output_tokens=1)
+    model = model_client(config, endpoint, open_egress(config, None), enable_thinking=False, max_output_tokens=1)
     lines = "\n".join(f"{n}. heron checks whether the server keeps this prefix." for n in range(CACHE_PREFIX_LINES))
     messages = [{"role": "system", "content": render("doctor_cache", lines=lines)},
                 {"role": "user", "content": "Say OK."}]
