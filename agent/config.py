@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from agent.errors import UsageError
 from agent.mcp.servers import McpServer, merge_servers, parse_servers, read_mcp_json
+from agent.secrets import DEFAULT_SECRET_FILES
 
 APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
 FULL_WINDOW = 262_144  # Qwen3.6-27B's native context length, the window heron is built for
@@ -58,6 +59,10 @@ class Config:
     mcp_servers: tuple[McpServer, ...] = _doc(
         "MCP servers whose tools the model may call: `[mcp.servers.NAME]` tables (command/args/env, or "
         "url/headers) in the config files, and the repository's .mcp.json", default=())
+    secret_files: tuple[str, ...] = _doc(
+        "file-name patterns of secret files: named in the repo map and search results, their text never shown there",
+        default=DEFAULT_SECRET_FILES,
+    )
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)

@@ -12,19 +12,15 @@ them in every model-bound message.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import secrets as random
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import platformdirs
-from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-from detect_secrets.plugins.base import RegexBasedDetector
-from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
-from detect_secrets.plugins.keyword import DENYLIST_REGEX, REGEX_BY_FILETYPE, KeywordDetector
-from detect_secrets.util.filetype import FileType
 
 from agent.errors import UsageError
 
@@ -52,20 +48,45 @@ MIN_ASSIGNED_ENTROPY = 3.0
 # the model, public IP addresses are not secrets, and private keys are matched whole above.
 UNUSED_PLUGINS = ("Base64HighEntropyString", "HexHighEntropyString", "IPPublicDetector",
                   "PrivateKeyDetector", "KeywordDetector")
-DETECTORS: tuple[re.Pattern[str], ...] = tuple(
-    regex
-    for plugin in get_mapping_from_secret_type_to_class().values()
-    if issubclass(plugin, RegexBasedDetector) and plugin.__name__ not in UNUSED_PLUGINS
-    for regex in plugin().denylist
-)
-# Assignments in code (quotes required) and in config files (`KEY=value`, `key: value`).
-ASSIGNMENTS = (REGEX_BY_FILETYPE[FileType.PYTHON], REGEX_BY_FILETYPE[FileType.YAML])
-_KEYWORDS = KeywordDetector()
-# Lines worth the assignment patterns: those naming a credential the way detect-secrets knows.
-KEYWORD = re.compile(DENYLIST_REGEX, re.IGNORECASE)
 TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-.+/=]*")
-_ENTROPY = Base64HighEntropyString(limit=MIN_ASSIGNED_ENTROPY)
 
+
+@dataclass(frozen=True)
+class _Forms:
+    """detect-secrets' patterns, loaded on first use: importing the library costs a tenth of a
+    second that commands which send nothing to a model (`heron map`, the shell) need not pay."""
+
+    detectors: tuple[re.Pattern[str], ...]  # the plugins' patterns of tokens and keys
+    keyword: re.Pattern[str]  # lines naming a credential the way detect-secrets knows
+    assignments: tuple[dict[re.Pattern[str], int], ...]  # in code (quoted), in config files
+    keywords: Any  # the KeywordDetector
+    entropy: Callable[[str], float]
+
+
+@functools.cache
+def _forms() -> _Forms:
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.plugins.base import RegexBasedDetector
+    from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
+    from detect_secrets.plugins.keyword import DENYLIST_REGEX, REGEX_BY_FILETYPE, KeywordDetector
+    from detect_secrets.util.filetype import FileType
+
+    return _Forms(
+        detectors=tuple(
+            regex
+            for plugin in get_mapping_from_secret_type_to_class().values()
+            if issubclass(plugin, RegexBasedDetector) and plugin.__name__ not in UNUSED_PLUGINS
+            for regex in plugin().denylist
+        ),
+        keyword=re.compile(DENYLIST_REGEX, re.IGNORECASE),
+        assignments=(REGEX_BY_FILETYPE[FileType.PYTHON], REGEX_BY_FILETYPE[FileType.YAML]),
+        keywords=KeywordDetector(),
+        entropy=Base64HighEntropyString(limit=MIN_ASSIGNED_ENTROPY).calculate_shannon_entropy,
+    )
+
+
+# The ToolContext state key of the configured patterns (Config.secret_files).
+SECRET_FILES_KEY = "secret_files"
 DEFAULT_SECRET_FILES = (".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*",
                         "id_ecdsa*", "id_ed25519*", "credentials", "*credentials.json", ".netrc", "_netrc",
                         ".pgpass")
@@ -99,13 +120,14 @@ def env_file_secrets(text: str) -> set[str]:
 
 def found_by_form(text: str) -> set[str]:
     """The secrets in `text` found by their form, whatever their name or origin."""
+    forms = _forms()
     values = {m.group(0) for m in PRIVATE_KEY_BLOCK.finditer(text)}
-    for regex in DETECTORS:
+    for regex in forms.detectors:
         values.update(_secret_part(m, text) for m in regex.finditer(text))
     for line in text.splitlines():
-        if KEYWORD.search(line):
-            for assignment in ASSIGNMENTS:
-                values.update(v for v in _KEYWORDS.analyze_string(line, assignment) if _looks_random(v))
+        if forms.keyword.search(line):
+            for assignment in forms.assignments:
+                values.update(v for v in forms.keywords.analyze_string(line, assignment) if _looks_random(v))
         match = ENV_LINE.match(line)
         if match and is_secret_name(match.group(1)):
             value = match.group(2).strip("'\"")
@@ -128,7 +150,7 @@ def _secret_part(match: re.Match[str], text: str) -> str:
 def _looks_random(value: str) -> bool:
     return (len(value) >= MIN_ASSIGNED_CHARS and not any(c.isspace() for c in value)
             and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
-            and _ENTROPY.calculate_shannon_entropy(value) >= MIN_ASSIGNED_ENTROPY)
+            and _forms().entropy(value) >= MIN_ASSIGNED_ENTROPY)
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,20 @@ def test_find_files_globs_and_caps(tree, tmp_path):
         (many / f"{k:04}.txt").write_text("")
     out = run(find_files, ToolContext(workspace=many), glob="*.txt").output.splitlines()
     assert len(out) == MAX_FILES + 1 and out[-1] == "[7 more files not shown; narrow the glob or path]"
+
+
+def test_grep_names_secret_files_and_shows_none_of_their_lines(tmp_path):
+    (tmp_path / "app.py").write_text("API_URL = 'https://example.com'\n")
+    (tmp_path / "server.pem").write_text("API_URL private material\n")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf/.env").write_text("API_URL=https://secret.example.com\n")
+    (tmp_path / "conf/tls.crt").write_text("API_URL public\n")
+    ctx = ToolContext(workspace=tmp_path, state={"secret_files": ("*.pem", ".env", "*.crt")})
+    out = run(grep, ctx, pattern="API_URL").output
+    assert out == ("app.py:1:API_URL = 'https://example.com'\n"
+                   "[matches in secret files not shown: conf/tls.crt, server.pem; "
+                   "read_file shows such a file with its secrets replaced]")
+    named = run(grep, ctx, pattern="API_URL", path="conf/.env").output
+    assert "secret.example.com" not in named and "conf/.env" in named
+    # By default, .crt files are not secret.
+    assert "API_URL public" in run(grep, ToolContext(workspace=tmp_path), pattern="API_URL").output

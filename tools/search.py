@@ -21,6 +21,7 @@ import pathspec
 from pydantic import BaseModel, Field
 
 from agent.sandbox.workspace import relative, resolve
+from agent.secrets import DEFAULT_SECRET_FILES, SECRET_FILES_KEY, is_secret_file
 from tools.base import ToolContext, ToolError, ToolResult, tool
 
 MAX_MATCHES = 100
@@ -66,7 +67,14 @@ def grep(args: GrepArgs, ctx: ToolContext) -> ToolResult:
         hits = python_grep(root, target, regex, args.context)
     wanted = _glob_filter(args.glob)
     hits = sorted(h for h in hits if wanted(h.path))
-    return ToolResult(render_hits(hits))
+    # Secret files are named, never quoted: their lines are the secrets.
+    patterns = ctx.state.get(SECRET_FILES_KEY, DEFAULT_SECRET_FILES)
+    secret = sorted({h.path for h in hits if is_secret_file(h.path, patterns)})
+    shown = render_hits([h for h in hits if h.path not in secret])
+    if secret:
+        shown += (f"\n[matches in secret files not shown: {', '.join(secret)}; "
+                  "read_file shows such a file with its secrets replaced]")
+    return ToolResult(shown)
 
 
 class FindFilesArgs(BaseModel):

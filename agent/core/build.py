@@ -27,7 +27,7 @@ from agent.repomap import DEFAULT_BUDGET as DEFAULT_MAP_BUDGET
 from agent.repomap import session_map
 from agent.repomap.turns import MapTurns
 from agent.sandbox.bubblewrap import choose_sandbox
-from agent.secrets import KnownSecrets, placeholder_key
+from agent.secrets import SECRET_FILES_KEY, KnownSecrets, placeholder_key
 from agent.vcs.checkpoints import Checkpoints, open_checkpoints
 from prompts import render
 from tools.base import Tool, ToolContext
@@ -81,7 +81,7 @@ def open_runtime(
     checkpoints = open_checkpoints(workspace, emit)  # turn boundaries feed undo
     ctx = ToolContext(workspace=workspace.resolve(), state={
         "shell_timeout": config.shell_timeout, "shell_idle_timeout": config.shell_idle_timeout,
-        "sandbox": sandbox,
+        "sandbox": sandbox, SECRET_FILES_KEY: config.secret_files,
     }, on_change=checkpoints.before_change)
     policy = Policy(
         mode=config.approval or default_mode,

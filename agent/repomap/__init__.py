@@ -23,6 +23,7 @@ from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
 from agent.repomap.source import Source, counted, digest_of, read_source
+from agent.secrets import DEFAULT_SECRET_FILES, SECRET_FILES_KEY, is_secret_file
 
 if TYPE_CHECKING:
     from agent.repomap.rank import Index  # it brings numpy: loaded when an index is built or read
@@ -35,7 +36,8 @@ REPOMAP_RESOURCE = "repomap"
 
 def session_map(ctx: ToolContext) -> RepoMap:
     """The session's one map: the per-turn map, the symbols tool and /map share its index."""
-    return ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace))
+    patterns = ctx.state.get(SECRET_FILES_KEY, DEFAULT_SECRET_FILES)
+    return ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace, secret_files=patterns))
 # Below this many files to read, starting processes costs more than it saves.
 PARALLEL_MIN_FILES = 64
 # What workers parse is saved in batches of this many files while they go on, rather than all at
@@ -65,8 +67,10 @@ class Symbol:
 
 
 class RepoMap:
-    def __init__(self, root: Path, cache_dir: Path | None = None, workers: int | None = None) -> None:
+    def __init__(self, root: Path, cache_dir: Path | None = None, workers: int | None = None,
+                 secret_files: Sequence[str] = DEFAULT_SECRET_FILES) -> None:
         self.root = root.resolve()
+        self.secret_files = tuple(secret_files)  # named in the map, their text never shown
         self.cache = TagCache(database_path(self.root, cache_dir or default_cache_dir()))
         self.workers = workers or os.cpu_count() or 1
         self.sources: dict[str, Source] = {}
@@ -212,7 +216,7 @@ class RepoMap:
     def render(self, task: str = "", focus: Sequence[str] = (), budget: int = DEFAULT_BUDGET) -> Rendered:
         ranked = self.ranked(task, focus)
         self._count_full(ranked[:FULL_CANDIDATES])
-        planned = plan(ranked, budget)
+        planned = plan(ranked, budget, lambda path: is_secret_file(path, self.secret_files))
         self.cache.load_heads(s for s in ranked if planned.tiers.get(s.path) in ("signatures", "names"))
         return write(self.root, ranked, planned)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from agent.repomap.source import Source, folder_label, names_line
 
@@ -45,12 +45,15 @@ class Plan:
     spent: float
 
 
-def plan(ranked: Sequence[Source], budget: int) -> Plan:
+def plan(ranked: Sequence[Source], budget: int, named_only: Callable[[str], bool] = lambda path: False) -> Plan:
+    """`named_only` files (secret files) are listed by path and nothing of their text is shown."""
     header = HEADER.format(files=len(ranked))
     spent = len(header) / 3 + 8  # with the closing line
     tiers: dict[str, str] = {}
     full_spent = 0.0
     for s in ranked[:FULL_CANDIDATES]:
+        if named_only(s.path):
+            continue
         cost = (s.size if s.full_tokens is None else s.full_tokens) + s.path_tokens + FRAME["full"]
         if full_spent + cost > budget * FULL_SHARE or spent + cost > budget:
             continue
@@ -61,7 +64,7 @@ def plan(ranked: Sequence[Source], budget: int) -> Plan:
     reserve = min(_listing_cost([s for s in ranked if s.path not in tiers]), budget * PATH_SHARE)
     signatures_spent = 0.0
     for s in ranked:
-        if s.path in tiers or not s.signature_tokens:
+        if s.path in tiers or not s.signature_tokens or named_only(s.path):
             continue
         cost = s.signature_tokens + s.path_tokens + FRAME["signatures"]
         if spent + cost <= budget - reserve and signatures_spent + cost <= budget * SIGNATURE_SHARE:
@@ -70,7 +73,7 @@ def plan(ranked: Sequence[Source], budget: int) -> Plan:
             signatures_spent += cost
     heading = HEADING_COST
     for s in ranked:
-        if s.path in tiers or not s.name_tokens:
+        if s.path in tiers or not s.name_tokens or named_only(s.path):
             continue
         cost = s.name_tokens + s.path_tokens + FRAME["names"] + heading
         if spent + cost <= budget - reserve:

@@ -569,3 +569,21 @@ def test_an_index_patched_after_an_edit_ranks_as_one_built_afresh(tmp_path, edit
     repo_map.cache.load_heads(repo_map.ordered)
     assert_same_ranking(patched, Index.build(repo_map.ordered))
     repo_map.close()
+
+
+def test_secret_files_are_listed_by_name_and_never_shown(tmp_path):
+    root = tmp_path / "shop"
+    secrets = {".env": "STRIPE_SECRET_KEY=sk_live_map0123456789abcdefghij\n",
+               "certs/server.key": "-----BEGIN PRIVATE KEY-----\nMAPKEYMATERIAL\n",
+               "settings.py": 'API_TOKEN = "map-token-0123456789"\n'}
+    make_repo(root, {**SHOP, **secrets})
+    # Ranked first (named by the task, and the only files of a tiny repository) and with room to
+    # be shown whole: still only named.
+    repo_map = RepoMap(root, cache_dir=tmp_path / "cache", secret_files=(".env", "*.key", "settings.py"))
+    text = repo_map.render("STRIPE_SECRET_KEY env server key API_TOKEN settings", focus=[".env", "settings.py"],
+                           budget=4000).text
+    for name in (".env", "server.key", "settings.py"):
+        assert name in text
+    for value in ("sk_live_map", "MAPKEYMATERIAL", "map-token"):
+        assert value not in text
+    assert "class Cart" in text  # the rest of the map is as before
