@@ -16,6 +16,7 @@ import functools
 import os
 import re
 import secrets as random
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Callable, Iterable, Mapping
@@ -182,7 +183,8 @@ def placeholder_key() -> bytes:
     path = platformdirs.user_state_path("heron") / "placeholder.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        # Per process and thread: `fix --batch` starts sessions side by side in one process.
+        draft = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(random.token_hex(32) + "\n")
