@@ -3,6 +3,7 @@ every model-bound request, and put back in tool arguments on the way in."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -63,6 +64,17 @@ def test_every_text_of_a_request_is_redacted_and_the_protocol_is_left_alone() ->
                        "content": f'AWS_SECRET_ACCESS_KEY = "{placeholder}"\nDEBUG = True'}
     assert sent[2]["tool_calls"][0]["function"]["name"] == "read_file"
     assert messages[3]["content"].startswith(f'AWS_SECRET_ACCESS_KEY = "{AWS}"')  # history keeps the value
+
+
+def test_an_images_bytes_pass_untouched_and_its_caption_is_redacted() -> None:
+    door = egress(set())
+    # base64 of random bytes holds runs a secret scanner could take for keys; an image is not text.
+    url = "data:image/png;base64," + base64.b64encode(bytes(range(256)) * 8).decode() + STRIPE
+    message = {"role": "user", "content": [{"type": "text", "text": f"shot of {STRIPE}"},
+                                           {"type": "image_url", "image_url": {"url": url}}]}
+    [sent], _ = door([message], [])
+    assert sent["content"][1] == message["content"][1]
+    assert STRIPE not in sent["content"][0]["text"]
 
 
 def test_a_secret_found_once_is_redacted_wherever_it_appears_later() -> None:

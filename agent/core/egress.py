@@ -22,8 +22,9 @@ from typing import Any, Callable, Iterable
 from agent.secrets import found_by_form
 
 PLACEHOLDER = re.compile(r"\[secret:([0-9a-f]{8})\]")
-# Fields of the protocol, not text anyone wrote: never rewritten.
-PROTOCOL_KEYS = frozenset({"role", "type", "id", "tool_call_id", "name"})
+# Fields of the protocol, not text anyone wrote, and images (base64 that looks random to a
+# secret scanner): never rewritten.
+PROTOCOL_KEYS = frozenset({"role", "type", "id", "tool_call_id", "name", "image_url"})
 
 Message = dict[str, Any]
 
