@@ -15,9 +15,10 @@ from agent.core.events import Warning as WarningEvent
 from agent.core.interfaces import EventSink
 from agent.errors import ContextOverflow, ServerError
 from agent.model.toolcalls import (
-    CALL_MARKERS,
+    ProseGate,
     is_json_object,
     normalize_arguments,
+    partial_suffix,
     recover_calls,
     text_protocol_messages,
 )
@@ -211,7 +212,7 @@ class OpenAIModel:
                 ))
                 return self._once(messages, tools, emit)
             raise self._server_error(e) from None
-        reader = TurnReader(emit, started)
+        reader = TurnReader(emit, started, tools)
         try:
             native = self._read_stream(response, reader) if self.stream else self._read_whole(response, reader)
         except UnparsedCalls:
@@ -351,7 +352,7 @@ class ThinkSplitter:
                 self.thinking = not self.thinking
                 continue
             # Keep back a tail that could be the start of a tag split across chunks.
-            keep = _partial_suffix(self.pending, tag)
+            keep = partial_suffix(self.pending, tag)
             ready = self.pending[: len(self.pending) - keep]
             if ready:
                 out.append((self.thinking, ready))
@@ -363,34 +364,29 @@ class ThinkSplitter:
         return [(self.thinking, rest)] if rest else []
 
 
-def _partial_suffix(text: str, tag: str) -> int:
-    for n in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:n]):
-            return n
-    return 0
-
-
 class TurnReader:
     """Builds a Turn from pieces of reasoning and content, emitting them as they come.
 
-    `<think>` in the content goes to the reasoning. The answer's display is held back from the
-    first sign of call markup (or from its start, when it opens with JSON), so a call written as
-    text is never shown as prose; `release` shows what is left of the answer once the calls are
-    taken out. Pieces are kept in lists and joined once, so a long answer streamed a token at a
-    time costs linear time.
+    `<think>` in the content goes to the reasoning. The answer is shown only as far as a
+    `ProseGate` says it is surely prose, so a call written as text is never shown, and what is
+    shown while streaming, in any pieces, is what the whole answer shows; `release` shows what is
+    left of the answer once the calls are taken out. Pieces are kept in lists and joined once, so
+    a long answer streamed a token at a time costs linear time.
     """
 
-    def __init__(self, emit: EventSink, started: float | None = None) -> None:
+    def __init__(self, emit: EventSink, started: float | None = None,
+                 tools: list[dict[str, Any]] | None = None) -> None:
         self.emit = emit
         self.started = started
         self.first_piece: float | None = None  # seconds from `started` to the first piece
         self.turn = Turn()
         self.splitter = ThinkSplitter()
+        self.gate = ProseGate(tools or [])
         self.text: list[str] = []
         self.thought: list[str] = []
         self.shown: list[str] = []
-        self.unshown = ""  # answer text not shown yet, while not holding
-        self.holding = False
+        self.shown_to = 0  # offset in the answer up to which it was shown or skipped as space
+        self.unshown: list[str] = []  # the answer from shown_to on
 
     def arrived(self) -> None:
         """A piece of the answer (text, reasoning or a call) came in."""
@@ -414,38 +410,33 @@ class TurnReader:
         self.turn.reasoning = "".join(self.thought)
 
     def release(self, final_text: str) -> None:
-        shown = "".join(self.shown)
-        # Taking calls out strips the answer, so what was shown may have lost its leading space.
-        for start in (shown, shown.lstrip()):
-            if final_text.startswith(start):
-                if len(final_text) > len(start):
-                    self.emit(TextDelta(final_text[len(start):]))
-                return
+        """Show the rest of the answer as it stands once the calls are taken out."""
+        shown, final = "".join(self.shown), final_text.lstrip()
+        if final.startswith(shown) and len(final) > len(shown):
+            self.emit(TextDelta(final[len(shown):]))
 
     def _piece(self, is_thinking: bool, piece: str) -> None:
         if is_thinking:
             self.reasoning(piece)
             return
         self.text.append(piece)
-        if self.holding:
+        self.unshown.append(piece)
+        safe = self.gate.feed(piece)
+        if safe <= self.shown_to:
             return
-        unseen = self.unshown + piece
-        if not self.shown and unseen.lstrip().startswith("{"):
-            self.holding = True  # an answer opening with JSON may be nothing but calls
-            return
-        marks = [i for i in (unseen.find(m) for m in CALL_MARKERS) if i != -1]
-        if marks:
-            self.holding = True
-            ready = unseen[: min(marks)]
-        else:
-            keep = max(_partial_suffix(unseen, m) for m in CALL_MARKERS)
-            ready = unseen[: len(unseen) - keep]
+        unseen = "".join(self.unshown)
+        ready = unseen[: safe - self.shown_to]
+        if not self.shown:  # the answer never starts with space
+            lead = len(ready) - len(ready.lstrip())
+            unseen, ready, self.shown_to = unseen[lead:], ready[lead:], self.shown_to + lead
         # Trailing space waits for what follows: it is dropped if a call comes next.
         ready = ready.rstrip()
-        self.unshown = unseen[len(ready):]
         if ready:
             self.shown.append(ready)
             self.emit(TextDelta(ready))
+            self.shown_to += len(ready)
+            unseen = unseen[len(ready):]
+        self.unshown = [unseen]
 
 
 def _guarded(stream: Any) -> Iterator[Any]:

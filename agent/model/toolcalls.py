@@ -8,29 +8,40 @@ ask small models to write them).
 
 Markup is a call only where the model wrote it as markup: inside another code fence or an inline
 code span it is content, and an unclosed or malformed block is left as text. A parameter value may
-itself contain `<parameter=` or `</parameter>` (a file being written): a value ends only at a
-`</parameter>` followed by the next expected parameter or by `</function>`.
+itself contain `<parameter=`, `</parameter>` or `</function>` (a file that documents this very
+format): of the places where a value could end (a `</parameter>` followed by the next parameter
+or by `</function>`, or, when the model dropped `</parameter>`, the next parameter itself), the
+first is taken whose call then ends structurally, at the end of the answer or of the next call.
+Object and array values written as Python literals (`{'a': True}`) are read with a literal parser
+(never eval), by the tool's schema.
+
+`ProseGate` tells a streaming reader how much of the answer is surely prose, by the same rules,
+so what is shown while streaming is always a prefix of what is left once the calls are taken out.
 """
 
 from __future__ import annotations
 
+import ast
+import io
 import json
 import re
+import tokenize
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from prompts import render
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 FUNCTION_OPEN, FUNCTION_CLOSE = "<function=", "</function>"
 PARAMETER_OPEN, PARAMETER_CLOSE = "<parameter=", "</parameter>"
-# What starts a call in text; a streaming front-end holds its display back from here.
-CALL_MARKERS = (TOOL_CALL_OPEN, FUNCTION_OPEN, "```json", "```tool_call")
 
 _FENCE_OPEN = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w-]*)[^\n]*\n", re.M)
+_LINE_PIECES = re.compile(r"[^\n]*\n|[^\n]+")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _NAME = re.compile(r"([^>\s]+)>")
 _CALL_FENCE_LANGS = ("json", "tool_call", "")
+# Readings of one call tried before taking the first: a value rarely holds many closers.
+MAX_PARSES = 64
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,88 @@ def text_protocol_messages(messages: list[dict[str, Any]], tools: list[dict[str,
     return out
 
 
+class ProseGate:
+    """How much of an answer arriving in pieces is surely prose: never the start of a call.
+
+    Fed the answer piece by piece, it answers an offset; text before it stays in the answer
+    whatever follows, by the rules of `recover_calls`. It holds back from `<tool_call>` or
+    `<function=` for good, from an answer that opens with `{` (it may be nothing but calls), and
+    from a ```json, ```tool_call or plain fence until the fence closes and is no call; a fence of
+    any other language is content as it comes. Only the current line is kept, so its cost is
+    linear in the answer.
+    """
+
+    HEAD = 256  # a line longer than this is no fence opener or closer worth waiting for
+
+    def __init__(self, tools: list[dict[str, Any]]) -> None:
+        self.schemas = _parameter_schemas(tools)
+        self.total = 0
+        self.line_start = 0
+        self.head = ""  # the current line's first HEAD characters
+        self.tail = ""  # its last few, for markers split across pieces
+        self.fence: tuple[int, str, str] | None = None  # start, marker, language of an open fence
+        self.body: list[str] = []  # the open fence's lines, when it may be a call
+        self.stuck: int | None = 0 if not tools else None
+        self.opened = False  # a non-space character has come
+
+    def feed(self, piece: str) -> int:
+        if not self.schemas:
+            self.total += len(piece)
+            return self.total
+        for segment in _LINE_PIECES.findall(piece):
+            self._segment(segment)
+        return self.safe()
+
+    def safe(self) -> int:
+        if self.stuck is not None:
+            return self.stuck
+        if self.fence is not None:
+            start, _, lang = self.fence
+            return start if lang in _CALL_FENCE_LANGS else self.total
+        line = self.head.lstrip(" \t")
+        if line.startswith(("```", "~~~")) or "```".startswith(line) or "~~~".startswith(line):
+            return self.line_start  # may yet open a fence
+        return self.total - max(partial_suffix(self.tail, m) for m in (TOOL_CALL_OPEN, FUNCTION_OPEN))
+
+    def _segment(self, segment: str) -> None:
+        start = self.total
+        self.total += len(segment)
+        if self.stuck is not None:
+            return
+        if not self.opened and segment.strip():
+            self.opened = True
+            if segment.lstrip().startswith("{"):
+                self.stuck = 0
+                return
+        if len(self.head) < self.HEAD:
+            self.head += segment[: self.HEAD - len(self.head)]
+        if self.fence is None:
+            seen = self.tail + segment
+            hits = [i for i in (seen.find(TOOL_CALL_OPEN), seen.find(FUNCTION_OPEN)) if i != -1]
+            if hits:
+                self.stuck = start - len(self.tail) + min(hits)
+                return
+            self.tail = seen[-len(TOOL_CALL_OPEN):]
+        elif self.fence[2] in _CALL_FENCE_LANGS:
+            self.body.append(segment)
+        if segment.endswith("\n"):
+            self._line_ended()
+
+    def _line_ended(self) -> None:
+        line = self.head
+        if self.fence is not None:
+            fence_start, marker, lang = self.fence
+            if re.fullmatch(rf"[ \t]*{re.escape(marker)}[ \t]*\n?", line):
+                body = "".join(self.body)
+                body = body[: len(body) - len(line)]
+                self.fence, self.body = None, []
+                if lang in _CALL_FENCE_LANGS and _fenced_call(lang, body, self.schemas):
+                    self.stuck = fence_start
+        elif m := _FENCE_OPEN.match(line if line.endswith("\n") else line + "\n"):
+            self.fence = (self.line_start, m.group(1), m.group(2).lower())
+        self.line_start, self.head, self.tail = self.total, "", ""
+
+
 # -- finding markup --------------------------------------------------------------------------
 
 
@@ -178,7 +271,7 @@ def _markup_call(text: str, start: int, schemas: dict[str, dict[str, Any]]) -> t
     elif wrapped and text.startswith("{", pos):
         # The JSON ends at the first closer after which it parses: a value may hold "</tool_call>".
         close = text.find(TOOL_CALL_CLOSE, pos)
-        while (call := _json_call(text[pos:close if close != -1 else len(text)])) is None:
+        while (call := _json_call(text[pos:close if close != -1 else len(text)], schemas)) is None:
             if close == -1:
                 return None
             close = text.find(TOOL_CALL_CLOSE, close + 1)
@@ -197,29 +290,42 @@ def _xml_function(text: str, pos: int, schemas: dict[str, dict[str, Any]]) -> tu
         return None
     name = m.group(1)
     known = schemas.get(name)
-    arguments: dict[str, Any] = {}
-    pos = m.end()
-    while True:
-        pos = _skip_space(text, pos)
-        if text.startswith(FUNCTION_CLOSE, pos):
-            return pos + len(FUNCTION_CLOSE), RecoveredCall(name, json.dumps(arguments, ensure_ascii=False))
-        if not text.startswith(PARAMETER_OPEN, pos):
-            return None  # stray text, or the block never closes: not a call
-        p = _NAME.match(text, pos + len(PARAMETER_OPEN))
-        if not p:
-            return None
-        parameter = p.group(1)
-        found = _parameter_end(text, p.end(), known, set(arguments) | {parameter})
-        if found is None:
-            return None
-        value_end, pos = found
+    first: tuple[int, dict[str, str]] | None = None
+    for tries, (end, values) in enumerate(_parses(text, m.end(), known, {})):
+        first = first or (end, values)
+        if _ends_call(text, end):
+            first = (end, values)
+            break
+        if tries >= MAX_PARSES:
+            break
+    if first is None:
+        return None
+    end, values = first
+    arguments = {k: _convert(v, (known or {}).get(k)) for k, v in values.items()}
+    return end, RecoveredCall(name, json.dumps(arguments, ensure_ascii=False))
+
+
+def _parses(text: str, pos: int, known: dict[str, Any] | None,
+            values: dict[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Every reading of the parameters from `pos` to `</function>`, the earliest value ends first."""
+    pos = _skip_space(text, pos)
+    if text.startswith(FUNCTION_CLOSE, pos):
+        yield pos + len(FUNCTION_CLOSE), values
+        return
+    if not text.startswith(PARAMETER_OPEN, pos):
+        return  # stray text, or the block never closes: not a call
+    p = _NAME.match(text, pos + len(PARAMETER_OPEN))
+    if not p:
+        return
+    parameter = p.group(1)
+    for value_end, resume in _value_ends(text, p.end(), known, set(values) | {parameter}):
         value = _strip_one_newline(text[p.end():value_end])
-        arguments[parameter] = _convert(value, (known or {}).get(parameter))
+        yield from _parses(text, resume, known, {**values, parameter: value})
 
 
-def _parameter_end(text: str, start: int, known: dict[str, Any] | None, taken: set[str]) -> tuple[int, int] | None:
-    """Where a value ends and parsing resumes: at a `</parameter>` followed by the next parameter
-    of the tool or by `</function>`; failing that (the model dropped `</parameter>`), at such a
+def _value_ends(text: str, start: int, known: dict[str, Any] | None, taken: set[str]) -> list[tuple[int, int]]:
+    """Where a value may end, and where parsing resumes, in order: a `</parameter>` followed by the
+    next parameter of the tool or by `</function>`, or (the model dropped `</parameter>`) such a
     boundary itself."""
     def is_boundary(i: int) -> bool:
         if text.startswith(FUNCTION_CLOSE, i):
@@ -229,19 +335,29 @@ def _parameter_end(text: str, start: int, known: dict[str, Any] | None, taken: s
             return bool(m) and m.group(1) not in taken and (known is None or m.group(1) in known)
         return False
 
+    ends: dict[int, tuple[int, int]] = {}
     i = text.find(PARAMETER_CLOSE, start)
-    while i != -1:
+    while i != -1 and len(ends) < MAX_PARSES:
         after = _skip_space(text, i + len(PARAMETER_CLOSE))
         if is_boundary(after):
-            return i, after
+            ends[i] = (i, after)
+            ends[after] = (i, after)  # the boundary right after a closer is that closer's
         i = text.find(PARAMETER_CLOSE, i + 1)
     for marker in (PARAMETER_OPEN, FUNCTION_CLOSE):
         i = text.find(marker, start)
-        while i != -1:
-            if is_boundary(i):
-                return i, i
+        while i != -1 and len(ends) < 2 * MAX_PARSES:
+            if i not in ends and is_boundary(i):
+                ends[i] = (i, i)
             i = text.find(marker, i + 1)
-    return None
+    return sorted(set(ends.values()))
+
+
+def _ends_call(text: str, end: int) -> bool:
+    """After `</function>` (and `</tool_call>`) comes nothing, or the next call."""
+    pos = _skip_space(text, end)
+    if text.startswith(TOOL_CALL_CLOSE, pos):
+        pos = _skip_space(text, pos + len(TOOL_CALL_CLOSE))
+    return pos == len(text) or text.startswith((TOOL_CALL_OPEN, FUNCTION_OPEN), pos)
 
 
 def _fenced_call(lang: str, body: str, schemas: dict[str, dict[str, Any]]) -> RecoveredCall | None:
@@ -276,10 +392,10 @@ def _known_call(value: Any, body: str, schemas: dict[str, dict[str, Any]]) -> Re
         return None
     if value.get("name") not in schemas:
         return None
-    return _json_call(body)
+    return _json_call(body, schemas)
 
 
-def _json_call(body: str) -> RecoveredCall | None:
+def _json_call(body: str, schemas: dict[str, dict[str, Any]]) -> RecoveredCall | None:
     value = _lenient_json(body.strip())
     if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"]:
         return None
@@ -288,6 +404,7 @@ def _json_call(body: str) -> RecoveredCall | None:
         arguments = _lenient_json(arguments) if arguments.strip() else {}
     if not isinstance(arguments, dict):
         return None
+    arguments = _typed(arguments, schemas.get(value["name"]))
     return RecoveredCall(value["name"], json.dumps(arguments, ensure_ascii=False))
 
 
@@ -331,13 +448,26 @@ def _convert(value: str, schema: dict[str, Any] | None) -> Any:
             pass
     if types & {"object", "array"}:
         parsed = _lenient_json(bare)
+        if isinstance(parsed, str):  # a JSON string holding the value
+            parsed = _lenient_json(parsed.strip())
         if isinstance(parsed, (dict, list)):
             return parsed
     return value
 
 
+def _typed(arguments: dict[str, Any], known: dict[str, Any] | None) -> dict[str, Any]:
+    """JSON arguments whose text values the schema says are something else, converted."""
+    out = dict(arguments)
+    for key, value in arguments.items():
+        types = _types((known or {}).get(key))
+        if isinstance(value, str) and types and "string" not in types:
+            out[key] = _convert(value, (known or {}).get(key))
+    return out
+
+
 def _lenient_json(text: str) -> Any:
-    """JSON as models write it: raw newlines in strings, trailing commas. None when it is not JSON."""
+    """JSON as models write it: raw newlines in strings, trailing commas, or a Python literal
+    (single quotes, True, None). None when it is none of these."""
     try:
         return json.loads(text, strict=False)
     except json.JSONDecodeError:
@@ -345,7 +475,39 @@ def _lenient_json(text: str) -> Any:
     try:
         return json.loads(_without_trailing_commas(text), strict=False)
     except json.JSONDecodeError:
+        return _python_literal(text)
+
+
+_PYTHON_NAMES = {"true": "True", "false": "False", "null": "None"}
+
+
+def _python_literal(text: str) -> Any:
+    """An object or array written as a Python literal, JSON's true/false/null allowed too; read by
+    `ast.literal_eval`, which evaluates nothing. None when it is not one, or not JSON-shaped."""
+    if not text.lstrip().startswith(("{", "[")):
         return None
+    try:
+        tokens = [(t.type, _PYTHON_NAMES.get(t.string, t.string) if t.type == tokenize.NAME else t.string)
+                  for t in tokenize.generate_tokens(io.StringIO(text).readline)]
+        value = ast.literal_eval(tokenize.untokenize(tokens).strip())
+        value = _json_shaped(value)
+        json.dumps(value)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError, tokenize.TokenError):
+        return None
+    return value
+
+
+def _json_shaped(value: Any) -> Any:
+    """Tuples as lists; sets, bytes and complex numbers are not JSON and refused."""
+    if isinstance(value, (list, tuple)):
+        return [_json_shaped(v) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError("keys must be text")
+        return {k: _json_shaped(v) for k, v in value.items()}
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _without_trailing_commas(text: str) -> str:
@@ -397,3 +559,11 @@ def _strip_one_newline(value: str) -> str:
     if value.endswith("\n"):
         value = value[:-1]
     return value
+
+
+def partial_suffix(text: str, tag: str) -> int:
+    """How long a tail of `text` is the start of `tag`."""
+    for n in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:n]):
+            return n
+    return 0
