@@ -109,12 +109,15 @@ def edit_file(args: EditFileArgs, ctx: ToolContext) -> ToolResult:
 
 def replace_in(file: TextFile, args: EditFileArgs) -> tuple[TextFile, edits.Found]:
     """The file with `old` replaced by `new`, matched through the tolerance cascade."""
-    old, new = (args.old.replace("\r\n", "\n"), args.new.replace("\r\n", "\n")) if file.crlf else (args.old, args.new)
+    # The file's text has "\n" endings whatever its own are; its endings come back on writing.
+    old, new = textfile.ENDING.sub("\n", args.old), textfile.ENDING.sub("\n", args.new)
     try:
         found = edits.locate(file.text, old, new, args.replace_all)
     except ToolError as e:
         raise ToolError(f"{args.path}: {e}") from None
-    return file.with_text(edits.apply(file.text, found.replacements)), found
+    # An edit whose old text runs to the end of the file sets the final newline as its new text does.
+    to_end = any(r.end == len(file.text) for r in found.replacements)
+    return file.with_text(edits.apply(file.text, found.replacements), keep_final_newline=not to_end), found
 
 
 def load_for_edit(ctx: ToolContext, path: Path, shown: str) -> TextFile:

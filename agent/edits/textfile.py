@@ -1,8 +1,10 @@
 """Text files as the model sees them, written back byte for byte as they were.
 
 A file is decoded once into `TextFile`: its text with "\\n" line endings, plus what is needed to
-write it back unchanged around an edit: the encoding, the byte-order mark, CRLF endings and
-whether it ended with a newline. Bytes that are not valid UTF-8 in a mostly-UTF-8 file are kept
+write it back unchanged around an edit: the encoding, the byte-order mark, each line's own ending
+(LF, CRLF, a bare CR, or the `\\r\\r\\n` of a CRLF file converted twice, mixed as they come) and
+whether it ended with a newline. After an edit, lines the edit did not touch keep their endings
+byte for byte, and a line it added takes the ending of the line it replaced or of its neighbour. Bytes that are not valid UTF-8 in a mostly-UTF-8 file are kept
 as surrogate escapes (PEP 383), so an edit elsewhere in the file leaves them untouched; a file
 with no UTF-8 at all is read as Latin-1, which maps every byte to one character and back.
 """
@@ -10,10 +12,12 @@ with no UTF-8 at all is read as Latin-1, which maps every byte to one character 
 from __future__ import annotations
 
 import codecs
+import difflib
 import hashlib
 import os
 import re
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,25 +34,41 @@ BOMS: tuple[tuple[bytes, str], ...] = (
 SURROGATE_ESCAPE = re.compile("[\udc80-\udcff]")
 
 
+ENDING = re.compile(r"\r\r\n|\r\n|\n|\r")
+
+
 @dataclass(frozen=True)
 class TextFile:
-    text: str  # with "\n" endings when the file used CRLF throughout
+    text: str  # every line ends with "\n", whatever its ending in the file
     encoding: str = "utf-8"
     bom: bytes = b""
-    crlf: bool = False
+    newline: str = "\n"  # the ending most lines have: what a line gets with nothing else to go by
+    endings: tuple[str, ...] | None = None  # each ended line's own ending, when not all `newline`
     final_newline: bool = True
 
-    def with_text(self, text: str) -> TextFile:
-        """The same file with new text, keeping its final-newline state."""
-        text = text.replace("\r\n", "\n") if self.crlf else text
-        if text and self.final_newline and not text.endswith("\n"):
-            text += "\n"
-        elif not self.final_newline:
-            text = text.rstrip("\n")
-        return replace(self, text=text)
+    @property
+    def crlf(self) -> bool:
+        return self.newline == "\r\n" and self.endings is None
+
+    def with_text(self, text: str, keep_final_newline: bool = True) -> TextFile:
+        """The same file with new text: its endings kept line by line around the change, and its
+        final-newline state unless `keep_final_newline` is false (the edit reached the end)."""
+        text = ENDING.sub("\n", text.removeprefix("\ufeff") if self.bom else text)
+        if keep_final_newline:
+            if text and self.final_newline and not text.endswith("\n"):
+                text += "\n"
+            elif not self.final_newline:
+                text = text.rstrip("\n")
+        final = not text or text.endswith("\n")
+        endings = None if self.endings is None else self._endings_for(text)
+        return replace(self, text=text, endings=endings, final_newline=final)
 
     def encode(self) -> bytes:
-        text = self.text.replace("\n", "\r\n") if self.crlf else self.text
+        if self.endings is not None:
+            lines = self.text.split("\n")
+            text = "".join(line + ending for line, ending in zip(lines, self.endings)) + lines[-1]
+        else:
+            text = self.text if self.newline == "\n" else self.text.replace("\n", self.newline)
         try:
             return self.bom + text.encode(self.encoding, errors="surrogateescape")
         except UnicodeEncodeError as e:
@@ -56,6 +76,33 @@ class TextFile:
             raise ToolError(
                 f"the file is {self.encoding}, which cannot hold {bad!r}; use characters it can encode"
             ) from None
+
+    def _endings_for(self, text: str) -> tuple[str, ...]:
+        """Endings for the lines of `text`: untouched lines (the common head and tail) keep theirs;
+        in between, lines matched to old lines keep theirs and the rest take a neighbour's."""
+        assert self.endings is not None
+        old, new = self.text.split("\n"), text.split("\n")
+        old_endings = [*self.endings, ""]  # the last piece after the last "\n" has none
+        head = 0
+        while head < min(len(old), len(new)) - 1 and old[head] == new[head]:
+            head += 1
+        tail = 0
+        while tail < min(len(old), len(new)) - head - 1 and old[-1 - tail] == new[-1 - tail]:
+            tail += 1
+        out = old_endings[:head]
+        middle = difflib.SequenceMatcher(None, old[head : len(old) - tail], new[head : len(new) - tail], autojunk=False)
+        for _, i1, i2, j1, j2 in middle.get_opcodes():
+            for k in range(j2 - j1):
+                own = old_endings[head + i1 + k] if i1 + k < i2 else ""
+                out.append(own or self._neighbour(old_endings, head + min(i1 + k, i2)))
+        out += old_endings[len(old) - tail :]
+        return tuple(e or self.newline for e in out[: len(new) - 1])
+
+    def _neighbour(self, endings: list[str], at: int) -> str:
+        for k in (at - 1, at):
+            if 0 <= k < len(endings) and endings[k]:
+                return endings[k]
+        return self.newline
 
 
 def decode(data: bytes, shown: str) -> TextFile:
@@ -77,11 +124,11 @@ def decode(data: bytes, shown: str) -> TextFile:
             text = body.decode("utf-8", errors="surrogateescape")
             if all(ord(c) < 0x80 or 0xDC80 <= ord(c) <= 0xDCFF for c in text):
                 encoding, text = "latin-1", body.decode("latin-1")
-    newlines = text.count("\n")
-    crlf = newlines > 0 and text.count("\r\n") == newlines
-    if crlf:
-        text = text.replace("\r\n", "\n")
-    return TextFile(text, encoding, bom, crlf, final_newline=not text or text.endswith("\n"))
+    endings = ENDING.findall(text)
+    newline = Counter(endings).most_common(1)[0][0] if endings else "\n"
+    mixed = tuple(endings) if any(e != newline for e in endings) else None
+    text = ENDING.sub("\n", text)
+    return TextFile(text, encoding, bom, newline, mixed, final_newline=not text or text.endswith("\n"))
 
 
 def new_file(text: str) -> TextFile:

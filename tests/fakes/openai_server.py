@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Iterator
 
 
 @dataclass
@@ -110,6 +111,7 @@ class FakeOpenAIServer:
         self.rejects_tools = rejects_tools
         self.models = models if models is not None else kind_models(kind, context_window)
         self.chunk_size = chunk_size
+        self.chunk_seed: int | None = None  # random piece sizes from this seed, when set
         self.replies: deque[Reply] = deque()
         # Replies for conversations whose first user message contains a key: concurrent
         # conversations (batch workers) each follow their own script.
@@ -292,7 +294,8 @@ class FakeOpenAIServer:
                 self.send_header("Cache-Control", "no-cache")
                 self.end_headers()
                 chunks = stream_chunks(reply, body.get("model", ""), server.chunk_size,
-                                       bool((body.get("stream_options") or {}).get("include_usage")))
+                                       bool((body.get("stream_options") or {}).get("include_usage")),
+                                       server.chunk_seed)
                 try:
                     for n, chunk in enumerate(chunks):
                         if reply.cut_after_chunks is not None and n >= reply.cut_after_chunks:
@@ -368,9 +371,13 @@ def whole_response(reply: Reply, model: str) -> dict[str, Any]:
     }
 
 
-def _pieces(text: str, size: int) -> list[str]:
-    # Uneven pieces: sizes cycle through size-2 .. size+2, so tags and escapes fall across edges.
-    out, i, widths = [], 0, itertools.cycle([max(1, size - 2), size, size + 2, 1, size + 1])
+def _pieces(text: str, size: int, seed: int | None = None) -> list[str]:
+    # Uneven pieces: sizes cycle through size-2 .. size+2, so tags and escapes fall across edges;
+    # with a seed, random sizes from 1 to 2*size.
+    rng = random.Random(seed)
+    widths: Iterator[int] = (itertools.cycle([max(1, size - 2), size, size + 2, 1, size + 1]) if seed is None
+                             else iter(lambda: rng.randint(1, 2 * size), 0))
+    out, i = [], 0
     while i < len(text):
         w = next(widths)
         out.append(text[i : i + w])
@@ -378,7 +385,8 @@ def _pieces(text: str, size: int) -> list[str]:
     return out
 
 
-def stream_chunks(reply: Reply, model: str, size: int, include_usage: bool) -> list[dict[str, Any]]:
+def stream_chunks(reply: Reply, model: str, size: int, include_usage: bool,
+                  seed: int | None = None) -> list[dict[str, Any]]:
     rid = f"chatcmpl-{next(_ids)}"
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -386,8 +394,8 @@ def stream_chunks(reply: Reply, model: str, size: int, include_usage: bool) -> l
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
     chunks = [chunk({"role": "assistant", "content": ""})]
-    chunks += [chunk({reply.reasoning_field: p}) for p in _pieces(reply.reasoning, size)]
-    chunks += [chunk({"content": p}) for p in _pieces(reply.text, size)]
+    chunks += [chunk({reply.reasoning_field: p}) for p in _pieces(reply.reasoning, size, seed)]
+    chunks += [chunk({"content": p}) for p in _pieces(reply.text, size, seed)]
     for index, c in enumerate(reply.tool_calls):
         chunks.append(chunk({"tool_calls": [{"index": index, "id": c.id or f"call_{next(_ids)}", "type": "function",
                                              "function": {"name": c.name, "arguments": ""}}]}))
