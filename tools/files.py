@@ -115,9 +115,7 @@ def replace_in(file: TextFile, args: EditFileArgs) -> tuple[TextFile, edits.Foun
         found = edits.locate(file.text, old, new, args.replace_all)
     except ToolError as e:
         raise ToolError(f"{args.path}: {e}") from None
-    # An edit whose old text runs to the end of the file sets the final newline as its new text does.
-    to_end = any(r.end == len(file.text) for r in found.replacements)
-    return file.with_text(edits.apply(file.text, found.replacements), keep_final_newline=not to_end), found
+    return file.with_text(edits.apply(file.text, found.replacements)), found
 
 
 def load_for_edit(ctx: ToolContext, path: Path, shown: str) -> TextFile:

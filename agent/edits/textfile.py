@@ -50,18 +50,16 @@ class TextFile:
     def crlf(self) -> bool:
         return self.newline == "\r\n" and self.endings is None
 
-    def with_text(self, text: str, keep_final_newline: bool = True) -> TextFile:
+    def with_text(self, text: str) -> TextFile:
         """The same file with new text: its endings kept line by line around the change, and its
-        final-newline state unless `keep_final_newline` is false (the edit reached the end)."""
+        final-newline state (models drop and add a last newline without meaning to)."""
         text = ENDING.sub("\n", text.removeprefix("\ufeff") if self.bom else text)
-        if keep_final_newline:
-            if text and self.final_newline and not text.endswith("\n"):
-                text += "\n"
-            elif not self.final_newline:
-                text = text.rstrip("\n")
-        final = not text or text.endswith("\n")
+        if text and self.final_newline and not text.endswith("\n"):
+            text += "\n"
+        elif not self.final_newline:
+            text = text.rstrip("\n")
         endings = None if self.endings is None else self._endings_for(text)
-        return replace(self, text=text, endings=endings, final_newline=final)
+        return replace(self, text=text, endings=endings)
 
     def encode(self) -> bytes:
         if self.endings is not None:
