@@ -41,7 +41,13 @@ def apply_patch(args: PatchArgs, ctx: ToolContext) -> ToolResult:
     context lines, so line numbers may be off; a hunk whose context fits several places is refused.
     """
     changes = parse(args.patch)
-    planned = [_plan(ctx, change) for change in changes]
+    planned: list[Planned] = []
+    for change in changes:
+        earlier = next((p for p in planned if p[0].path == change.path), None)
+        if earlier is None:
+            planned.append(_plan(ctx, change))
+        else:  # a second Update section of the file applies to what the first one left
+            planned[planned.index(earlier)] = (*earlier[:4], _updated(earlier[4], change))
     outputs, diffs, problems = [], [], []
     for change, source, target, before, after in planned:
         if change.kind == "delete":
@@ -68,13 +74,17 @@ def apply_patch(args: PatchArgs, ctx: ToolContext) -> ToolResult:
     return ToolResult(text, data={"diff": diff, "syntax_errors": problems} if problems else {"diff": diff})
 
 
-def _plan(ctx: ToolContext, change: Change) -> tuple[Change, Path, Path, TextFile | None, TextFile | None]:
+Planned = tuple[Change, Path, Path, TextFile | None, TextFile | None]
+
+
+def _plan(ctx: ToolContext, change: Change) -> Planned:
     """Check one change and compute the file it leaves, without writing anything."""
     source = resolve(ctx.workspace, change.path, write=True)
     target = resolve(ctx.workspace, change.move_to, write=True) if change.move_to else source
     if change.kind == "add":
         if source.exists():
-            raise ToolError(f"{change.path} already exists; update it instead of adding it")
+            raise ToolError(f"{change.path} already exists; change it with an Update File section "
+                            "(or Delete File and then Add File) instead of adding it")
         lines = [line for hunk in change.hunks for line in hunk.new]
         return change, source, source, None, textfile.new_file("".join(s + "\n" for s in lines))
     if not source.is_file():
@@ -83,8 +93,19 @@ def _plan(ctx: ToolContext, change: Change) -> tuple[Change, Path, Path, TextFil
     if change.kind == "delete":
         return change, source, source, before, None
     if target != source and target.exists():
-        raise ToolError(f"cannot move {change.path} to {change.move_to}: that file exists")
-    return change, source, target, before, before.with_text(apply_hunks(before.text, change))
+        raise ToolError(f"cannot move {change.path} to {change.move_to}: that file exists, and a move "
+                        "never overwrites one; move to another path, or edit that file instead")
+    return change, source, target, before, _updated(before, change)
+
+
+def _updated(file: TextFile | None, change: Change) -> TextFile:
+    """The file after an Update section; one that changes nothing (and moves nothing) is a mistake."""
+    assert file is not None  # parse() lets only Update sections repeat
+    after = file.with_text(apply_hunks(file.text, change))
+    if after.text == file.text and not change.move_to:
+        raise ToolError(f"{change.path}: the Update File section changes nothing; give the lines to "
+                        "remove with '-' and the lines to add with '+'")
+    return after
 
 
 def _subjects(patch: str) -> list[Change]:

@@ -8,6 +8,8 @@ cascade tries, in order:
   unicode        typographic quotes, dashes and Unicode spaces read as their ASCII forms
   whitespace     whole lines equal but for trailing whitespace
   indentation    whole lines equal but for one indentation shift (the new text is shifted too)
+  stripped       whole lines equal but for leading and trailing whitespace, however inconsistent
+                 (lines kept from old keep the file's own; added lines are indented from theirs)
   elided         lines of `...` stand for lines the model skipped; the rest must match in order
   anchors        first and last lines equal, the lines between similar enough
 
@@ -191,6 +193,44 @@ def _indentation(doc: Lines, req: Request) -> list[Candidate]:
     return found
 
 
+def _stripped(doc: Lines, req: Request) -> list[Candidate]:
+    block = _Block.of(req)
+    if block is None:
+        return []
+    want = [_key(s) for s in block.old]
+    return [(*doc.span(i, i + len(want) - 1), "\n".join(_fitted(block, doc.lines[i : i + len(want)])))
+            for i in _windows(doc.keys, want)]
+
+
+def _fitted(block: _Block, window: list[str]) -> list[str]:
+    """The new lines for a place whose lines match old's only when stripped: a line new keeps from
+    old is the file's line as it is; a line new adds is indented like the nearby line of old the
+    model indented most alike (the lines it replaces, or those around it), shifted as the model
+    shifted it from that line."""
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, block.old, block.new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += window[i1:i2]
+            continue
+        near = [k for k in range(i1 - 1, i2 + 1) if 0 <= k < len(window) and block.old[k].strip()]
+        for line in block.new[j1:j2]:
+            if not line.strip() or not near:
+                out.append(line.strip() and line)
+                continue
+            k = min(near, key=lambda k: (abs(len(_lead(block.old[k])) - len(_lead(line))), -k))
+            out.append(_indented(line, _lead(block.old[k]), _lead(window[k])))
+    return out
+
+
+def _indented(line: str, model: str, file: str) -> str:
+    lead = _lead(line)
+    if lead.startswith(model):
+        return file + lead[len(model):] + line.lstrip()
+    cut = len(model) - len(lead)  # the model dedented: take as much off the file's indent
+    return file[: max(len(file) - cut, 0)] + line.lstrip()
+
+
 def _elided(doc: Lines, req: Request) -> list[Candidate]:
     block = _Block.of(req)
     if block is None or not any(ELISION.match(s) for s in block.old):
@@ -251,6 +291,7 @@ MATCHERS: tuple[tuple[str, Matcher], ...] = (
     ("unicode", _unicode),
     ("whitespace", _whitespace),
     ("indentation", _indentation),
+    ("stripped", _stripped),
     ("elided", _elided),
     ("anchors", _anchors),
 )

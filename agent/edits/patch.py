@@ -17,6 +17,7 @@ from agent.errors import ToolError
 
 HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
 FENCE = re.compile(r"^\s*```[\w-]*\s*$")
+ENVELOPE_LINE = re.compile(r"\*\*\* (?:(?:Add|Delete|Update) File: |Move to: |End of File$|End Patch$)")
 
 
 @dataclass
@@ -100,17 +101,27 @@ def parse(patch: str) -> list[Change]:
         raise ToolError("not a patch: give a unified diff (---, +++ and @@ lines) or a *** Begin Patch envelope")
     if not changes:
         raise ToolError("the patch changes no file")
-    paths = [c.path for c in changes]
-    if len(set(paths)) != len(paths):
-        raise ToolError("the patch names a file twice; put all its hunks in one section")
+    seen: dict[str, Change] = {}
+    for change in changes:
+        earlier = seen.get(change.path)
+        # Two Update sections of one file apply in order, the second to what the first left.
+        if earlier and not (earlier.kind == change.kind == "update" and not earlier.move_to):
+            raise ToolError(f"the patch names {change.path} twice; put all its changes in one section")
+        seen[change.path] = change
     return changes
 
 
 def _parse_envelope(lines: list[str]) -> list[Change]:
     start = next(i for i, s in enumerate(lines) if s.strip() == "*** Begin Patch") + 1
+    # A model that indents the whole envelope indents it by the margin of its first line.
+    margin = lines[start - 1][: len(lines[start - 1]) - len(lines[start - 1].lstrip())]
     changes: list[Change] = []
     for number, line in enumerate(lines[start:], start=start + 1):
-        if line.strip() == "*** End Patch":
+        line = line.removeprefix(margin)
+        # Envelope lines are read with any indentation and trailing space.
+        if ENVELOPE_LINE.match(line.strip()):
+            line = line.strip()
+        if line == "*** End Patch":
             break
         if m := re.match(r"^\*\*\* (Add|Delete|Update) File: (.+)$", line):
             kind = m.group(1).lower()
@@ -120,7 +131,7 @@ def _parse_envelope(lines: list[str]) -> list[Change]:
                 raise ToolError(f"patch line {number}: expected *** Add/Delete/Update File: PATH, got {line[:60]!r}")
         elif m := re.match(r"^\*\*\* Move to: (.+)$", line):
             changes[-1].move_to = m.group(1).strip()
-        elif line.strip() == "*** End of File":
+        elif line == "*** End of File":
             changes[-1].hunks[-1].at_eof = True
         elif line.startswith("@@"):
             change = changes[-1]
