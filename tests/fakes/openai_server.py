@@ -375,7 +375,8 @@ def _pieces(text: str, size: int, seed: int | None = None) -> list[str]:
     # Uneven pieces: sizes cycle through size-2 .. size+2, so tags and escapes fall across edges;
     # with a seed, random sizes from 1 to 2*size.
     rng = random.Random(seed)
-    widths: Iterator[int] = (itertools.cycle([max(1, size - 2), size, size + 2, 1, size + 1]) if seed is None
+    widths: Iterator[int] = (itertools.cycle([max(1, size - 2), size, size + 2, 1, size + 1] if size > 1 else [1])
+                             if seed is None
                              else iter(lambda: rng.randint(1, 2 * size), 0))
     out, i = [], 0
     while i < len(text):
