@@ -29,7 +29,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tools.base import ToolContext, ToolError  # noqa: E402
-from tools.files import EditFileArgs, ReadFileArgs, edit_file, read_file  # noqa: E402
+from tools.files import EditFileArgs, ReadFileArgs, WriteFileArgs, edit_file, read_file, write_file  # noqa: E402
 from tools.patch import PatchArgs, apply_patch  # noqa: E402
 
 SOURCES = ("textwrap.py", "difflib.py", "argparse.py", "json/decoder.py", "shutil.py", "configparser.py",
@@ -209,14 +209,7 @@ def run_case(case: Case, workdir: Path) -> Outcome:
     ctx = ToolContext(workspace=workdir)
     started = time.perf_counter()
     read_file.run(ReadFileArgs(path=case.name), ctx)
-    refusal = ""
-    try:
-        if case.tool == "edit_file":
-            edit_file.run(EditFileArgs(**case.args), ctx)
-        else:
-            apply_patch.run(PatchArgs(**case.args), ctx)
-    except ToolError as e:
-        refusal = str(e)
+    refusal = call_tool(case.tool, case.args, ctx)
     seconds = time.perf_counter() - started
     after = path.read_text()
     if case.expected is None:
@@ -228,6 +221,18 @@ def run_case(case: Case, workdir: Path) -> Outcome:
     else:
         verdict = "wrong"
     return Outcome(case.shape, verdict, seconds, refusal)
+
+
+def call_tool(name: str, args: dict[str, str], ctx: ToolContext) -> str:
+    """Run an edit tool by name: its refusal, or "" when it applied."""
+    tools = {"edit_file": (edit_file, EditFileArgs), "write_file": (write_file, WriteFileArgs),
+             "apply_patch": (apply_patch, PatchArgs)}
+    tool, model = tools[name]
+    try:
+        tool.run(model(**args), ctx)
+    except ToolError as e:
+        return str(e)
+    return ""
 
 
 def corpus(files: int, per_shape: int, seed: int = 4) -> list[Case]:

@@ -30,9 +30,9 @@ if __package__ in (None, ""):
 from agent.core.events import TextDelta  # noqa: E402
 from agent.model.client import OpenAIModel  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer, Reply  # noqa: E402
-from tools.base import ToolContext, ToolError  # noqa: E402
-from tools.files import EditFileArgs, ReadFileArgs, WriteFileArgs, edit_file, read_file, write_file  # noqa: E402
-from tools.patch import PatchArgs, apply_patch  # noqa: E402
+from tests.bench.edits import call_tool  # noqa: E402
+from tools.base import ToolContext  # noqa: E402
+from tools.files import ReadFileArgs, read_file  # noqa: E402
 from tools.registry import DEFAULT_TOOLS  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -142,16 +142,7 @@ def run_edit_case(case: EditCase, root: Path) -> EditOutcome:
     ctx = ToolContext(workspace=workspace)
     for name in case.read:
         read_file.run(ReadFileArgs(path=name), ctx)
-    refusal = ""
-    try:
-        if case.tool == "apply_patch":
-            apply_patch.run(PatchArgs(**case.args), ctx)
-        elif case.tool == "edit_file":
-            edit_file.run(EditFileArgs(**case.args), ctx)
-        else:
-            write_file.run(WriteFileArgs(**case.args), ctx)
-    except ToolError as e:
-        refusal = str(e)
+    refusal = call_tool(case.tool, case.args, ctx)
     escaped = ((root / "outside.txt").read_bytes() != SECRET or sorted(p.name for p in root.iterdir()) != outside_before
                or Path("/tmp/heron-corpus-escape.txt").exists())
     want = case.expected if case.expected is not None else dict(case.files)
