@@ -83,8 +83,8 @@ def _plan(ctx: ToolContext, change: Change) -> Planned:
     target = resolve(ctx.workspace, change.move_to, write=True) if change.move_to else source
     if change.kind == "add":
         if source.exists():
-            raise ToolError(f"{change.path} already exists; change it with an Update File section "
-                            "(or Delete File and then Add File) instead of adding it")
+            raise ToolError(f"{change.path} already exists; change it with an Update File section, "
+                            "or rewrite it with write_file, instead of adding it")
         lines = [line for hunk in change.hunks for line in hunk.new]
         return change, source, source, None, textfile.new_file("".join(s + "\n" for s in lines))
     if not source.is_file():
