@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from agent.core.events import ReasoningDelta, TextDelta
-from agent.model.client import OpenAIModel
+from agent.model.client import OpenAIModel, TurnReader
 from agent.model.toolcalls import normalize_arguments, recover_calls
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply
 from tools.registry import DEFAULT_TOOLS
@@ -216,3 +216,25 @@ def test_calls_are_not_recovered_when_no_tools_were_offered(fake_server: FakeOpe
 ])
 def test_normalize_arguments(raw: str, expected: str) -> None:
     assert normalize_arguments(raw) == expected
+
+
+def test_a_python_literal_is_read_never_run(tmp_path) -> None:
+    marker = tmp_path / "ran"
+    value = f"{{'a': __import__('pathlib').Path({str(marker)!r}).touch()}}"
+    text = f"<tool_call>\n<function=configure>\n<parameter=options>\n{value}\n</parameter>\n</function>\n</tool_call>"
+    found = recover_calls(text, ALL_TOOLS)
+    assert [json.loads(c.arguments) for c in found.calls] == [{"options": value}]
+    assert not marker.exists()
+
+
+def test_prose_and_a_fence_that_is_no_call_show_before_the_answer_ends() -> None:
+    events: list[object] = []
+    reader = TurnReader(events.append, tools=ALL_TOOLS)
+    answer = "Run these:\n```\nmake\nmake test\n```\nThen "
+    for ch in answer:
+        reader.content(ch)
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert shown == "Run these:\n```\nmake\nmake test\n```\nThen"  # the space waits for what follows
+    reader.content("<tool_call>\n{\"name\": \"shell\", \"arguments\": {\"command\": \"ls\"}}\n</tool_call>")
+    reader.flush()
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == shown
