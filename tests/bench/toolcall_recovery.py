@@ -3,7 +3,7 @@
 Anchor: `json.loads` of the native arguments (what every turn with a native call pays). Measured:
 `recover_calls` on the same call written as Qwen3 XML and as Hermes JSON, and on a long answer
 that holds no call (what every answer pays once tools are offered); then the XML call streamed in
-4-character pieces through the client's TurnReader and recovered, against the same pieces through
+4-character pieces through the client's TurnReader (its prose gate included) and recovered, and a prose answer the same way, against the same pieces through
 the ThinkSplitter alone (all the client did with streamed text before recovery existed). Sizes grow to show that the cost stays linear.
 Run: python tests/bench/toolcall_recovery.py
 """
@@ -58,10 +58,11 @@ def main() -> None:
             assert bool(found.calls) == (name != "answer with no call")
             took = median_seconds(lambda: recover_calls(text, TOOLS))
             print(f"{name:<34}{kb:>6}KB{anchor * 1000:>12.3f}{took * 1000:>12.3f}{took / anchor:>8.1f}")
-        xml_pieces = [xml[i:i + 4] for i in range(0, len(xml), 4)]
-        anchor = median_seconds(lambda: split_only(xml_pieces))
-        took = median_seconds(lambda: stream_and_recover(xml_pieces))
-        print(f"{'streamed XML, 4-char pieces':<34}{kb:>6}KB{anchor * 1000:>12.3f}{took * 1000:>12.3f}{took / anchor:>8.1f}")
+        for name, text in (("streamed XML, 4-char pieces", xml), ("streamed prose, 4-char pieces", prose)):
+            pieces = [text[i:i + 4] for i in range(0, len(text), 4)]
+            anchor = median_seconds(lambda: split_only(pieces))
+            took = median_seconds(lambda: stream_and_recover(pieces))
+            print(f"{name:<34}{kb:>6}KB{anchor * 1000:>12.3f}{took * 1000:>12.3f}{took / anchor:>8.1f}")
 
 
 def split_only(pieces: list[str]) -> str:
@@ -71,7 +72,7 @@ def split_only(pieces: list[str]) -> str:
 
 
 def stream_and_recover(pieces: list[str]) -> object:
-    reader = TurnReader(lambda event: None)
+    reader = TurnReader(lambda event: None, tools=TOOLS)
     for piece in pieces:
         reader.content(piece)
     reader.flush()
