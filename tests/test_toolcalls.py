@@ -4,6 +4,7 @@ fake server streamed in uneven chunks and whole; near-misses that must stay text
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -238,3 +239,45 @@ def test_prose_and_a_fence_that_is_no_call_show_before_the_answer_ends() -> None
     reader.content("<tool_call>\n{\"name\": \"shell\", \"arguments\": {\"command\": \"ls\"}}\n</tool_call>")
     reader.flush()
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == shown
+
+
+FRAGMENTS = ["Some prose. ", "\n", "  ", "`<tool_call>` inline ", "```\nmake\n```\n", "<tool_c", "</tool_call>",
+             "```json\n{\"name\": \"shell\", \"arguments\": {\"command\": \"ls\"}}\n```\n", "``` json\n", "\t~~~\n",
+             "~~~python\nx = '<function=a>'\n~~~\n", "{\"name\": \"shell\", \"arguments\": {}}", "```", "{", "}",
+             "<tool_call>\n<function=shell>\n<parameter=command>\nls\n</parameter>\n</function>\n</tool_call>",
+             "<function=read_file><parameter=path>a</parameter></function>", "<think>hm</think>", "\r\n",
+             "{'name': 'shell', 'arguments': {}}", "<parameter=x>", "~~~~\n", "````json\n{}\n````\n"]
+
+
+def shown_and_final(pieces: list[str]) -> tuple[str, str, str, list[Any]]:
+    """What a reader shows while the pieces come, what it shows in all, and the final answer."""
+    events: list[object] = []
+    reader = TurnReader(events.append, tools=ALL_TOOLS)
+    for piece in pieces:
+        reader.content(piece)
+    reader.flush()
+    found = recover_calls(reader.turn.text, ALL_TOOLS)
+    final = found.text if found.calls else reader.turn.text
+    live = "".join(e.text for e in events if isinstance(e, TextDelta))
+    reader.release(final)
+    return live, "".join(e.text for e in events if isinstance(e, TextDelta)), final, found.calls
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_any_chunking_shows_what_the_whole_answer_shows(seed: int) -> None:
+    """Random answers mixing prose, fences, markup and calls, streamed a character at a time and
+    in random pieces: the same calls, the same visible answer, and nothing shown that is not in
+    the final answer."""
+    rng = random.Random(seed)
+    for _ in range(150):
+        text = "".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 6)))
+        _, whole_shown, final, whole_calls = shown_and_final([text])
+        for width in (lambda: 1, lambda: rng.randint(1, 8)):
+            pieces, i = [], 0
+            while i < len(text):
+                w = width()
+                pieces.append(text[i:i + w])
+                i += w
+            live, shown, _, calls = shown_and_final(pieces)
+            assert (calls, shown) == (whole_calls, whole_shown), repr(text)
+            assert final.lstrip().startswith(live), repr(text)

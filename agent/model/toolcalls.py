@@ -162,7 +162,7 @@ class ProseGate:
         self.tail = ""  # its last few, for markers split across pieces
         self.fence: tuple[int, str, str] | None = None  # start, marker, language of an open fence
         self.body: list[str] = []  # the open fence's lines, when it may be a call
-        self.stuck: int | None = 0 if not tools else None
+        self.stuck: int | None = None  # held back from here for good
         self.opened = False  # a non-space character has come
 
     def feed(self, piece: str) -> int:
@@ -179,10 +179,13 @@ class ProseGate:
         if self.fence is not None:
             start, _, lang = self.fence
             return start if lang in _CALL_FENCE_LANGS else self.total
-        line = self.head.lstrip(" \t")
-        if line.startswith(("```", "~~~")) or "```".startswith(line) or "~~~".startswith(line):
-            return self.line_start  # may yet open a fence
+        if self._may_open_fence():
+            return self.line_start
         return self.total - max(partial_suffix(self.tail, m) for m in (TOOL_CALL_OPEN, FUNCTION_OPEN))
+
+    def _may_open_fence(self) -> bool:
+        line = self.head.lstrip(" \t")
+        return line.startswith(("```", "~~~")) or "```".startswith(line) or "~~~".startswith(line)
 
     def _segment(self, segment: str) -> None:
         start = self.total
@@ -199,8 +202,8 @@ class ProseGate:
         if self.fence is None:
             seen = self.tail + segment
             hits = [i for i in (seen.find(TOOL_CALL_OPEN), seen.find(FUNCTION_OPEN)) if i != -1]
-            if hits:
-                self.stuck = start - len(self.tail) + min(hits)
+            if hits:  # held from the marker, or from its line when that may open a fence
+                self.stuck = self.line_start if self._may_open_fence() else start - len(self.tail) + min(hits)
                 return
             self.tail = seen[-len(TOOL_CALL_OPEN):]
         elif self.fence[2] in _CALL_FENCE_LANGS:
