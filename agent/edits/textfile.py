@@ -52,8 +52,14 @@ class TextFile:
 
     def with_text(self, text: str) -> TextFile:
         """The same file with new text: its endings kept line by line around the change, and its
-        final-newline state (models drop and add a last newline without meaning to)."""
-        text = ENDING.sub("\n", text.removeprefix("\ufeff") if self.bom else text)
+        final-newline state (models drop and add a last newline without meaning to). Text that
+        carries CR endings of its own (a model never copies one, read_file shows none) means
+        them: it is written as it is."""
+        text = text.removeprefix("\ufeff") if self.bom else text
+        text, newline, endings = split_endings(text)
+        if newline != "\n" or endings is not None:
+            return replace(self, text=text, newline=newline, endings=endings,
+                           final_newline=not text or text.endswith("\n"))
         if text and self.final_newline and not text.endswith("\n"):
             text += "\n"
         elif not self.final_newline:
@@ -122,15 +128,22 @@ def decode(data: bytes, shown: str) -> TextFile:
             text = body.decode("utf-8", errors="surrogateescape")
             if all(ord(c) < 0x80 or 0xDC80 <= ord(c) <= 0xDCFF for c in text):
                 encoding, text = "latin-1", body.decode("latin-1")
+    text, newline, endings = split_endings(text)
+    return TextFile(text, encoding, bom, newline, endings, final_newline=not text or text.endswith("\n"))
+
+
+def split_endings(text: str) -> tuple[str, str, tuple[str, ...] | None]:
+    """The text with "\\n" endings, the ending most of its lines have, and every line's own
+    ending when they are not all that one."""
     endings = ENDING.findall(text)
     newline = Counter(endings).most_common(1)[0][0] if endings else "\n"
     mixed = tuple(endings) if any(e != newline for e in endings) else None
-    text = ENDING.sub("\n", text)
-    return TextFile(text, encoding, bom, newline, mixed, final_newline=not text or text.endswith("\n"))
+    return ENDING.sub("\n", text), newline, mixed
 
 
 def new_file(text: str) -> TextFile:
-    return TextFile(text, final_newline=not text or text.endswith("\n"))
+    text, newline, endings = split_endings(text)
+    return TextFile(text, newline=newline, endings=endings, final_newline=not text or text.endswith("\n"))
 
 
 def load(path: Path, shown: str) -> tuple[TextFile, bytes]:
