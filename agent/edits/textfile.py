@@ -135,6 +135,11 @@ def decode(data: bytes, shown: str) -> TextFile:
 def split_endings(text: str) -> tuple[str, str, tuple[str, ...] | None]:
     """The text with "\\n" endings, the ending most of its lines have, and every line's own
     ending when they are not all that one."""
+    if "\r" not in text:  # the common cases first, at the speed of str methods
+        return text, "\n", None
+    crlf = text.count("\r\n")
+    if crlf == text.count("\r") == text.count("\n") and "\r\r\n" not in text:
+        return text.replace("\r\n", "\n"), "\r\n", None
     endings = ENDING.findall(text)
     newline = Counter(endings).most_common(1)[0][0] if endings else "\n"
     mixed = tuple(endings) if any(e != newline for e in endings) else None
