@@ -206,21 +206,42 @@ def _add_serve(commands: Any) -> None:
     from agent.serve.launch import RUNTIMES
 
     serve = commands.add_parser("serve", help="start a local server for Qwen3.6-27B",
-                                description="Start vLLM, llama-server or Ollama for Qwen3.6-27B with its full window.")
+                                description="From a bare machine to a served model: probe the hardware, plan what fits, "
+                                            "download the weights, start vLLM, llama-server or Ollama and wait for it.")
     serve.add_argument("--runtime", choices=RUNTIMES, help="which server (default: the first installed)")
     serve.add_argument("--gguf", metavar="PATH", help="the GGUF file llama-server loads")
     serve.add_argument("--port", type=int, metavar="N", help="port on 127.0.0.1 (default: the runtime's usual one)")
-    serve.add_argument("--context", type=int, default=FULL_WINDOW, metavar="N",
+    serve.add_argument("--context", type=int, metavar="N",
                        help=f"context window in tokens (default {FULL_WINDOW}; with --gguf, at most "
                             "what the model was trained for)")
-    serve.add_argument("--print", action="store_true", dest="print_only", help="show the command instead of running it")
+    serve.add_argument("--model", metavar="REPO[:FILE]", help="a Hugging Face model instead of the catalogue's "
+                       "(REPO:FILE for a GGUF, REPO alone for vLLM)")
+    serve.add_argument("--yes", action="store_true", help="answer yes to every question (download, build)")
+    serve.add_argument("--dry-run", action="store_true", help="print the machine and the plan with its arithmetic, then stop")
+    serve.add_argument("--wait", type=float, default=900, metavar="SECONDS", help="how long to wait for the server (default 900)")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument("--print", action="store_true", dest="print_only",
+                      help="show the command for what is installed, instead of planning and running it")
+    mode.add_argument("--foreground", action="store_true", help="run the server in this terminal (no plan, no download)")
+    mode.add_argument("--status", action="store_true", help="show the server `heron serve` started")
+    mode.add_argument("--stop", action="store_true", help="stop the server `heron serve` started")
     serve.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from agent.serve import supervise
     from agent.serve.launch import run_serve
+    from agent.serve.run import Request, run
 
-    return run_serve(args.runtime, args.port, args.context, args.gguf, args.print_only, sys.stdout)
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    if args.status:
+        return supervise.status(say)
+    if args.stop:
+        return supervise.stop(say)
+    if args.print_only or args.foreground:
+        return run_serve(args.runtime, args.port, args.context or FULL_WINDOW, args.gguf, args.print_only, sys.stdout)
+    return run(Request(args.runtime, args.port, args.context, args.gguf, args.model, args.yes, args.dry_run, args.wait),
+               sys.stdout)
 
 
 def _add_map(commands: Any) -> None:

@@ -151,7 +151,7 @@ def test_serve_starts_llama_server_with_a_gguf(tmp_path, home):
     bin_dir = tmp_path / "bin"
     fake_runtime(bin_dir, "llama-server")
     gguf = write_gguf(tmp_path / "model.gguf", 262144)
-    result = run_heron(["serve", "--gguf", str(gguf), "--port", "9123"], home, PATH=path_with(bin_dir))
+    result = run_heron(["serve", "--foreground", "--gguf", str(gguf), "--port", "9123"], home, PATH=path_with(bin_dir))
     assert result.returncode == 0, result.stderr
     args = (bin_dir / "llama-server.args").read_text().split()
     assert args == llama_server_argv(gguf, 9123, 262144)[1:]
@@ -161,7 +161,7 @@ def test_serve_starts_llama_server_with_a_gguf(tmp_path, home):
 def test_serve_ollama_sets_the_context_length(tmp_path, home):
     bin_dir = tmp_path / "bin"
     fake_runtime(bin_dir, "ollama")
-    result = run_heron(["serve"], home, PATH=path_with(bin_dir))
+    result = run_heron(["serve", "--foreground"], home, PATH=path_with(bin_dir))
     assert result.returncode == 0, result.stderr
     assert (bin_dir / "ollama.args").read_text().split() == ["serve"]
     assert (bin_dir / "ollama.env").read_text().strip() == "262144"
@@ -182,7 +182,7 @@ def test_serve_without_a_runtime_gives_the_install_line(tmp_path, home):
 def test_serve_llama_server_needs_a_gguf(tmp_path, home):
     bin_dir = tmp_path / "bin"
     fake_runtime(bin_dir, "llama-server")
-    result = run_heron(["serve", "--runtime", "llama-server"], home, PATH=path_with(bin_dir))
+    result = run_heron(["serve", "--foreground", "--runtime", "llama-server"], home, PATH=path_with(bin_dir))
     assert result.returncode == 2 and "heron serve --gguf PATH" in result.stderr
 
 
@@ -210,7 +210,7 @@ def test_serve_uses_the_llama_server_the_setup_script_built(tmp_path, home):
     empty = tmp_path / "empty"
     empty.mkdir()
     gguf = write_gguf(tmp_path / "model.gguf", 8192)
-    result = run_heron(["serve", "--gguf", str(gguf), "--port", "9124"], home,
+    result = run_heron(["serve", "--foreground", "--gguf", str(gguf), "--port", "9124"], home,
                        PATH=path_with(empty), HERON_TEST_CACHE=str(cache))
     assert result.returncode == 0, result.stderr
     args = (built.parent / "llama-server.args").read_text().split()
@@ -225,7 +225,7 @@ def test_serve_refuses_a_file_that_is_not_a_whole_gguf(tmp_path, home, content):
     fake_runtime(bin_dir, "llama-server")
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(content)
-    result = run_heron(["serve", "--gguf", str(bad)], home, PATH=path_with(bin_dir))
+    result = run_heron(["serve", "--gguf", str(bad), "--yes"], home, PATH=path_with(bin_dir))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"heron: --gguf {bad}: ")
     assert not (bin_dir / "llama-server.args").exists()

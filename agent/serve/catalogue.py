@@ -67,3 +67,19 @@ def _model(m: dict) -> Model:
         variants.append(Variant(v["backend"], v["quant"], v["repo"], int(v["size"]), tuple(v.get("files", ())),
                                 v.get("sha256"), tuple(v.get("flags", ()))))
     return Model(m["id"], m["name"], shape, tuple(variants), m.get("ollama_name", f"heron-{m['id']}"))
+
+
+def shape_from_config(config: dict) -> Shape:
+    """A Hugging Face config.json's shape (a multimodal model keeps it under text_config)."""
+    text = config.get("text_config", config)
+    try:
+        layers = int(text["num_hidden_layers"])
+        types = text.get("layer_types")
+        interval = text.get("full_attention_interval")
+        attention = (sum(1 for t in types if t == "full_attention") if types
+                     else layers // int(interval) if interval else layers)
+        head_dim = int(text.get("head_dim") or int(text["hidden_size"]) // int(text["num_attention_heads"]))
+        return Shape(int(text.get("max_position_embeddings", 32768)), layers, attention,
+                     int(text["num_key_value_heads"]), head_dim)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+        raise UsageError(f"the model's config.json does not give its shape ({e})") from None

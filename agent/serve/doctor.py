@@ -1,6 +1,6 @@
 """`heron doctor`: is the local server ready for heron? Finds it, then tries it with tiny requests.
 
-Prints the server kind, model and window; whether tool calls come back native, recovered from
+Prints this machine's GPUs, memory, disk and CPU (what `heron serve` plans with); the server kind, model and window; whether tool calls come back native, recovered from
 text, or only through the text protocol; whether reasoning arrives apart from the answer; whether
 the prefix cache is reused between two requests with the same prefix; and what to change.
 """
@@ -15,6 +15,8 @@ from agent.core.build import model_client, open_egress
 from agent.errors import ServerError
 from agent.model.client import Turn
 from agent.model.endpoint import Endpoint, find_endpoint
+from agent.serve.download import cache_dir
+from agent.serve.hardware import probe
 from prompts import render
 
 PROBE_TOOL = {
@@ -50,6 +52,8 @@ class Report:
 
 def run_doctor(config: Config, out: TextIO) -> int:
     report = Report()
+    for label, value in probe(cache_dir()).describe():
+        report.add(label, value)
     try:
         endpoint = find_endpoint(config)
     except ServerError as e:

@@ -57,9 +57,9 @@ class ServeCommand:
         return f"{prefix} {shlex.join(self.argv)}".strip()
 
 
-def vllm_argv(port: int, context: int) -> list[str]:
+def vllm_argv(port: int, context: int, model: str = HF_MODEL) -> list[str]:
     return [
-        "vllm", "serve", HF_MODEL, "--host", "127.0.0.1", "--port", str(port),
+        "vllm", "serve", model, "--host", "127.0.0.1", "--port", str(port),
         "--max-model-len", str(context),
         "--enable-auto-tool-choice", "--tool-call-parser", "qwen3_coder", "--reasoning-parser", "qwen3",
         # A hybrid model's prefix cache holds Mamba state only at block boundaries: align them.
@@ -77,10 +77,33 @@ def llama_server_argv(gguf: Path | str, port: int, context: int, binary: str = "
     ]
 
 
+def tuned_llama_server_argv(gguf: Path | str, port: int, context: int, kv: str, binary: str) -> list[str]:
+    """llama_server_argv with a planned KV-cache type: flash attention (which a quantized V cache
+    needs), and reuse of cached prompt chunks that moved (--cache-reuse)."""
+    return [*llama_server_argv(gguf, port, context, binary), "--flash-attn", "on",
+            "--cache-type-k", kv, "--cache-type-v", kv, "--cache-reuse", "256"]
+
+
+def tuned_vllm_argv(model: str, port: int, context: int, kv: str, gpus: int, flags: tuple[str, ...]) -> list[str]:
+    argv = [*vllm_argv(port, context, model), *flags]
+    if kv != "auto":
+        argv += ["--kv-cache-dtype", kv]
+    return argv + (["--tensor-parallel-size", str(gpus)] if gpus > 1 else [])
+
+
+def ollama_env(port: int, context: int, kv: str = "f16") -> dict[str, str]:
+    """Ollama takes its window and KV-cache type from its environment (a quantized cache needs
+    flash attention)."""
+    env = {"OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_CONTEXT_LENGTH": str(context)}
+    if kv != "f16":
+        env.update(OLLAMA_FLASH_ATTENTION="1", OLLAMA_KV_CACHE_TYPE=kv)
+    return env
+
+
 def ollama_command(port: int, context: int) -> ServeCommand:
     return ServeCommand(
         "ollama", ["ollama", "serve"],
-        env={"OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_CONTEXT_LENGTH": str(context)},
+        env=ollama_env(port, context),
         note=f"then, once: ollama pull {OLLAMA_MODEL}",
     )
 

