@@ -30,6 +30,10 @@ from agent.serve.plan import NoFit, Plan, make_plan
 DEFAULT_WAIT = 900.0  # seconds: a 30 GB model from a slow disk, or vLLM compiling its graphs
 
 
+class DryRunStop(Exception):
+    """--dry-run reached a step that would download."""
+
+
 @dataclass(frozen=True)
 class Request:
     runtime: str | None
@@ -75,7 +79,11 @@ def run(request: Request, out: TextIO) -> int:
     can_build = platform.system() in ("Linux", "Darwin") and request.runtime in (None, "llama-server")
     if request.runtime and not runtimes and not can_build:
         raise UsageError(f"{request.runtime} is not installed; install it with: {INSTALL[request.runtime]}")
-    catalogue, paths = _catalogue(request, confirm, say)
+    try:
+        catalogue, paths = _catalogue(request, confirm, say)
+    except DryRunStop as e:
+        say(f"dry run: {e}; nothing downloaded or started")
+        return 0
     try:
         plan = make_plan(machine, catalogue, runtimes, can_build, request.context)
     except NoFit as e:
@@ -120,6 +128,10 @@ def _catalogue(request: Request, confirm: Callable[[str], bool], say: Callable[[
                          "qwen2.5-coder-7b-instruct-q4_k_m.gguf")
     if name:
         probe_variant = Variant("gguf", "as given", repo, 0, (name,))
+        if request.dry_run and not download.cached(probe_variant):
+            size = download.remote(probe_variant, name).size
+            raise DryRunStop(f"{repo}/{name} ({size / 1e9:.2f} GB) would be downloaded first: the plan needs "
+                             "its metadata")
         paths = download.fetch(probe_variant, confirm, say)
         variant = Variant("gguf", "as given", repo, paths[0].stat().st_size, (name,))
         return (Model(repo, f"{repo}:{name}", read_shape(paths[0]), (variant,)),), paths
