@@ -58,7 +58,7 @@ def run_doctor(config: Config, out: TextIO) -> int:
         endpoint = find_endpoint(config)
     except ServerError as e:
         report.add("server", f"not found: {e}")
-        report.changes.append("start a server: `heron serve` (or `heron serve --print` to see the command)")
+        report.changes.append("start a server: `heron serve` plans, downloads and starts one (`heron serve --dry-run` shows the plan)")
         report.ready = False
         print(report.render(), file=out)
         return 3
