@@ -274,6 +274,29 @@ async def test_no_endpoint_screen_explains_and_connects_when_a_server_appears(re
             await wait_for(pilot, lambda: not isinstance(app.screen, NoEndpointScreen), "the main screen")
 
 
+async def test_no_endpoint_screen_plans_a_server_and_starts_it_only_when_asked(repo, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # The subprocess `heron serve` inherits this: it must find the weights missing and say so.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    app = HeronApp(Config(base_url=f"http://127.0.0.1:{port}/v1", max_retries=0), repo)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NoEndpointScreen) and app.screen.query("#serve-log"),
+                       "the no-endpoint screen")
+        log = app.screen.query_one("#serve-log")
+        await pilot.press("y")  # nothing planned yet: y does nothing
+        await pilot.pause(0.5)
+        assert not log.lines
+        await pilot.press("s")
+        await wait_for(pilot, lambda: any("press y" in line for line in log.lines), "the plan", seconds=90)
+        text = "\n".join(log.lines)
+        assert "$ heron serve --dry-run" in text and "kv cache" in text and "dry run: nothing downloaded" in text
+        await pilot.press("y")
+        await wait_for(pilot, lambda: any("exited with 2" in line for line in log.lines), "the start", seconds=90)
+        assert "HF_HUB_OFFLINE is set" in "\n".join(log.lines)
+
+
 async def test_a_server_dying_mid_stream_is_reported_and_the_app_goes_on(repo, fake_server):
     fake_server.script(Reply(text="partial answer " * 20, cut_after_chunks=4), Reply(text="Back."))
     async with make_app(fake_server, repo).run_test(size=SIZE) as pilot:
