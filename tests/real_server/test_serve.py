@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import heron_env, run_heron
+from tests.conftest import run_heron
 from tests.fakes.hf_hub import FakeHub
 from tests.real_server import setup
 from tests.real_server.conftest import free_port
