@@ -149,3 +149,13 @@ def test_dry_run_downloads_nothing(tmp_path, home, hub, stub_bin):
     result = serve(home, tmp_path, hub, stub_bin, "--dry-run")
     assert result.returncode == 0 and "would be downloaded first" in result.stdout
     assert hub.gets() == []
+
+
+def test_a_taken_port_is_refused_before_any_download(tmp_path, home, hub, stub_bin):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = serve(home, tmp_path, hub, stub_bin, "--yes", "--port", str(port))
+    assert result.returncode == 2 and f"port {port} on 127.0.0.1 is taken" in result.stderr
+    assert hub.gets() == [] and not (stub_bin / "args").exists()

@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import shlex
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ def run(request: Request, out: TextIO) -> int:
             "`heron serve --stop` stops it")
         say(f"start heron: {current.heron_command}")
         return 0
+    if request.context is not None and request.context < 1:
+        raise UsageError(f"--context {request.context}: expected a positive number of tokens")
     confirm = asker(request.yes, out)
     machine = probe(download.cache_dir())
     for label, value in machine.describe():
@@ -79,6 +82,8 @@ def run(request: Request, out: TextIO) -> int:
     can_build = platform.system() in ("Linux", "Darwin") and request.runtime in (None, "llama-server")
     if request.runtime and not runtimes and not can_build:
         raise UsageError(f"{request.runtime} is not installed; install it with: {INSTALL[request.runtime]}")
+    if request.port and not request.dry_run:
+        check_port(request.port)  # before --model fetches anything
     try:
         catalogue, paths = _catalogue(request, confirm, say)
     except DryRunStop as e:
@@ -87,12 +92,15 @@ def run(request: Request, out: TextIO) -> int:
     try:
         plan = make_plan(machine, catalogue, runtimes, can_build, request.context)
     except NoFit as e:
+        if not runtimes and not can_build:
+            raise UsageError(f"{e}: " + "; ".join(f"{r}: {INSTALL[r]}" for r in RUNTIMES)) from None
         raise UsageError(f"{e}; `heron serve --model REPO:FILE` serves a smaller GGUF of your choice") from None
     say(plan.render())
     port = request.port or DEFAULT_PORTS[plan.runtime]
     if request.dry_run:
         say("dry run: nothing downloaded or started")
         return 0
+    check_port(port)
     paths = paths or download.fetch(plan.variant, confirm, say)
     binary = _binary(plan, confirm, say)
     served = _start(plan, paths, binary, port, request.wait, say)
@@ -101,6 +109,14 @@ def run(request: Request, out: TextIO) -> int:
     say("`heron serve --status` shows it, `heron serve --stop` stops it. Start heron:")
     say(f"  {served.heron_command}")
     return 0
+
+
+def check_port(port: int) -> None:
+    with socket.socket() as s:
+        s.settimeout(1)
+        if s.connect_ex(("127.0.0.1", port)) == 0:
+            raise UsageError(f"port {port} on 127.0.0.1 is taken (a server already running there? plain `heron` "
+                             "finds it); choose another with --port")
 
 
 def _runtimes(requested: str | None) -> frozenset[str]:
