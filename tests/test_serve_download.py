@@ -5,6 +5,7 @@ offline refused; then a started, supervised server with --status and --stop."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import stat
@@ -159,3 +160,21 @@ def test_a_taken_port_is_refused_before_any_download(tmp_path, home, hub, stub_b
         result = serve(home, tmp_path, hub, stub_bin, "--yes", "--port", str(port))
     assert result.returncode == 2 and f"port {port} on 127.0.0.1 is taken" in result.stderr
     assert hub.gets() == [] and not (stub_bin / "args").exists()
+
+
+def test_ollama_gets_a_model_created_with_the_planned_window(tmp_path, home, hub):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "ollama"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKES / "ollama_stub.py"}" "{bin_dir}" "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    result = serve(home, tmp_path, hub, bin_dir, "--yes", "--runtime", "ollama", "--context", "4096")
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        env = json.loads((bin_dir / "serve.env").read_text())
+        assert env["OLLAMA_CONTEXT_LENGTH"] == "4096" and env["OLLAMA_HOST"].startswith("127.0.0.1:")
+        assert (bin_dir / "Modelfile").read_text() == f"FROM {cached_file(tmp_path)}\nPARAMETER num_ctx 4096\n"
+        name = (bin_dir / "create.args").read_text().split()[0]
+        assert result.stdout.strip().endswith(f"--model {name}")
+    finally:
+        assert serve(home, tmp_path, hub, bin_dir, "--stop").returncode == 0
