@@ -17,7 +17,7 @@ from typing import Callable
 from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-from agent.errors import HeronError, UsageError
+from agent.errors import HeronError
 from agent.serve.catalogue import Variant
 from agent.serve.hardware import GIB, nearest_existing
 

@@ -134,7 +134,7 @@ def make_plan(machine: Machine, catalogue: tuple[Model, ...], runtimes: frozense
             for backend, runtime, build, room in options:
                 plan = _fit(model, backend, room, window, full)
                 if plan:
-                    notes = _notes(machine, catalogue, index, plan, tried)
+                    notes = _notes(machine, catalogue, index, tried)
                     return Plan(model, plan[0], runtime, plan[1], plan[2], room,
                                 kv_cache_bytes(model.shape, plan[1], plan[2]), build, notes, plan[3])
         smallest = min((v.size for v in model.variants), default=0)
@@ -183,7 +183,7 @@ def _fit(model: Model, backend: str, room: Budget, window: int, full: bool) -> t
     return variant, min(fits, window), kv, (f"the full {window:,}-token window does not fit: the largest that does is {fits:,}",)
 
 
-def _notes(machine: Machine, catalogue: tuple[Model, ...], index: int, plan: tuple, tried: list[str]) -> tuple[str, ...]:
+def _notes(machine: Machine, catalogue: tuple[Model, ...], index: int, tried: list[str]) -> tuple[str, ...]:
     notes = []
     if index > 0:
         notes.append(f"{catalogue[0].name} does not fit this machine ({'; '.join(tried)}); "
