@@ -36,21 +36,20 @@ def read_file(args: ReadFileArgs, ctx: ToolContext) -> ToolResult:
     path = resolve(ctx.workspace, args.path)
     if path.is_dir():
         raise ToolError(f"{args.path} is a directory; use find_files or shell `ls` to list it")
-    file, data = textfile.load(path, args.path)
-    remember(ctx, path, data)
-    lines = file.text.splitlines()
     start = args.offset - 1
-    if lines and start >= len(lines):
-        raise ToolError(f"{args.path} has {len(lines)} lines; offset {args.offset} is past the end")
-    shown = lines[start : start + args.limit]
+    window = textfile.window(ctx.workspace.resolve(), path, args.path, start, args.limit)
+    remember(ctx, path, window.stamp)
+    if window.total and start >= window.total:
+        raise ToolError(f"{args.path} has {window.total} lines; offset {args.offset} is past the end")
+    shown = window.lines
     width = len(str(start + len(shown)))
     body = "\n".join(
         f"{n:>{width}}\t{_clip(textfile.displayable(line))}" for n, line in enumerate(shown, start=args.offset)
     )
-    rest = len(lines) - start - len(shown)
+    rest = window.total - start - len(shown)
     if rest > 0:
         body += f"\n... {rest} more lines; read on with offset={start + len(shown) + 1}"
-    if not lines:
+    if not window.total:
         body = "(empty file)"
     return ToolResult(body)
 
@@ -120,7 +119,7 @@ def replace_in(file: TextFile, args: EditFileArgs) -> tuple[TextFile, edits.Foun
 
 def load_for_edit(ctx: ToolContext, path: Path, shown: str) -> TextFile:
     """The file to edit, refused unless the model read it and it has not changed since."""
-    file, data = textfile.load(path, shown)
+    file, data = textfile.load(path, shown, ctx.workspace.resolve())
     stamps: dict[Path, str] = ctx.state.get(READ_STAMPS, {})
     if path not in stamps:
         raise ToolError(f"refused: you have not read {shown} in this session; read it with read_file before editing it")
@@ -129,8 +128,8 @@ def load_for_edit(ctx: ToolContext, path: Path, shown: str) -> TextFile:
     return file
 
 
-def remember(ctx: ToolContext, path: Path, data: bytes) -> None:
-    ctx.resource(READ_STAMPS, dict)[path] = textfile.stamp(data)
+def remember(ctx: ToolContext, path: Path, stamp: str) -> None:
+    ctx.resource(READ_STAMPS, dict)[path] = stamp
 
 
 def forget(ctx: ToolContext, path: Path) -> None:
@@ -143,7 +142,7 @@ def commit_edit(ctx: ToolContext, path: Path, before: TextFile | None, after: Te
     The output starts with a newline so callers can put their own first line in front of it.
     """
     ctx.before_change(path)
-    remember(ctx, path, textfile.save(path, after))
+    remember(ctx, path, textfile.stamp(textfile.save(path, after, ctx.workspace.resolve())))
     name = relative(ctx.workspace, path)
     old_text = before.text if before else ""
     diff = unified_diff(name, old_text, after.text)

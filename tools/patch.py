@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from agent.edits import textfile
+from agent.edits import beneath, textfile
 from agent.edits.patch import Change, apply_hunks, parse
 from agent.edits.textfile import TextFile
 from agent.sandbox.workspace import relative, resolve
@@ -53,7 +53,7 @@ def apply_patch(args: PatchArgs, ctx: ToolContext) -> ToolResult:
         if change.kind == "delete":
             diffs.append(unified_diff(change.path, before.text, ""))
             ctx.before_change(source)
-            source.unlink()
+            beneath.unlink(ctx.workspace.resolve(), source, change.path)
             forget(ctx, source)
             outputs.append(f"deleted {change.path}")
             continue
@@ -62,7 +62,7 @@ def apply_patch(args: PatchArgs, ctx: ToolContext) -> ToolResult:
         problems += [f"{relative(ctx.workspace, target)} {p}" for p in result.data.get("syntax_errors", [])]
         if target != source:
             ctx.before_change(source)
-            source.unlink()
+            beneath.unlink(ctx.workspace.resolve(), source, change.path)
             forget(ctx, source)
             outputs.append(f"moved {change.path} to {change.move_to}")
         else:

@@ -16,11 +16,12 @@ import difflib
 import hashlib
 import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
+from agent.edits import beneath
 from agent.errors import ToolError
 
 # Byte-order marks, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).
@@ -32,6 +33,9 @@ BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 SURROGATE_ESCAPE = re.compile("[\udc80-\udcff]")
+# Files from this size on are streamed when only some of their lines are read.
+STREAM_FROM = 8 << 20
+CHUNK = 1 << 20
 
 
 ENDING = re.compile(r"\r\r\n|\r\n|\n|\r")
@@ -151,10 +155,11 @@ def new_file(text: str) -> TextFile:
     return TextFile(text, newline=newline, endings=endings, final_newline=not text or text.endswith("\n"))
 
 
-def load(path: Path, shown: str) -> tuple[TextFile, bytes]:
-    """The decoded file and its raw bytes (whose hash is the read stamp)."""
+def load(path: Path, shown: str, root: Path | None = None) -> tuple[TextFile, bytes]:
+    """The decoded file and its raw bytes (whose hash is the read stamp); inside `root`, read
+    through agent/edits/beneath.py so no link swapped in on the way is followed."""
     try:
-        data = path.read_bytes()
+        data = beneath.read_bytes(root, path, shown) if root else path.read_bytes()
     except FileNotFoundError:
         raise ToolError(f"{shown} does not exist") from None
     except IsADirectoryError:
@@ -164,39 +169,67 @@ def load(path: Path, shown: str) -> tuple[TextFile, bytes]:
     return decode(data, shown), data
 
 
-def save(path: Path, file: TextFile) -> bytes:
+@dataclass(frozen=True)
+class Window:
+    """Some lines of a file, how many it has, and the read stamp of the whole of it."""
+
+    lines: list[str]
+    total: int
+    stamp: str
+
+
+def window(root: Path, path: Path, shown: str, start: int, limit: int) -> Window:
+    """Lines start..start+limit of a file. A big file is streamed: hashed and decoded chunk by
+    chunk, keeping only the lines asked for, so memory does not grow with its size."""
+    fd = beneath.read_fd(root, path, shown)
+    with os.fdopen(fd, "rb") as f:
+        if os.fstat(f.fileno()).st_size < STREAM_FROM:
+            data = f.read()
+            lines = decode(data, shown).text.splitlines()
+            return Window(lines[start : start + limit], len(lines), stamp(data))
+        return _stream(f, shown, start, limit)
+
+
+def _stream(f: BinaryIO, shown: str, start: int, limit: int) -> Window:
+    first = f.read(CHUNK)
+    bom, encoding = next(((b, e) for b, e in BOMS if first.startswith(b)), (b"", "utf-8"))
+    if not bom and b"\0" in first[:8192]:
+        raise ToolError(f"{shown} is a binary file")
+    digest = hashlib.sha256(first)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape" if not bom else "replace")
+    kept: list[str] = []
+    total, tail, chunk = 0, "", first[len(bom):]
+    while True:
+        text = tail + decoder.decode(chunk, final=not chunk)
+        pieces = text.split("\n")
+        tail = pieces.pop()
+        for line in pieces:
+            if start <= total < start + limit:
+                kept.append(line.removesuffix("\r"))
+            total += 1
+        if not chunk:
+            break
+        chunk = f.read(CHUNK)
+        digest.update(chunk)
+    if tail:
+        if start <= total < start + limit:
+            kept.append(tail.removesuffix("\r"))
+        total += 1
+    return Window(kept, total, digest.hexdigest())
+
+
+def save(path: Path, file: TextFile, root: Path | None = None) -> bytes:
     data = file.encode()
-    write_atomic(path, data)
+    write_atomic(path, data, root)
     return data
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file, synced, then rename, so neither an interrupt, a crash nor a
-    full disk ever leaves half a file; the file keeps its mode and owner (a new one: the umask's)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.stat() if path.exists() else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".heron")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-                os.fchown(f.fileno(), old.st_uid, old.st_gid)
-            os.fchmod(f.fileno(), old.st_mode & 0o7777 if old else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def write_atomic(path: Path, data: bytes, root: Path | None = None) -> None:
+    """Write through a synced temporary file and rename, so an interrupt never leaves half a file.
 
-
-def _umask() -> int:
-    """The process's umask, read without changing it (os.umask can only set it)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("Umask:"):
-            return int(line.split()[1], 8)
-    return 0o022
+    Inside `root` (the workspace), every component is opened without following links."""
+    root = root or path.parent
+    beneath.write_atomic(root, path, data, str(path))
 
 
 def stamp(data: bytes) -> str:

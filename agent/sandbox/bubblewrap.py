@@ -1,16 +1,18 @@
 """The bubblewrap sandbox of the shell: its argv as plain data, its seccomp filter, its launch.
 
-Inside: the whole filesystem read-only, the workspace writable except for the paths that would run
-code outside the sandbox (git hooks and config, shell rc files), a private size-capped /tmp, an
-empty home, /run hidden, no network unless configured, a new session and PID namespace, and no
-privilege: as root, bubblewrap keeps its capabilities unless told otherwise, so the sandbox runs
-as uid 1000 in a user namespace with every capability dropped and no further user namespaces.
+Inside: the whole filesystem read-only, the workspace writable except for what would run code
+outside the sandbox (git metadata beyond git's data, by allow-list: gitmeta.py; what host tools
+run from a workspace: workspace.HOST_EXECUTED), a private size-capped /tmp, an empty home, /run
+hidden, no network unless configured, a new session and PID namespace, and no privilege: the
+sandbox runs as uid 1000 in a user namespace with every capability dropped and no further user
+namespaces, and when heron runs as root, as the host's `nobody` (identity.py), never as root.
 A seccomp filter refuses Unix and vsock sockets (the network namespace does not cover a host
 service's socket file, nor the VM's channel to its host) and io_uring (which bypasses seccomp).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -21,29 +23,30 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from agent.errors import UsageError
+from agent.sandbox.gitmeta import Shadow, git_dirs
+from agent.sandbox.identity import Identity, idmap_problem
 from agent.sandbox.limits import CgroupSet, Limits, set_rlimits
+from agent.sandbox.workspace import HOST_EXECUTED
 from agent.secrets import is_secret_name
 
-# Inside the workspace, yet always read-only: each would run code outside the sandbox later
-# (git hooks and config on the user's next git command, rc files in the user's next shell).
-PROTECTED_PATHS = (
-    ".git/hooks",
-    ".git/config",
-    ".bashrc",
-    ".bash_profile",
-    ".bash_login",
-    ".bash_logout",
-    ".profile",
-    ".zshrc",
-    ".zshenv",
-    ".zprofile",
-    ".zlogin",
-    ".envrc",
-)
 # The fd bwrap reads its seccomp program from; fixed, because the child opens it after fork.
 SECCOMP_FD = 100
 SANDBOX_UID = 1000
 AF_UNIX, AF_INET, AF_INET6, AF_VSOCK = 1, 2, 10, 40
+# Of HOST_EXECUTED, what tools run from any workspace: made read-only even when missing (as an
+# empty directory for the session, removed after). The rc files matter in a home directory only.
+ALWAYS_PLACED = (".envrc", ".vscode", ".idea")
+
+
+@dataclass(frozen=True)
+class Mounts:
+    """What a launch prepared on the host for bwrap to bind: the git directories' stand-ins, an
+    empty directory for missing protected names, and where bwrap finds each host path (under
+    the unprivileged identity's staging, when heron runs as root)."""
+
+    shadows: tuple[Shadow, ...] = ()
+    empty: Path | None = None
+    view: Callable[[Path], str] = str
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,8 @@ class Sandbox:
     bwrap: str = "bwrap"
 
     def argv(self, command: list[str], env: Mapping[str, str], as_root: bool,
-             seccomp: bool = True) -> list[str]:
-        ws = str(self.workspace)
+             seccomp: bool = True, mounts: Mounts = Mounts()) -> list[str]:
+        ws, view = self.workspace, mounts.view
         home = env.get("HOME") or "/root"
         args = [
             self.bwrap,
@@ -71,22 +74,22 @@ class Sandbox:
         if home != "/":
             args += ["--perms", "0700", "--tmpfs", home]
         for tools in home_toolchains(Path(home), env.get("PATH", "")):
-            args += ["--ro-bind", str(tools), str(tools)]
+            args += ["--ro-bind", view(tools), str(tools)]
             # A toolchain's own credentials (~/.cargo/credentials.toml) stay hidden.
             for secret in (p for p in tools.iterdir() if p.is_file() and is_secret_name(p.name)):
                 args += ["--ro-bind", "/dev/null", str(secret)]
         # After the tmpfs mounts, so a workspace under /tmp or the home stays visible.
-        args += ["--bind", ws, ws]
-        # .git as a mount point of its own cannot be renamed away and replaced by a writable copy.
-        if (self.workspace / ".git").is_dir():
-            args += ["--bind", f"{ws}/.git", f"{ws}/.git"]
-        # A linked worktree's repository lies outside it (maybe under the hidden home): shown too.
-        linked = linked_git_dir(self.workspace)
-        if linked:
-            args += ["--bind", str(linked), str(linked)]
-        for path in protected_paths(self.workspace, linked):
+        args += ["--bind", view(ws), str(ws)]
+        if (ws / ".git").is_file():  # a linked worktree's pointer to its git directory
+            args += ["--ro-bind", view(ws / ".git"), str(ws / ".git")]
+        for shadow in mounts.shadows:
+            args += shadow.bind_args(view)
+        for name in HOST_EXECUTED:
+            path = ws / name
             if path.exists() or path.is_symlink():
-                args += ["--ro-bind", str(path), str(path)]
+                args += ["--ro-bind", view(path), str(path)]
+            elif mounts.empty and name in ALWAYS_PLACED:
+                args += ["--ro-bind", view(mounts.empty), str(path)]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if not self.network:
             args.append("--unshare-net")
@@ -95,15 +98,28 @@ class Sandbox:
             args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
         if seccomp:
             args += ["--seccomp", str(SECCOMP_FD)]
-        args += ["--new-session", "--die-with-parent", "--chdir", ws, "--", *command]
+        args += ["--new-session", "--die-with-parent", "--chdir", str(ws), "--", *command]
         return args
 
     def launch(self, command: list[str], env: Mapping[str, str]) -> "Launch":
         """Everything needed to start `command` inside; `env` must already be scrubbed.
 
         bwrap itself gets `env` (not only the command): the sandbox can read bwrap's environment
-        through /proc/1/environ.
+        through /proc/1/environ. As root, the sandbox runs as an unprivileged identity
+        (agent/sandbox/identity.py).
         """
+        as_root = os.geteuid() == 0
+        shadows = tuple(Shadow.create(d) for d in git_dirs(self.workspace))
+        empty = Path(tempfile.mkdtemp(prefix="heron-empty-"))
+        placed = [self.workspace / n for n in ALWAYS_PLACED if not os.path.lexists(self.workspace / n)]
+        identity = None
+        if as_root:
+            owner = self.workspace.stat()
+            outside = [s.real for s in shadows if self.workspace not in s.real.parents]
+            roots = [self.workspace, *outside, *(s.copy for s in shadows), empty,
+                     *home_toolchains(Path(env.get("HOME") or "/root"), env.get("PATH", ""))]
+            identity = Identity.create((owner.st_uid, owner.st_gid), roots)
+        mounts = Mounts(shadows, empty, identity.view if identity else str)
         cgroups = CgroupSet.create(self.limits)
         program = seccomp_program()
 
@@ -114,35 +130,26 @@ class Sandbox:
             os.write(fd, program)
             os.lseek(fd, 0, os.SEEK_SET)
             os.dup2(fd, SECCOMP_FD)
+            if identity:
+                identity.enter()
 
-        return Launch(self.argv(command, env, os.geteuid() == 0), dict(env), in_child,
-                      cgroups.remove, cgroups.problems, cgroups.forks_refused, cgroups.members)
+        def settle() -> None:
+            for shadow in shadows:
+                shadow.sync()
 
+        def cleanup() -> None:
+            cgroups.remove()
+            for shadow in shadows:
+                shadow.close()
+            if identity:
+                identity.close()
+            for path in placed:
+                with contextlib.suppress(OSError):  # only the empty directory the mount left
+                    path.rmdir()
+            shutil.rmtree(empty, ignore_errors=True)
 
-def linked_git_dir(workspace: Path) -> Path | None:
-    """The repository a linked worktree belongs to (its `.git` is a file naming its git dir), when
-    that lies outside the workspace; else None."""
-    dot_git = workspace / ".git"
-    if not dot_git.is_file():
-        return None
-    try:
-        text = dot_git.read_text(encoding="utf-8").strip()
-        git_dir = (workspace / text.removeprefix("gitdir:").strip()).resolve()
-        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
-    except (OSError, UnicodeDecodeError):
-        return None
-    inside = common == workspace or workspace in common.parents
-    return None if inside or not common.is_dir() else common
-
-
-def protected_paths(workspace: Path, common: Path | None) -> list[Path]:
-    """The paths kept read-only: PROTECTED_PATHS, and the hooks and config of the repository a
-    linked worktree belongs to (`common`, from linked_git_dir)."""
-    paths = [workspace / rel for rel in PROTECTED_PATHS]
-    if common:
-        paths += [common / "hooks", common / "config"]
-        paths += [p for p in (common / "worktrees").glob("*/config.worktree")]
-    return paths
+        return Launch(self.argv(command, env, as_root, mounts=mounts), dict(env), in_child,
+                      cleanup, cgroups.problems, cgroups.forks_refused, cgroups.members, settle)
 
 
 def home_toolchains(home: Path, path_env: str) -> list[Path]:
@@ -172,6 +179,8 @@ class Launch:
     forks_refused: Callable[[], int] = lambda: 0
     # The processes in its cgroup: orphans of commands too, wherever they were reparented.
     members: Callable[[], list[int]] = lambda: []
+    # Called before and after each command: syncs what the sandbox may hand back (gitmeta.py).
+    settle: Callable[[], None] = lambda: None
 
 
 def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:
@@ -210,11 +219,16 @@ def bwrap_problem(sandbox: Sandbox) -> str | None:
         seccomp_program()
     except (ImportError, OSError) as e:
         return f"the seccomp library (libseccomp) is missing: {e}"
-    probe = sandbox.argv(["true"], os.environ, os.geteuid() == 0, seccomp=False)
+    if os.geteuid() == 0 and (missing := idmap_problem()):
+        return f"running as root, the sandbox needs an unprivileged identity, but there is {missing}"
+    probe = sandbox.launch(["true"], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     try:
-        done = subprocess.run(probe, capture_output=True, text=True, timeout=20, env={})
-    except (OSError, subprocess.TimeoutExpired) as e:
+        done = subprocess.run(probe.argv, capture_output=True, text=True, timeout=20, env=probe.env,
+                              preexec_fn=probe.in_child, close_fds=False)
+    except (OSError, subprocess.SubprocessError) as e:
         return f"bwrap did not start: {e}"
+    finally:
+        probe.cleanup()
     if done.returncode != 0:
         return f"bwrap cannot make a sandbox here: {done.stderr.strip() or done.returncode}"
     return None

@@ -4,8 +4,10 @@ No namespaces are needed, so it works inside Docker. What it cannot do, and bubb
 paths by mounting over them (so the home and /tmp are made unreadable instead, and the shell gets
 a private TMPDIR), a PID namespace (the shell sees other processes, but Landlock's scoping stops
 it signalling or tracing them), and holes in a writable tree that still let new entries appear
-beside them: the workspace root and .git hold the protected paths, so a command cannot create
-new entries directly in them (heron's file tools, which run outside the sandbox, can).
+beside them: the workspace root and the git directories hold the protected paths, so a command
+cannot create new entries directly in them (heron's file tools, which run outside the sandbox,
+can). Inside a git directory only git's data is writable (objects, refs, logs, and the existing
+index, HEAD and state files: gitmeta.py).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from pathlib import Path
 from typing import Mapping
 
 from agent.sandbox import landlock
-from agent.sandbox.bubblewrap import Launch, home_toolchains, linked_git_dir, protected_paths, socket_filter
+from agent.sandbox.bubblewrap import Launch, home_toolchains, socket_filter
+from agent.sandbox.gitmeta import BOUND, git_dirs, synced
 from agent.sandbox.landlock import READ, Rule, beneath_except
 from agent.sandbox.limits import CgroupSet, Limits, set_rlimits
+from agent.sandbox.workspace import HOST_EXECUTED
 from agent.secrets import is_secret_name
 
 # Unreadable inside: others' files and secrets, and a terminal the shell could hang on.
@@ -46,11 +50,18 @@ class LandlockSandbox:
         for tools in {t for home in homes for t in home_toolchains(home, env.get("PATH", ""))}:
             # Toolchains under the home stay usable, their own credentials not.
             rules += beneath_except(tools, [p for p in tools.iterdir() if p.is_file() and is_secret_name(p.name)], READ)
-        linked = linked_git_dir(self.workspace)
-        protected = protected_paths(self.workspace, linked)
-        for tree in filter(None, [self.workspace, linked]):
-            rules.append(Rule(tree, READ))
-            rules += beneath_except(tree, protected, landlock.handled_rights(self.abi))
+        full = landlock.handled_rights(self.abi)
+        dirs = git_dirs(self.workspace)
+        # The git directories and what host tools run are holes in the writable workspace; in
+        # a git directory only git's data is writable (gitmeta.py), and nothing new appears.
+        holes = [self.workspace / n for n in (*HOST_EXECUTED, ".git")] + dirs
+        rules += [Rule(self.workspace, READ), *beneath_except(self.workspace, holes, full)]
+        for git_dir in dirs:
+            rules.append(Rule(git_dir, READ))
+            rules += [Rule(git_dir / name, full) for name in BOUND]
+            for entry in git_dir.iterdir():
+                if synced(entry.name) and not entry.is_symlink():
+                    rules.append(Rule(entry, full if entry.is_dir() else full & landlock.FILE_RIGHTS))
         rules.append(Rule(tmp, landlock.handled_rights(self.abi)))
         rules += [Rule(Path(d), DEVICE_RIGHTS) for d in DEVICES]
         return rules

@@ -83,8 +83,19 @@ class _Output:
     head: str = ""
     tail: str = ""
     cut: int = 0
+    # The line the shell prints as it starts the command: what came before it (a newline bash
+    # printed late for an interrupted command) is not this command's.
+    begin: str = ""
+    before: str = ""
 
     def add(self, data: str, marker: re.Pattern[str]) -> re.Match[str] | None:
+        if self.begin:
+            self.before += data
+            at = self.before.find(self.begin)
+            if at < 0:
+                self.before = self.before[-len(self.begin):]
+                return None
+            data, self.begin, self.before = self.before[at + len(self.begin):], "", ""
         start = max(0, len(self.tail) - MARKER_SPAN)
         self.tail += data
         match = marker.search(self.tail, start)
@@ -137,6 +148,8 @@ class ShellSession:
         self._cleanup = launch.cleanup
         self._forks_refused = launch.forks_refused
         self._members = launch.members
+        self._settle = launch.settle
+        self._refused_seen = 0
         _require(launch.argv[0], launch.env)
         self.child = SPAWNER.submit(
             pexpect.spawn, launch.argv[0], launch.argv[1:], cwd=str(self.cwd), env=launch.env,
@@ -157,21 +170,31 @@ class ShellSession:
         """Run one command; it is interrupted after `timeout` s, or after `idle_timeout` s silent."""
         if not self.child.isalive():
             self._restart("the shell had died")
-        refused = self._forks_refused()
+        notes = []
+        if self._forks_refused() > self._refused_seen:
+            # Something an earlier command left running (a fork bomb) hit the process limit: the
+            # shell could not even fork for this command. Clear it all away first.
+            self._kill_children()
+            notes.append("processes an earlier command left running hit the sandbox's process limit "
+                         "and were all killed")
+        self._settle()
         self.busy = True
         try:
             result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout)
         finally:
             self.busy = False
+            self._settle()
         if self._broken:
             self._restart(self._broken)
-        if self._forks_refused() > refused:
+        if self._forks_refused() > self._refused_seen:
             # A fork bomb, or a command that left too many processes: clear them all away, or
             # the shell cannot start another command.
             self._kill_children()
-            stopped = "it hit the sandbox's process limit; every process it started was killed"
-            return CommandResult(result.output, None, "; ".join(filter(None, [result.stopped, stopped])))
-        return result
+            notes.append("it hit the sandbox's process limit; every process it started was killed")
+            result = CommandResult(result.output, None, result.stopped)
+        self._refused_seen = self._forks_refused()
+        stopped = "; ".join(filter(None, [result.stopped, *notes]))
+        return CommandResult(result.output, result.exit_code, stopped)
 
     def interrupt(self) -> None:
         """Stop the running command from another thread (the TUI's Esc); the shell lives on.
@@ -186,15 +209,20 @@ class ShellSession:
         self._drain()
         token = secrets.token_hex(8)
         end = f"__HERON_DONE_{token}:"
+        begin = f"__HERON_BEGIN_{token}"
         # The command travels in a quoted heredoc, so no character in it is special to the outer
-        # shell, and the marker's printf is its own line: it runs even when SIGINT ends the eval.
+        # shell. The prompts are reset on the eval's own line, before bash would print them: a
+        # command's PS1 or PROMPT_COMMAND never reaches the output. The fallback marker is its own
+        # line, so it runs even when SIGINT ends the eval's line.
+        reset = "PS1=; PS2=; PS0=; unset PROMPT_COMMAND"
         self.child.send(
             f"IFS= read -r -d '' __heron_cmd <<'__HERON_EOF_{token}'\n{command}\n__HERON_EOF_{token}\n"
-            f"eval \"$__heron_cmd\" < /dev/null\n"
-            f"printf '\\n{end}%s\\n' \"$?\"\n"
+            f"printf '{begin}\\n'; __heron_done=; eval \"$__heron_cmd\" < /dev/null; __heron_rc=$?; {reset}; "
+            f"__heron_done=1; printf '\\n{end}%s\\n' \"$__heron_rc\"\n"
+            f"__heron_rc=$?; [ -n \"$__heron_done\" ] || {{ {reset}; printf '\\n{end}%s\\n' \"$__heron_rc\"; }}\n"
         )
         marker = re.compile(re.escape(end) + r"(\d+)\n")
-        out = _Output()
+        out = _Output(begin=begin + "\n")
         found = self._read(out, marker, timeout, idle)
         if isinstance(found, re.Match):
             return CommandResult(out.text().rstrip("\n"), int(found.group(1)))
@@ -248,7 +276,7 @@ class ShellSession:
         return f"it {why} and would not stop; the shell was replaced"
 
     def _kill_children(self) -> None:
-        for _ in range(20):  # again, until a forking command has no children left
+        for _ in range(200):  # again, until a forking command (a fork bomb) has no children left
             if not self._signal(signal.SIGKILL, include_shell=False):
                 break
 

@@ -1,0 +1,145 @@
+"""An unprivileged identity for the sandbox when heron runs as root, with the workspace still its own.
+
+Mapping the sandbox's user to the host's root lets it read whatever only root may read
+(/etc/shadow, any mode-0600 root file), whatever is hidden or not. So as root the sandbox runs as
+the host's `nobody` instead: nothing only root may read is readable, by construction. The
+workspace (and the few other trees the sandbox must write or reach: a linked worktree's
+repository, heron's stand-in for .git, toolchains under a private home) is shown through an
+idmapped mount that presents its owner as `nobody`: the shell can write it, and what it creates
+belongs on disk to the workspace's owner. The mounts are made in the child's own mount
+namespace, at a staging directory bwrap binds from; the host never sees them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+NOBODY = 65534
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_MOUNT_SETATTR = 428, 429, 442  # the same on every arch
+_OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC = 1, os.O_CLOEXEC
+_AT_FDCWD, _AT_EMPTY_PATH = -100, 0x1000
+_MOVE_MOUNT_F_EMPTY_PATH = 4
+_MOUNT_ATTR_IDMAP = 0x100000
+_CLONE_NEWNS, _CLONE_NEWUSER = 0x20000, 0x10000000
+_MS_REC, _MS_PRIVATE = 0x4000, 0x40000
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Host trees shown idmapped under `stage` (the i-th root at stage/i), and the user
+    namespace that maps their owner to `nobody`."""
+
+    roots: tuple[Path, ...]
+    stage: Path
+    # A helper process holding the user namespace, opened by the child (which closes inherited
+    # descriptors), and the pipe whose closing lets it exit.
+    holder: int
+    release: int
+
+    @classmethod
+    def create(cls, owner: tuple[int, int], roots: list[Path]) -> "Identity":
+        stage = Path(tempfile.mkdtemp(prefix="heron-stage-"))
+        stage.chmod(0o755)  # bwrap, as nobody, must reach the mount points
+        for i in range(len(roots)):
+            (stage / str(i)).mkdir()
+        return cls(tuple(roots), stage, *_owner_as_nobody(*owner))
+
+    def view(self, path: Path) -> str:
+        """Where bwrap finds `path`: inside the staged root that holds it, else where it is."""
+        best = max((r for r in self.roots if r == path or r in path.parents), key=lambda r: len(r.parts), default=None)
+        if best is None:
+            return str(path)
+        return str(self.stage / str(self.roots.index(best)) / path.relative_to(best))
+
+    def enter(self) -> None:
+        """In the child, as root, before exec: mount the staged roots, then become nobody."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
+        userns = os.open(f"/proc/{self.holder}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        attr = struct.pack("=QQQQ", _MOUNT_ATTR_IDMAP, 0, 0, userns)
+        for i, root in enumerate(self.roots):
+            tree = libc.syscall(_SYS_OPEN_TREE, _AT_FDCWD, os.fsencode(root), _OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC)
+            _check(tree, f"open_tree {root}")
+            _check(libc.syscall(_SYS_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH, attr, len(attr)),
+                   f"idmapping {root}")
+            _check(libc.syscall(_SYS_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(self.stage / str(i)),
+                                _MOVE_MOUNT_F_EMPTY_PATH), f"mounting {root}")
+            os.close(tree)
+        os.close(userns)
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+
+    def close(self) -> None:
+        os.close(self.release)
+        os.waitpid(self.holder, 0)
+        shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def idmap_problem() -> str | None:
+    """Why the unprivileged identity cannot be made here (no idmapped mounts), or None."""
+    probe_root = Path(tempfile.mkdtemp(prefix="heron-idmap-probe-"))
+    try:
+        identity = Identity.create((os.geteuid(), os.getegid()), [probe_root])
+    except OSError as e:
+        shutil.rmtree(probe_root, ignore_errors=True)
+        return f"no user namespace for an unprivileged identity ({e.strerror or e})"
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child only reports by its exit status
+            try:
+                identity.enter()
+                os._exit(0 if os.access(identity.view(probe_root), os.W_OK) else 1)
+            except BaseException:
+                os._exit(2)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        return None if status == 0 else "the kernel cannot make idmapped mounts here"
+    finally:
+        identity.close()
+        shutil.rmtree(probe_root, ignore_errors=True)
+
+
+def _owner_as_nobody(uid: int, gid: int) -> tuple[int, int]:
+    """A helper process in a user namespace mapping `uid`/`gid` (the workspace's owner) to
+    nobody, and the pipe end whose closing ends it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    ready, go = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - a helper that only holds the namespace open
+        try:
+            os.close(go[1])
+            ok = libc.unshare(_CLONE_NEWUSER) == 0
+            os.write(ready[1], b"1" if ok else b"0")
+            os.read(go[0], 1)
+        finally:
+            os._exit(0)
+    os.close(ready[1])
+    os.close(go[0])
+    try:
+        if os.read(ready[0], 1) != b"1":
+            raise OSError(1, "cannot make a user namespace")
+        Path(f"/proc/{pid}/uid_map").write_text(f"{uid} {NOBODY} 1\n")
+        Path(f"/proc/{pid}/setgroups").write_text("deny")
+        Path(f"/proc/{pid}/gid_map").write_text(f"{gid} {NOBODY} 1\n")
+    except OSError:
+        os.close(go[1])
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(ready[0])
+    os.set_inheritable(go[1], False)
+    return pid, go[1]
+
+
+def _check(result: int, what: str) -> None:
+    if result < 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
