@@ -50,6 +50,7 @@ class Config:
     network: bool = _doc("allow network access from the sandboxed shell", default=False)
     shell_timeout: float = _doc("default seconds a shell command may run", default=120.0)
     shell_idle_timeout: float = _doc("seconds a shell command may print nothing before it is interrupted", default=60.0)
+    disk_budget_mb: int | None = _doc("MiB of disk the sandboxed shell may add to the workspace in a session; half the free space when unset", default=None)
     test_cmd: str | None = _doc("command that decides whether `heron fix` succeeded", default=None)
     retries: int = _doc("extra rounds the model gets after --test-cmd fails", default=2)
     auto_commit: bool = _doc("commit the agent's changes when `heron fix` succeeds, as --commit does", default=False)

@@ -69,7 +69,8 @@ def open_runtime(
     if session is not None:
         emit = session.recording(emit)
     # Before the server is asked anything: `sandbox = require` without bubblewrap is a config error.
-    sandbox, sandbox_warning = choose_sandbox(config.sandbox, workspace, config.network)
+    sandbox, sandbox_warning = choose_sandbox(config.sandbox, workspace, config.network,
+                                               disk_budget_mb=config.disk_budget_mb)
     if sandbox_warning:
         emit(WarningEvent(sandbox_warning))
     endpoint = find_endpoint(config)  # also fails early, in one line, when unreachable

@@ -85,6 +85,8 @@ class Dispatcher:
             raise InvalidCall(f"unknown tool '{call.name}'; the tools are: {', '.join(self.tools)}")
         if not isinstance(arguments, dict):
             raise InvalidCall(f"arguments for {call.name} must be a JSON object; got: {call.arguments[:200]}")
+        if problem := _unusable_text(arguments):
+            raise InvalidCall(f"bad arguments for {call.name}: {problem}")
         try:
             args = tool.parse(arguments)
         except InvalidArguments as e:
@@ -99,7 +101,12 @@ class Dispatcher:
             if not answer.approved:
                 why = f": {answer.reason}" if answer.reason else ""
                 raise ToolError(f"the user did not approve this {tool.kind} call{why}")
-        return tool.run(args, self.ctx)
+        try:
+            return tool.run(args, self.ctx)
+        except (OSError, ValueError) as e:
+            # What the filesystem or a library refused for these arguments (a path that changed
+            # underneath, a name too long): the model's to hear and work around, not a crash.
+            raise ToolError(f"{call.name} failed: {e}") from None
 
 
 def deny_all(request: ApprovalRequest) -> Approval:
@@ -112,6 +119,23 @@ def _parse_arguments(text: str) -> Any:
         return json.loads(text or "{}")
     except json.JSONDecodeError:
         return text
+
+
+def _unusable_text(value: Any, where: str = "") -> str:
+    """Why a string in the arguments cannot be used (a NUL byte, an unpaired surrogate), or ""."""
+    if isinstance(value, str):
+        if "\0" in value:
+            return f"{where or 'an argument'} contains a NUL byte"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{where or 'an argument'} is not valid text (an unpaired surrogate)"
+        return ""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if problem := _unusable_text(item, f"{where}.{key}" if where else str(key)):
+            return problem
+    return ""
 
 
 def _preview(tool: Tool, arguments: dict[str, Any]) -> str:

@@ -189,8 +189,8 @@ def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:
 
 
 def socket_filter(deny_network: bool = False) -> Any:
-    """A libseccomp filter refusing Unix and vsock sockets and io_uring; with deny_network, IP
-    sockets too (for the Landlock tier, which has no network namespace)."""
+    """A libseccomp filter refusing Unix and vsock sockets, io_uring and fallocate; with
+    deny_network, IP sockets too (for the Landlock tier, which has no network namespace)."""
     import pyseccomp as sc
 
     flt = sc.SyscallFilter(sc.ALLOW)
@@ -199,6 +199,9 @@ def socket_filter(deny_network: bool = False) -> Any:
         flt.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.EQ, family))
     for call in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
         flt.add_rule(sc.ERRNO(errno.ENOSYS), call)
+    # Disk space claimed at once, faster than the disk budget's watch can see: programs fall back
+    # to writing, which RLIMIT_FSIZE and the watch do bound (limits.DiskBudget).
+    flt.add_rule(sc.ERRNO(errno.EOPNOTSUPP), "fallocate")
     return flt
 
 
@@ -243,7 +246,8 @@ class ShellSandbox(Protocol):
     def launch(self, command: list[str], env: Mapping[str, str]) -> Launch: ...
 
 
-def choose_sandbox(mode: str, workspace: Path, network: bool) -> tuple[ShellSandbox | None, str | None]:
+def choose_sandbox(mode: str, workspace: Path, network: bool,
+                   disk_budget_mb: int | None = None) -> tuple[ShellSandbox | None, str | None]:
     """The sandbox for a Config.sandbox mode, and a warning for the user when it is weak or none.
 
     bubblewrap first; where it cannot run (no user namespaces, inside Docker), Landlock and
@@ -253,13 +257,16 @@ def choose_sandbox(mode: str, workspace: Path, network: bool) -> tuple[ShellSand
 
     if mode == "off":
         return None, "the shell runs WITHOUT a sandbox (sandbox = off): every command will ask first"
-    bwrap = Sandbox(workspace.resolve(), network=network)
+    # With a budget, no one file may be larger than all of it (the hard limit the shell keeps).
+    limits = Limits() if disk_budget_mb is None else \
+        Limits(max_disk_bytes=disk_budget_mb << 20, max_file_bytes=min(Limits.max_file_bytes, disk_budget_mb << 20))
+    bwrap = Sandbox(workspace.resolve(), network=network, limits=limits)
     problem = "sandbox = landlock" if mode == "landlock" else bwrap_problem(bwrap)
     if problem is None:
         return bwrap, _limit_problems(bwrap)
     landlock_missing = landlock_problem()
     if landlock_missing is None:
-        landlock = LandlockSandbox(workspace.resolve(), network=network)
+        landlock = LandlockSandbox(workspace.resolve(), network=network, limits=limits)
         weaker = ("the shell runs under Landlock, the second sandbox tier: it sees other processes "
                   "(but cannot signal them), cannot read the home or /tmp (TMPDIR is its own), and "
                   "cannot create entries directly in the workspace root or .git")

@@ -25,6 +25,58 @@ class Limits:
     max_processes: int = 512
     max_memory_bytes: int = 8 << 30
     max_file_bytes: int = 4 << 30
+    # What the shell may add to the workspace's disk in a session; None: half the free space.
+    max_disk_bytes: int | None = None
+
+
+@dataclass
+class DiskBudget:
+    """The session's disk budget for the workspace, and how much of it is left.
+
+    Enforced three ways: before each command the shell's RLIMIT_FSIZE is lowered to what is left
+    (no one file can pass it; the writer gets EFBIG / SIGXFSZ), fallocate is refused by seccomp
+    (it claims gigabytes at once), and while a command runs the filesystem's free space is
+    watched: when it drops by more than what was left, the workspace is measured, and a command
+    over the budget is stopped. Writers in parallel can pass it by what the disk writes in one
+    watch interval.
+    """
+
+    workspace: Path
+    budget: int
+    start: int
+
+    @classmethod
+    def create(cls, workspace: Path, budget: int | None) -> "DiskBudget":
+        if budget is None:
+            budget = free_bytes(workspace) // 2
+        return cls(workspace, budget, disk_usage(workspace))
+
+    def left(self) -> int:
+        return self.budget - (disk_usage(self.workspace) - self.start)
+
+    def describe(self) -> str:
+        return f"{self.budget >> 20} MiB"
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes of disk under `root` (hard links once, links not followed)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
+def free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 @dataclass

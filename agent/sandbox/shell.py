@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -26,6 +27,7 @@ import pexpect
 
 from agent.errors import HeronError
 from agent.sandbox.bubblewrap import Launch, ShellSandbox, unconfined
+from agent.sandbox.limits import DiskBudget, free_bytes
 from agent.secrets import scrub_env
 
 BASH = ["bash", "--noprofile", "--norc", "--noediting"]
@@ -41,6 +43,10 @@ SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heron-shell-spaw
 # Seconds a command gets to stop after SIGINT, and again after SIGKILL, before the shell is replaced.
 GRACE = 2.0
 START_TIMEOUT = 30.0
+# Seconds between looks at the disk and the process limit while a command runs.
+DISK_WATCH = 0.2
+# Seconds the processes a command left running are watched for a fork bomb.
+RUNAWAY_WATCH = 0.5
 # What the end marker can span: the marker itself plus an exit code.
 MARKER_SPAN = 64
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -50,6 +56,7 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # pagers that print, and editors that say so instead of waiting for a keyboard.
 SHELL_SETUP = r"""
 set +H +o history; unset HISTFILE PROMPT_COMMAND; PS1=''; PS2=''; PS4='+ '
+trap '' XFSZ  # past the disk budget a write fails with EFBIG ("File too large"); nothing is killed
 export TERM=dumb PAGER=cat GIT_PAGER=cat MANPAGER=cat SYSTEMD_PAGER=cat LESS=-FRX
 export GIT_EDITOR=true EDITOR=false VISUAL=false GIT_TERMINAL_PROMPT=0 DEBIAN_FRONTEND=noninteractive
 less() { cat "$@"; }; more() { cat "$@"; }
@@ -139,6 +146,9 @@ class ShellSession:
         self._broken = ""
         # True while a command runs, so a front-end's interrupt never reaches an idle shell.
         self.busy = False
+        self.disk = DiskBudget.create(cwd, sandbox.limits.max_disk_bytes) if sandbox else None
+        # While a command runs: the disk left at its start, and the free space then.
+        self._disk_watch: tuple[int, int] | None = None
         self._start()
 
     def _start(self) -> None:
@@ -150,6 +160,7 @@ class ShellSession:
         self._members = launch.members
         self._settle = launch.settle
         self._refused_seen = 0
+        self._bombed = False
         _require(launch.argv[0], launch.env)
         self.child = SPAWNER.submit(
             pexpect.spawn, launch.argv[0], launch.argv[1:], cwd=str(self.cwd), env=launch.env,
@@ -171,30 +182,65 @@ class ShellSession:
         if not self.child.isalive():
             self._restart("the shell had died")
         notes = []
-        if self._forks_refused() > self._refused_seen:
-            # Something an earlier command left running (a fork bomb) hit the process limit: the
-            # shell could not even fork for this command. Clear it all away first.
-            self._kill_children()
-            notes.append("processes an earlier command left running hit the sandbox's process limit "
-                         "and were all killed")
+        self._bombed = False
         self._settle()
+        cap = self._watch_disk()
         self.busy = True
         try:
-            result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout)
+            result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout, cap)
         finally:
             self.busy = False
+            self._disk_watch = None
             self._settle()
         if self._broken:
             self._restart(self._broken)
-        if self._forks_refused() > self._refused_seen:
-            # A fork bomb, or a command that left too many processes: clear them all away, or
-            # the shell cannot start another command.
+        if self._forks_refused() > self._refused_seen or self._runaway():
             self._kill_children()
-            notes.append("it hit the sandbox's process limit; every process it started was killed")
+            self._bombed = True
+        if self._bombed:
+            notes.append("processes hit the sandbox's process limit (a fork bomb?); every process "
+                         "the shell had started was killed")
             result = CommandResult(result.output, None, result.stopped)
         self._refused_seen = self._forks_refused()
+        if self.disk and self.disk.left() <= 0:
+            notes.append(f"the session's disk budget for the workspace ({self.disk.describe()}) is "
+                         "used up: no file can grow now; delete files (build output, downloads) to "
+                         "make room")
         stopped = "; ".join(filter(None, [result.stopped, *notes]))
         return CommandResult(result.output, result.exit_code, stopped)
+
+    def _runaway(self) -> bool:
+        """Whether what the command left running multiplies towards the process limit (a fork
+        bomb sent to the background ends its command at once): watched for a moment."""
+        limit = self.sandbox.limits.max_processes if self.sandbox else 0
+        if not limit or len(self._members()) <= 3:  # bwrap's init, its child, and the shell
+            return False
+        deadline = time.monotonic() + RUNAWAY_WATCH
+        while time.monotonic() < deadline:
+            if len(self._members()) > limit // 2 or self._forks_refused() > self._refused_seen:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _watch_disk(self) -> str:
+        """Start the disk watch; the shell line that caps any one file at the disk left.
+
+        A soft limit, set by bash itself (heron may lack CAP_SYS_RESOURCE to set another
+        process's): a command could raise it back up to the hard limit set at launch, and then
+        the watch stops it."""
+        if not self.disk:
+            return ""
+        left = self.disk.left()
+        self._disk_watch = (left, free_bytes(self.cwd))
+        return f"ulimit -S -f {max(left, 0) // 1024} 2>/dev/null; "
+
+    def _over_disk_budget(self) -> bool:
+        """Whether the running command took the workspace over the budget: measured only when the
+        filesystem's free space dropped by more than what was left, so the watch costs a statvfs."""
+        if not self.disk or not self._disk_watch:
+            return False
+        left, free = self._disk_watch
+        return free - free_bytes(self.cwd) > max(left, 0) and self.disk.left() < min(left, 0)
 
     def interrupt(self) -> None:
         """Stop the running command from another thread (the TUI's Esc); the shell lives on.
@@ -205,7 +251,7 @@ class ShellSession:
         if self.busy and self.child.isalive():
             self._signal(signal.SIGINT, include_shell=True)
 
-    def _run_raw(self, command: str, timeout: float, idle: float) -> CommandResult:
+    def _run_raw(self, command: str, timeout: float, idle: float, prefix: str = "") -> CommandResult:
         self._drain()
         token = secrets.token_hex(8)
         end = f"__HERON_DONE_{token}:"
@@ -217,7 +263,7 @@ class ShellSession:
         reset = "PS1=; PS2=; PS0=; unset PROMPT_COMMAND"
         self.child.send(
             f"IFS= read -r -d '' __heron_cmd <<'__HERON_EOF_{token}'\n{command}\n__HERON_EOF_{token}\n"
-            f"printf '{begin}\\n'; __heron_done=; eval \"$__heron_cmd\" < /dev/null; __heron_rc=$?; {reset}; "
+            f"printf '{begin}\\n'; {prefix}__heron_done=; eval \"$__heron_cmd\" < /dev/null; __heron_rc=$?; {reset}; "
             f"__heron_done=1; printf '\\n{end}%s\\n' \"$__heron_rc\"\n"
             f"__heron_rc=$?; [ -n \"$__heron_done\" ] || {{ {reset}; printf '\\n{end}%s\\n' \"$__heron_rc\"; }}\n"
         )
@@ -229,14 +275,14 @@ class ShellSession:
         if found == "eof":
             self._broken = "the shell exited"
             return CommandResult(out.text().rstrip("\n"), None, "the shell exited while running it")
-        why = (f"ran past its {timeout:g} s timeout" if found == "timeout"
-               else f"printed nothing for {idle:g} s")
+        why = {"timeout": f"ran past its {timeout:g} s timeout", "idle": f"printed nothing for {idle:g} s",
+               "disk": f"went over the session's disk budget ({self.disk.describe() if self.disk else ''})"}[found]
         stopped = self._stop(out, marker, why)
         return CommandResult(out.text().rstrip("\n"), None, stopped)
 
     def _read(self, out: _Output, marker: re.Pattern[str], timeout: float,
               idle: float) -> re.Match[str] | str:
-        """Read until the marker; else 'timeout', 'idle' or 'eof'."""
+        """Read until the marker; else 'timeout', 'idle', 'disk' (over the disk budget) or 'eof'."""
         now = time.monotonic()
         deadline, last = now + timeout, now
         while True:
@@ -245,8 +291,17 @@ class ShellSession:
                 return "timeout"
             if now - last >= idle:
                 return "idle"
+            if self._over_disk_budget():
+                self._disk_watch = None  # stopping it is what follows; watch no more
+                return "disk"
+            if self._forks_refused() > self._refused_seen:
+                # At the process limit (a fork bomb, maybe left by an earlier command): nothing
+                # can fork, this command's own steps included. Clear every process but the shell.
+                self._kill_children()
+                self._refused_seen = self._forks_refused()
+                self._bombed = True
             try:
-                data = self.child.read_nonblocking(READ_CHUNK, min(deadline - now, last + idle - now))
+                data = self.child.read_nonblocking(READ_CHUNK, min(deadline - now, last + idle - now, DISK_WATCH))
             except pexpect.TIMEOUT:
                 continue
             except pexpect.EOF:
