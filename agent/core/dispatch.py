@@ -61,7 +61,7 @@ class Dispatcher:
         every tool_started has one.
         """
         arguments = self.restore(_parse_arguments(call.arguments))
-        emit(ToolStarted(call.id, call.name, arguments if isinstance(arguments, dict) else {}))
+        emit(ToolStarted(call.id, call.name, _printable(arguments) if isinstance(arguments, dict) else {}))
         try:
             result = self._run(call, arguments, emit)
             self.invalid_in_a_row = 0
@@ -136,6 +136,15 @@ def _unusable_text(value: Any, where: str = "") -> str:
         if problem := _unusable_text(item, f"{where}.{key}" if where else str(key)):
             return problem
     return ""
+
+
+def _printable(value: Any) -> Any:
+    """The arguments with unpaired surrogates shown as U+FFFD, for events that are written out."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    return [_printable(v) for v in value] if isinstance(value, list) else value
 
 
 def _preview(tool: Tool, arguments: dict[str, Any]) -> str:

@@ -45,8 +45,9 @@ GRACE = 2.0
 START_TIMEOUT = 30.0
 # Seconds between looks at the disk and the process limit while a command runs.
 DISK_WATCH = 0.2
-# Seconds the processes a command left running are watched for a fork bomb.
-RUNAWAY_WATCH = 0.5
+# Seconds the processes a command left running are watched for a fork bomb at most, and how
+# long their number may stay still before they are taken for ordinary background jobs.
+RUNAWAY_WATCH, RUNAWAY_STILL = 3.0, 0.2
 # What the end marker can span: the marker itself plus an exit code.
 MARKER_SPAN = 64
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -211,15 +212,19 @@ class ShellSession:
 
     def _runaway(self) -> bool:
         """Whether what the command left running multiplies towards the process limit (a fork
-        bomb sent to the background ends its command at once): watched for a moment."""
+        bomb sent to the background ends its command at once): watched while it keeps growing."""
         limit = self.sandbox.limits.max_processes if self.sandbox else 0
-        if not limit or len(self._members()) <= 3:  # bwrap's init, its child, and the shell
+        count = len(self._members())
+        if not limit or count <= 3:  # at most bwrap's init, its child and the shell: nothing left
             return False
-        deadline = time.monotonic() + RUNAWAY_WATCH
-        while time.monotonic() < deadline:
-            if len(self._members()) > limit // 2 or self._forks_refused() > self._refused_seen:
+        deadline, grew = time.monotonic() + RUNAWAY_WATCH, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - grew < RUNAWAY_STILL:
+            if count > limit // 2 or self._forks_refused() > self._refused_seen:
                 return True
             time.sleep(0.02)
+            now = len(self._members())
+            if now > count:
+                count, grew = now, time.monotonic()
         return False
 
     def _watch_disk(self) -> str:
