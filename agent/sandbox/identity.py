@@ -32,18 +32,22 @@ _MS_REC, _MS_PRIVATE = 0x4000, 0x40000
 
 @dataclass(frozen=True)
 class Identity:
-    """Host trees shown idmapped under `stage` (the i-th root at stage/i), and the user
-    namespace that maps their owner to `nobody`."""
+    """Host trees shown idmapped under `stage` (the i-th root at stage/i), or over themselves
+    when `stage` is None, and the user namespace that maps their owner to `nobody`."""
 
     roots: tuple[Path, ...]
-    stage: Path
+    stage: Path | None
     # A helper process holding the user namespace, opened by the child (which closes inherited
     # descriptors), and the pipe whose closing lets it exit.
     holder: int
     release: int
 
     @classmethod
-    def create(cls, owner: tuple[int, int], roots: list[Path]) -> "Identity":
+    def create(cls, owner: tuple[int, int], roots: list[Path], in_place: bool = False) -> "Identity":
+        """Staged for bwrap to bind from; `in_place` (the Landlock tier) mounts each root over
+        itself, so the roots are given parents first."""
+        if in_place:
+            return cls(tuple(roots), None, *_owner_as_nobody(*owner))
         stage = Path(tempfile.mkdtemp(prefix="heron-stage-"))
         stage.chmod(0o755)  # bwrap, as nobody, must reach the mount points
         for i in range(len(roots)):
@@ -53,12 +57,17 @@ class Identity:
     def view(self, path: Path) -> str:
         """Where bwrap finds `path`: inside the staged root that holds it, else where it is."""
         best = max((r for r in self.roots if r == path or r in path.parents), key=lambda r: len(r.parts), default=None)
-        if best is None:
+        if best is None or self.stage is None:
             return str(path)
         return str(self.stage / str(self.roots.index(best)) / path.relative_to(best))
 
     def enter(self) -> None:
-        """In the child, as root, before exec: mount the staged roots, then become nobody."""
+        """In the child, as root, before exec: mount the roots, then become nobody."""
+        self.mount()
+        self.become()
+
+    def mount(self) -> None:
+        """In the child, as root: a mount namespace of its own, with the roots idmapped."""
         libc = ctypes.CDLL(None, use_errno=True)
         _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
@@ -69,10 +78,15 @@ class Identity:
             _check(tree, f"open_tree {root}")
             _check(libc.syscall(_SYS_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH, attr, len(attr)),
                    f"idmapping {root}")
-            _check(libc.syscall(_SYS_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(self.stage / str(i)),
+            target = self.stage / str(i) if self.stage else root
+            _check(libc.syscall(_SYS_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(target),
                                 _MOVE_MOUNT_F_EMPTY_PATH), f"mounting {root}")
             os.close(tree)
         os.close(userns)
+        os.chdir(os.getcwd())  # the working directory, reached again through the new mounts
+
+    def become(self) -> None:
+        """Drop root for nobody, for good."""
         os.setgroups([])
         os.setresgid(NOBODY, NOBODY, NOBODY)
         os.setresuid(NOBODY, NOBODY, NOBODY)
@@ -80,7 +94,21 @@ class Identity:
     def close(self) -> None:
         os.close(self.release)
         os.waitpid(self.holder, 0)
-        shutil.rmtree(self.stage, ignore_errors=True)
+        if self.stage:
+            shutil.rmtree(self.stage, ignore_errors=True)
+
+
+def closed_to_others(path: Path) -> list[Path]:
+    """The ancestors of `path` that nobody could not pass (no search right for others), parents
+    first: shown idmapped too, so the path itself can be reached."""
+    closed = []
+    for parent in reversed(path.parents):
+        try:
+            if not parent.stat().st_mode & 0o001:
+                closed.append(parent)
+        except OSError:
+            continue
+    return closed
 
 
 def idmap_problem() -> str | None:

@@ -23,6 +23,7 @@ from typing import Mapping
 from agent.sandbox import landlock
 from agent.sandbox.bubblewrap import Launch, home_toolchains, socket_filter
 from agent.sandbox.gitmeta import BOUND, git_dirs, synced
+from agent.sandbox.identity import NOBODY, Identity, closed_to_others, idmap_problem
 from agent.sandbox.landlock import READ, Rule, beneath_except
 from agent.sandbox.limits import CgroupSet, Limits, set_rlimits
 from agent.sandbox.workspace import HOST_EXECUTED
@@ -43,6 +44,8 @@ class LandlockSandbox:
     network: bool = False
     limits: Limits = field(default_factory=Limits)
     abi: int = field(default_factory=landlock.abi_version)
+    # As root: run as nobody with the workspace idmapped (identity.py), where mounts can be made.
+    as_nobody: bool = field(default_factory=lambda: os.geteuid() == 0 and idmap_problem() is None)
 
     def rules(self, env: Mapping[str, str], tmp: Path) -> list[Rule]:
         homes = {Path(env.get("HOME") or "/root"), Path.home(), Path("/root")}
@@ -72,6 +75,7 @@ class LandlockSandbox:
         # The home is unreadable here, where bubblewrap shows an empty one: git must not try it.
         env = {**env, "TMPDIR": str(tmp), "GIT_CONFIG_GLOBAL": "/dev/null"}
         rules = self.rules(env, tmp)
+        identity = self._identity(env, tmp) if self.as_nobody else None
         cgroups = CgroupSet.create(self.limits)
         # Built before the fork: libseccomp's rule compiler is no work for a child about to exec.
         seccomp = socket_filter(deny_network=not self.network)
@@ -80,17 +84,37 @@ class LandlockSandbox:
             libc = ctypes.CDLL(None, use_errno=True)
             cgroups.join()  # before Landlock, which would refuse the write to the cgroup
             set_rlimits(self.limits)
+            if identity:
+                identity.mount()
             _drop_capabilities(libc)
             terminal = [Rule(Path(os.ttyname(0)), DEVICE_RIGHTS)] if os.isatty(0) else []
             landlock.restrict_self(rules + terminal, self.abi)
+            if identity:
+                identity.become()
             seccomp.load()
 
         def cleanup() -> None:
             cgroups.remove()
+            if identity:
+                identity.close()
             shutil.rmtree(tmp, ignore_errors=True)
 
         return Launch(["setsid", "-w", *command], env, in_child, cleanup, cgroups.problems,
                       cgroups.forks_refused, cgroups.members)
+
+
+    def _identity(self, env: Mapping[str, str], tmp: Path) -> Identity:
+        """nobody's view: the workspace and git directories idmapped over themselves, with what
+        nobody could not pass on the way to them and to the toolchains; TMPDIR given to it."""
+        os.chown(tmp, NOBODY, NOBODY)
+        writable = [self.workspace, *(d for d in git_dirs(self.workspace) if self.workspace not in d.parents)]
+        tools = [t for home in {Path(env.get("HOME") or "/root"), Path("/root")}
+                 for t in home_toolchains(home, env.get("PATH", ""))]
+        wanted = {p for path in [*writable, *tools] for p in closed_to_others(path)} | set(writable)
+        # What lies below an idmapped root is idmapped with it (and cannot be idmapped again).
+        roots = sorted((p for p in wanted if not any(q in p.parents for q in wanted)), key=lambda p: len(p.parts))
+        owner = self.workspace.stat()
+        return Identity.create((owner.st_uid, owner.st_gid), roots, in_place=True)
 
 
 def _drop_capabilities(libc: ctypes.CDLL) -> None:
