@@ -268,10 +268,14 @@ def choose_sandbox(mode: str, workspace: Path, network: bool,
     if landlock_missing is None:
         landlock = LandlockSandbox(workspace.resolve(), network=network, limits=limits)
         weaker = ("the shell runs under Landlock, the second sandbox tier: it sees other processes "
-                  "(but cannot signal them), cannot read the home or /tmp (TMPDIR is its own), and "
-                  "cannot create entries directly in the workspace root or .git")
+                  "(but cannot signal them), cannot read the home or /tmp (TMPDIR is its own), "
+                  "cannot create entries directly in the workspace root, and cannot run git commands "
+                  "that write (git's lock files are new entries in the git directory)")
+        as_root = None if landlock.as_nobody or os.geteuid() != 0 else (
+            "running as root without idmapped mounts, the shell is root without capabilities: root-only "
+            "files other than the hidden ones stay readable")
         reason = "" if mode == "landlock" else f"{problem}, so "
-        return landlock, "; ".join(filter(None, [reason + weaker, _limit_problems(landlock)]))
+        return landlock, "; ".join(filter(None, [reason + weaker, as_root, _limit_problems(landlock)]))
     if mode in ("require", "landlock"):
         raise UsageError(f"sandbox = {mode}, but {problem} and {landlock_missing}; install bubblewrap "
                          "or set --sandbox auto")
