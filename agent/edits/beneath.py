@@ -46,8 +46,8 @@ def directory(root: Path, path: Path, shown: str, create: bool = False) -> Itera
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(part, 0o777, dir_fd=fd)
                 nxt = os.open(part, _DIR, dir_fd=fd)
-            except FileNotFoundError:
-                raise ToolError(f"{shown} does not exist") from None
+            except FileNotFoundError as e:  # made just now when creating: then it was raced away
+                raise (_changed(shown, e) if create else ToolError(f"{shown} does not exist")) from None
             except OSError as e:
                 raise _changed(shown, e) from None
             os.close(fd)

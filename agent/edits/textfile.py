@@ -229,7 +229,7 @@ def write_atomic(path: Path, data: bytes, root: Path | None = None) -> None:
 
     Inside `root` (the workspace), every component is opened without following links."""
     root = root or path.parent
-    beneath.write_atomic(root, path, data, str(path))
+    beneath.write_atomic(root, path, data, str(path.relative_to(root)))
 
 
 def stamp(data: bytes) -> str:

@@ -187,6 +187,7 @@ class ShellSession:
         self._settle()
         cap = self._watch_disk()
         self.busy = True
+        watch = self._disk_watch
         try:
             result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout, cap)
         finally:
@@ -203,7 +204,7 @@ class ShellSession:
                          "the shell had started was killed")
             result = CommandResult(result.output, None, result.stopped)
         self._refused_seen = self._forks_refused()
-        if self.disk and self.disk.left() <= 0:
+        if self._disk_used_up(watch):
             notes.append(f"the session's disk budget for the workspace ({self.disk.describe()}) is "
                          "used up: no file can grow now; delete files (build output, downloads) to "
                          "make room")
@@ -238,6 +239,15 @@ class ShellSession:
         left = self.disk.left()
         self._disk_watch = (left, free_bytes(self.cwd))
         return f"ulimit -S -f {max(left, 0) // 1024} 2>/dev/null; "
+
+    def _disk_used_up(self, watch: tuple[int, int] | None) -> bool:
+        """Whether no disk is left after a command; measured only when the free space says it may be."""
+        if not self.disk or not watch:
+            return False
+        left, free = watch
+        if left > 0 and free - free_bytes(self.cwd) < left:
+            return False
+        return self.disk.left() <= 0
 
     def _over_disk_budget(self) -> bool:
         """Whether the running command took the workspace over the budget: measured only when the
