@@ -57,9 +57,11 @@ def resume_option(args: argparse.Namespace, repo: Path) -> str | None:
     return args.resume
 
 
-def _server_flags(parser: argparse.ArgumentParser) -> None:
+def _server_flags(parser: argparse.ArgumentParser, many: bool = False) -> None:
     parser.add_argument("--repo", default=".", help="the repository to work in (default: .)")
-    parser.add_argument("--base-url", help="the OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--base-url", action="append" if many else "store",
+                        help="the OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+                             + ("; with --batch, give it once per server" if many else ""))
     parser.add_argument("--model", help="the served model name (default: the server's first)")
 
 
@@ -67,7 +69,7 @@ def _add_fix(commands: Any) -> None:
     fix = commands.add_parser("fix", help="fix an issue headlessly", description="Fix an issue without a UI.")
     fix.add_argument("issue", nargs="?", help="the issue text, or - to read it from stdin")
     fix.add_argument("--issue-file", metavar="F", help="read the issue from a file")
-    _server_flags(fix)
+    _server_flags(fix, many=True)
     fix.add_argument("--max-steps", type=int, metavar="N", help="model turns before giving up (default 50)")
     fix.add_argument("--test-cmd", metavar="CMD", help="command that must pass; decides exit 0 or 1")
     fix.add_argument("--retries", type=int, metavar="N", help="rounds the model gets after the check fails (default 2)")
@@ -83,7 +85,7 @@ def _add_fix(commands: Any) -> None:
     fix.add_argument("--resume", metavar="ID", help="continue a recorded session (`heron sessions` lists them)")
     fix.add_argument("--image", action="append", default=[], metavar="FILE",
                      help="attach an image (a screenshot of the bug) to the issue; may be given more than once")
-    batch = fix.add_argument_group("batch", "many issues against one server (see README)")
+    batch = fix.add_argument_group("batch", "many issues against one or many servers (see README)")
     batch.add_argument("--batch", metavar="TASKS.jsonl", help="run every task of a JSONL file")
     batch.add_argument("--workers", type=int, default=4, metavar="N", help="tasks run at once (default 4)")
     batch.add_argument("--out", metavar="RESULTS.jsonl", help="results file; rerunning skips finished ids")
@@ -91,6 +93,8 @@ def _add_fix(commands: Any) -> None:
                        help="seconds before a task is stopped (default 3600)")
     batch.add_argument("--format", choices=["heron", "swebench"], default="heron",
                        help="swebench also writes predictions for the SWE-bench harness")
+    batch.add_argument("--ray", metavar="auto|ADDRESS",
+                       help="run the tasks on a Ray cluster (pip install 'heron[ray]'); auto: the one running")
     # Unset, --repo is the resumed session's repository, or else the current directory.
     fix.set_defaults(handler=_fix, repo=None)
 
@@ -121,8 +125,12 @@ def _fix(args: argparse.Namespace) -> int:
     if args.repo is None:
         args.repo = session_info(args.resume).workspace if args.resume else "."
     repo = Path(args.repo)
+    urls = args.base_url or []
+    if len(urls) > 1 and not args.batch:
+        raise UsageError("--base-url more than once spreads a --batch over servers; `heron fix` uses one")
     config = load_config(repo, {
-        "base_url": args.base_url, "model": args.model, "max_steps": args.max_steps,
+        "base_url": urls[0] if urls else None, "base_urls": tuple(urls) if len(urls) > 1 else None,
+        "model": args.model, "max_steps": args.max_steps,
         "test_cmd": args.test_cmd, "retries": args.retries, "sandbox": args.sandbox,
     })
     if args.batch:
@@ -131,7 +139,7 @@ def _fix(args: argparse.Namespace) -> int:
         if args.issue or args.issue_file or args.resume:
             raise UsageError("--batch takes its issues from the task file; give no other issue or --resume")
         return run_batch(config, repo, Path(args.batch), Path(args.out) if args.out else None,
-                         args.workers, args.task_timeout, swebench=args.format == "swebench")
+                         args.workers, args.task_timeout, swebench=args.format == "swebench", ray=args.ray)
     given = args.issue is not None or args.issue_file is not None
     issue = read_issue(args.issue, args.issue_file, sys.stdin) if given or not args.resume else None
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes,

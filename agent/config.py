@@ -29,6 +29,7 @@ def _doc(text: str, **kwargs: Any) -> Any:
 @dataclass(frozen=True)
 class Config:
     base_url: str | None = _doc("OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; found by probing when unset", default=None)
+    base_urls: tuple[str, ...] = _doc("servers that `heron fix --batch` spreads its tasks over (each task to the least busy); base_url when unset", default=())
     model: str | None = _doc("served model name; the server's first model when unset", default=None)
     probe_addresses: tuple[str, ...] = _doc(
         "host:port pairs tried in order when base_url is unset (vLLM, llama-server, Ollama, LM Studio, SGLang)",

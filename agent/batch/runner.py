@@ -1,276 +1,122 @@
-"""`heron fix --batch`: many issues against one server, each task isolated, the run resumable.
+"""`heron fix --batch`: many issues against one or many servers, locally or on Ray, resumable.
 
-Each task runs as its own `heron fix --json` process in its own clone at its base commit, so a
-crash or a hang ends that task only. Results are appended to RESULTS.jsonl as each task ends;
-rerunning with the same file skips the ids already there.
+The driver (this module) reads the tasks, sends each to a server (endpoints.py) and a pool
+(local.py: worker processes on this machine; on_ray.py: a Ray cluster), writes each task's
+transcript as its events arrive, and appends to RESULTS.jsonl as each task ends; rerunning with
+the same file skips the ids already there.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, Protocol, TextIO
 
-import git
-import openai
-
+from agent.batch.endpoints import Endpoints
+from agent.batch.progress import Progress, TaskLog
+from agent.batch.tasks import ResultsFile, Task, TaskResult, load_tasks, write_predictions
+from agent.batch.worker import Outcome, TaskSpec
 from agent.config import Config
-from agent.errors import UsageError
+from agent.errors import Interrupted, UsageError
 
-SERVER_WAIT_LIMIT = 1800.0  # seconds a run waits for a server that went away before giving up
 SERVER_ERROR_EXIT = 3
+ATTEMPTS = 3  # a task whose server failed is tried again, on a server that answers
 
 
-@dataclass(frozen=True)
-class Task:
-    id: str
-    issue: str
-    repo: str | None = None
-    base_commit: str | None = None
-    test_cmd: str | None = None
+class Pool(Protocol):
+    """Where tasks run: worker processes here, or Ray tasks on a cluster."""
+
+    def execute(self, spec: TaskSpec, on_line: Callable[[str], None], timeout: float,
+                on_restart: Callable[[], None] = lambda: None) -> Outcome: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
-class TaskResult:
-    id: str
-    status: str  # fixed | tests-failed | gave-up | error
-    patch: str
-    steps: int
-    tokens_in: int
-    tokens_out: int
-    cached_tokens: int
-    wall_time: float
-    transcript: str
-    error: str = ""
-
-
-def load_tasks(path: Path) -> list[Task]:
-    """Read TASKS.jsonl; a bad line is a usage error naming the line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise UsageError(f"cannot read the task file {path}: {e.strerror}") from None
-    tasks, seen = [], set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            task = Task(id=str(data["id"]), issue=str(data.get("issue") or data.get("problem_statement") or ""),
-                        repo=data.get("repo"), base_commit=data.get("base_commit"), test_cmd=data.get("test_cmd"))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-            raise UsageError(f"{path}:{number}: not a task line ({type(e).__name__}: {e}); "
-                             'each line needs {"id": ..., "issue": ...}') from None
-        if not task.issue.strip():
-            raise UsageError(f"{path}:{number}: task {task.id} has no issue text")
-        if task.id in seen:
-            raise UsageError(f"{path}:{number}: task id {task.id} appears twice")
-        seen.add(task.id)
-        tasks.append(task)
-    return tasks
-
-
-def finished_ids(out: Path) -> set[str]:
-    """Ids already in RESULTS.jsonl; a line cut by a kill is ignored (that task runs again)."""
-    if not out.exists():
-        return set()
-    ids = set()
-    for line in out.read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(json.loads(line)["id"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return ids
-
-
-def drop_cut_line(out: Path) -> None:
-    """A kill mid-write leaves a last line without its newline: cut it off before appending."""
-    if not out.exists():
-        return
-    data = out.read_bytes()
-    if data and not data.endswith(b"\n"):
-        out.write_bytes(data[: data.rfind(b"\n") + 1])
-
-
-class Progress:
-    """done/running/failed, tokens/s across workers and an ETA, on one stderr line."""
-
-    def __init__(self, total: int, out: TextIO) -> None:
-        self.total, self.out = total, out
-        self.done = self.running = self.failed = self.tokens = 0
-        self.started = time.monotonic()
-        self.lock = threading.Lock()
-        self.live = out.isatty()
-
-    def update(self, **change: int) -> None:
-        with self.lock:
-            for key, delta in change.items():
-                setattr(self, key, getattr(self, key) + delta)
-            # Not a terminal (a log file): a line per finished task, not per change.
-            if self.live or "done" in change:
-                self._show()
-
-    def say(self, message: str) -> None:
-        with self.lock:
-            self.out.write(("\r\x1b[K" if self.live else "") + message + "\n")
-            if self.live:
-                self._show()
-
-    def _show(self) -> None:
-        elapsed = time.monotonic() - self.started
-        rate = self.tokens / elapsed if elapsed else 0.0
-        eta = ""
-        if self.done:
-            left = (self.total - self.done) * elapsed / self.done
-            eta = f" | ETA {int(left // 60)}m{int(left % 60):02d}s"
-        line = (f"[{self.done}/{self.total} done | {self.running} running | {self.failed} failed | "
-                f"{rate:.0f} tok/s{eta}]")
-        self.out.write("\r\x1b[K" + line if self.live else line + "\n")
-        self.out.flush()
+class BatchOptions:
+    workers: int
+    task_timeout: float
+    default_repo: Path
+    work_dir: Path
 
 
 class BatchRun:
-    def __init__(self, config: Config, base_url: str, model: str, tasks: list[Task], out: Path,
-                 workers: int, task_timeout: float, default_repo: Path, work_dir: Path,
-                 swebench: bool, stderr: TextIO = sys.stderr) -> None:
-        self.config, self.base_url, self.model = config, base_url, model
-        self.tasks, self.out, self.workers = tasks, out, workers
-        self.task_timeout, self.default_repo, self.work_dir = task_timeout, default_repo, work_dir
-        self.swebench = swebench
+    def __init__(self, config: Config, endpoints: Endpoints, model: str, pool: Pool, options: BatchOptions,
+                 progress: Progress) -> None:
+        self.config, self.endpoints, self.model, self.pool = config, endpoints, model, pool
+        self.options, self.progress = options, progress
         self.write_lock = threading.Lock()
-        self.server_ok = threading.Event()
-        self.server_ok.set()
-        self.progress = Progress(0, stderr)
+        self.stopping = False
 
-    def run(self) -> list[TaskResult]:
-        drop_cut_line(self.out)
-        done = finished_ids(self.out)
-        todo = [t for t in self.tasks if t.id not in done]
-        if done:
-            self.progress.say(f"resuming: {len(done)} tasks already in {self.out}, {len(todo)} to run")
-        self.progress = Progress(len(todo), self.progress.out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            results = list(pool.map(self._run_guarded, todo))
-        if self.progress.live:
-            self.progress.out.write("\n")
-        return results
+    def run(self, tasks: list[Task], results: ResultsFile) -> list[TaskResult]:
+        self.options.work_dir.mkdir(parents=True, exist_ok=True)
+        threads = ThreadPoolExecutor(max_workers=self.options.workers)
+        try:
+            futures = [threads.submit(self._run_guarded, task, results) for task in tasks]
+            return [f.result() for f in futures]
+        except KeyboardInterrupt:
+            self.stopping = True  # the tasks cut short are not recorded: a rerun does them
+            self.progress.say(f"interrupted: stopping {self.progress.running} running tasks")
+            raise Interrupted("interrupted; run the same command again to go on where it stopped") from None
+        finally:
+            self.pool.close()
+            threads.shutdown(wait=True, cancel_futures=True)
+            self.progress.end()
 
-    def _run_guarded(self, task: Task) -> TaskResult:
+    def _run_guarded(self, task: Task, results: ResultsFile) -> TaskResult:
         self.progress.update(running=1)
         started = time.monotonic()
         try:
             result = self._run_task(task)
         except Exception as e:  # one task's failure never stops the batch
-            result = TaskResult(task.id, "error", "", 0, 0, 0, 0, time.monotonic() - started, "",
+            result = TaskResult(task.id, "error", "", 0, 0, 0, 0, round(time.monotonic() - started, 3), "",
                                 error=f"{type(e).__name__}: {e}")
-        self._record(result)
-        self.progress.update(running=-1, done=1, failed=int(result.status == "error"),
-                             tokens=result.tokens_out)
+        if self.stopping:
+            return result
+        with self.write_lock:
+            results.append(result)
+        self.progress.update(running=-1, done=1, failed=int(result.status == "error"))
         return result
 
     def _run_task(self, task: Task) -> TaskResult:
-        checkout = self._checkout(task)
-        transcript = self.work_dir / f"{_safe(task.id)}.jsonl"
-        started = time.monotonic()
-        for attempt in range(3):
-            self.server_ok.wait()
-            code, error = self._heron_fix(task, checkout, transcript)
-            if code != SERVER_ERROR_EXIT or self._server_alive():
-                break
-            self._wait_for_server(attempt)
-        stats = _transcript_stats(transcript)
-        status = _status(code, task.test_cmd or self.config.test_cmd)
-        patch = _patch(checkout, task.base_commit)
-        return TaskResult(task.id, status, patch, stats["steps"], stats["tokens_in"], stats["tokens_out"],
-                          stats["cached"], round(time.monotonic() - started, 3), str(transcript),
-                          error=error if status == "error" else "")
-
-    def _heron_fix(self, task: Task, checkout: Path, transcript: Path) -> tuple[int, str]:
-        argv = [sys.executable, "-m", "agent", "fix", "-", "--repo", str(checkout), "--json", "--yes",
-                "--base-url", self.base_url, "--model", self.model, "--max-steps", str(self.config.max_steps)]
+        transcript = self.options.work_dir / f"{_safe(task.id)}.jsonl"
         test_cmd = task.test_cmd or self.config.test_cmd
-        if test_cmd:
-            argv += ["--test-cmd", test_cmd, "--retries", str(self.config.retries)]
-        with open(transcript, "w", encoding="utf-8") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.PIPE,
-                                    text=True, env=_child_env(), start_new_session=True)
+        started = time.monotonic()
+        for _ in range(ATTEMPTS):
+            url = self.endpoints.acquire(task.id)
+            log = TaskLog(transcript, on_tokens=lambda n, url=url: self._count(url, n))
             try:
-                _, err = proc.communicate(task.issue, timeout=self.task_timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.communicate()
-                return -1, f"timed out after {self.task_timeout:g} s (--task-timeout)"
-        return proc.returncode, err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"
-
-    def _checkout(self, task: Task) -> Path:
-        """A fresh clone of the task's repository at its base commit (shared objects: fast)."""
-        source = task.repo or str(self.default_repo)
-        target = self.work_dir / _safe(task.id) / "repo"
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        local = Path(source).expanduser()
-        args = ["--shared"] if local.exists() else []
-        try:
-            repo = git.Repo.clone_from(str(local) if local.exists() else source, target, multi_options=args,
-                                       no_checkout=True)
-            repo.git.checkout("--detach", task.base_commit or "HEAD")
-        except git.GitCommandError as e:
-            raise RuntimeError(f"cannot check out {source} at {task.base_commit or 'HEAD'}: "
-                               f"{e.stderr.strip()}") from None
-        return target
-
-    def _server_alive(self) -> bool:
-        client = openai.OpenAI(base_url=self.base_url, api_key=self.config.api_key, max_retries=0, timeout=5)
-        try:
-            client.models.list()
-            return True
-        except openai.APIError:
-            return False
-
-    def _wait_for_server(self, attempt: int) -> None:
-        """Pause every worker until the server answers again, with backoff."""
-        if not self.server_ok.is_set():
-            self.server_ok.wait()
-            return
-        self.server_ok.clear()
-        self.progress.say(f"the model server at {self.base_url} is not answering; workers paused")
-        waited, delay = 0.0, 1.0
-        while not self._server_alive():
-            if waited > SERVER_WAIT_LIMIT:
-                self.progress.say("the server did not come back; remaining tasks will fail")
+                outcome = self.pool.execute(self._spec(task, url, test_cmd), log.line, self.options.task_timeout,
+                                            on_restart=lambda task_id=task.id, log=log: self._restarted(task_id, log))
+            finally:
+                self.endpoints.release(url)
+                log.close()
+            if outcome.exit_code != SERVER_ERROR_EXIT or self.stopping or self.endpoints.alive(url):
                 break
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 30.0)
-        else:
-            self.progress.say("the model server is back; workers resume")
-        self.server_ok.set()
+            self.endpoints.drain(url)
+        status = _status(outcome.exit_code, test_cmd)
+        return TaskResult(task.id, status, outcome.patch, log.steps, log.tokens_in, log.tokens_out, log.cached,
+                          round(time.monotonic() - started, 3), str(transcript),
+                          error=outcome.error if status == "error" else "", endpoint=url, node=outcome.node)
 
-    def _record(self, result: TaskResult) -> None:
-        with self.write_lock:
-            with open(self.out, "a", encoding="utf-8") as f:
-                f.write(json.dumps(asdict(result), ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            if self.swebench:
-                with open(predictions_path(self.out), "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"instance_id": result.id, "model_name_or_path": f"heron+{self.model}",
-                                        "model_patch": result.patch}) + "\n")
+    def _spec(self, task: Task, url: str, test_cmd: str | None) -> TaskSpec:
+        flags = {"base_url": url, "model": self.model, "api_key": self.config.api_key,
+                 "max_steps": self.config.max_steps, "retries": self.config.retries,
+                 "sandbox": self.config.sandbox, "test_cmd": test_cmd}
+        return TaskSpec(task, task.repo or str(self.options.default_repo),
+                        {k: v for k, v in flags.items() if v is not None})
 
+    def _count(self, url: str, tokens: int) -> None:
+        self.endpoints.count(url, tokens)
+        self.progress.update(tokens=tokens)
 
-def predictions_path(out: Path) -> Path:
-    return out.with_name(out.stem + ".predictions.jsonl")
+    def _restarted(self, task_id: str, log: TaskLog) -> None:
+        log.restart()
+        self.progress.say(f"task {task_id} started over: its worker or node died")
 
 
 def _status(code: int, test_cmd: str | None) -> str:
@@ -281,39 +127,8 @@ def _status(code: int, test_cmd: str | None) -> str:
     return "error"
 
 
-def _transcript_stats(path: Path) -> dict[str, int]:
-    stats = {"steps": 0, "tokens_in": 0, "tokens_out": 0, "cached": 0}
-    if not path.exists():
-        return stats
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if event.get("type") == "assistant_turn":
-            stats["steps"] += 1
-        elif event.get("type") == "usage":
-            stats["tokens_in"] += event.get("prompt_tokens") or 0
-            stats["tokens_out"] += event.get("completion_tokens") or 0
-            stats["cached"] += event.get("cached_tokens") or 0
-    return stats
-
-
-def _patch(checkout: Path, base_commit: str | None) -> str:
-    """Everything the task changed against its base commit, new files included."""
-    repo = git.Repo(checkout)
-    repo.git.add("-A")  # the clone is the batch's own: staging in it touches nothing of the user's
-    return repo.git.diff("--cached", base_commit or "HEAD", "--binary") + "\n" if repo.is_dirty(untracked_files=True) else ""
-
-
 def _safe(task_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in task_id)
-
-
-def _child_env() -> dict[str, str]:
-    # The child runs this same code, from wherever this process imported it.
-    root = str(Path(__file__).resolve().parents[2])
-    return {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 def summary_table(results: list[TaskResult]) -> str:
@@ -328,22 +143,46 @@ def summary_table(results: list[TaskResult]) -> str:
 
 
 def run_batch(config: Config, repo: Path, tasks_file: Path, out: Path | None, workers: int,
-              task_timeout: float, swebench: bool) -> int:
+              task_timeout: float, swebench: bool, ray: str | None = None,
+              stderr: TextIO = sys.stderr) -> int:
     """The batch front-end: exit 0 when every task ran (whatever its status), 1 when any errored."""
     from agent.model.endpoint import find_endpoint
 
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     tasks = load_tasks(tasks_file)
-    out = out or tasks_file.with_name(tasks_file.stem + ".results.jsonl")
-    if config.base_url and config.model:
-        base_url, model = config.base_url, config.model  # the server may come up later: workers wait
+    results = ResultsFile(out or tasks_file.with_name(tasks_file.stem + ".results.jsonl"))
+    urls = list(config.base_urls) or ([config.base_url] if config.base_url else [])
+    if urls and config.model:
+        model = config.model  # a server may come up later: workers wait for it
     else:
-        endpoint = find_endpoint(config)  # found once; every task's child uses the same server
-        base_url, model = endpoint.base_url, endpoint.model
-    run = BatchRun(config, base_url, model, tasks, out, workers, task_timeout, repo.resolve(),
-                   work_dir=out.with_name(out.stem + ".work"), swebench=swebench)
-    results = run.run()
-    print(summary_table(results))
-    print(f"results: {out}" + (f"\npredictions: {predictions_path(out)}" if swebench else ""))
-    return 1 if any(r.status == "error" for r in results) else 0
+        endpoint = find_endpoint(config.replace(base_url=urls[0] if urls else None))  # found once
+        urls, model = urls or [endpoint.base_url], endpoint.model
+    progress = Progress(0, stderr)
+    results.drop_cut_line()
+    done = {r["id"] for r in results.finished()}
+    todo = [t for t in tasks if t.id not in done]
+    if done:
+        progress.say(f"resuming: {len(done)} tasks already in {results.path}, {len(todo)} to run")
+    endpoints = Endpoints(urls, config.api_key, progress.say)
+    progress = Progress(len(todo), stderr, detail=endpoints.status if len(urls) > 1 else lambda: "")
+    endpoints.say = progress.say
+    results.path.parent.mkdir(parents=True, exist_ok=True)
+    work_dir = results.path.with_name(results.path.stem + ".work")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    pool: Pool
+    if ray is not None:
+        from agent.batch.on_ray import RayPool
+
+        pool = RayPool(ray)
+    else:
+        from agent.batch.local import LocalPool
+
+        pool = LocalPool(work_dir)
+    run = BatchRun(config, endpoints, model, pool, BatchOptions(workers, task_timeout, repo.resolve(), work_dir),
+                   progress)
+    finished = run.run(todo, results)
+    print(summary_table(finished))
+    print(f"results: {results.path}" + (f"\npredictions: {write_predictions(results, model)}" if swebench else ""))
+    return 1 if any(r.status == "error" for r in finished) else 0
+

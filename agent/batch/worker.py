@@ -1,0 +1,115 @@
+"""One task, run inside a long-lived worker process: a slot of shared sources, `heron fix`, a patch.
+
+The local pool keeps one such process per worker (`python -m agent.batch.worker`, a task per
+line on stdin); on Ray, the cluster's own worker processes call `execute`. Either way heron's
+imports are paid once per worker, not once per task. Events leave as the JSON lines `heron fix
+--json` writes, through `send`, so the driver shows progress and keeps the transcript.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from agent.batch.sources import Sources
+from agent.batch.tasks import Task
+from agent.config import load_config
+from agent.errors import HeronError
+
+OUTCOME = "batch_outcome"  # the type of the last line a local worker writes for a task
+SKIPPED = ('{"type": "text_delta"', '{"type": "reasoning_delta"')  # too many to ship; not recorded
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    task: Task
+    source: str  # the task's repository, or the batch's --repo
+    flags: dict[str, Any] = field(default_factory=dict)  # Config keys: base_url, model, test_cmd…
+
+
+@dataclass
+class Outcome:
+    exit_code: int  # heron fix's: 0 fixed, 1 not fixed, 3 server, 130 interrupted; -1 heron broke
+    error: str = ""
+    patch: str = ""
+    node: str = ""
+
+
+class LineSink(io.TextIOBase):
+    """A text stream that hands each complete line to `send` (what JsonlSink writes to)."""
+
+    def __init__(self, send: Callable[[str], None]) -> None:
+        self.send, self.pending = send, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if line and not line.startswith(SKIPPED):
+                self.send(line)
+        return len(text)
+
+
+def execute(spec: TaskSpec, send: Callable[[str], None], sources: Sources | None = None) -> Outcome:
+    """Run one task in this process; heron's own expected failures come back in the Outcome."""
+    from agent.fix import run_fix
+
+    try:
+        slot = (sources or Sources()).checkout(spec.source, spec.task.base_commit)
+    except Exception as e:  # SourceError, or git itself missing
+        return Outcome(-1, f"cannot check out {spec.source} at {spec.task.base_commit or 'HEAD'}: {e}",
+                       node=socket.gethostname())
+    try:
+        try:
+            config = load_config(slot.tree, spec.flags)
+            with redirect_stdout(LineSink(send)):
+                code, error = run_fix(config, slot.tree, spec.task.issue, json_output=True, yes=True), ""
+        except HeronError as e:
+            code, error = e.exit_code, str(e)
+        except KeyboardInterrupt:
+            code, error = 130, "interrupted"
+        return Outcome(code, error, _patch(slot.tree, slot.commit), socket.gethostname())
+    finally:
+        slot.release()
+
+
+def _patch(tree: Path, base: str) -> str:
+    """Everything the task changed against its base commit, new files included."""
+    subprocess.run(["git", "add", "-A"], cwd=tree, capture_output=True)  # the slot is the batch's own
+    diff = subprocess.run(["git", "diff", "--cached", "--binary", base], cwd=tree, capture_output=True,
+                          text=True, errors="replace").stdout
+    return diff if diff.endswith("\n") or not diff else diff + "\n"
+
+
+def main() -> None:
+    """The local pool's worker: a TaskSpec per stdin line; events, then the outcome, on stdout."""
+    out = sys.stdout
+    sys.stdout = sys.stderr  # nothing else may write on the channel to the driver
+
+    def send(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    sources = Sources()
+    for line in sys.stdin:
+        data = json.loads(line)
+        spec = TaskSpec(Task(**data["task"]), data["source"], data["flags"])
+        try:
+            outcome = execute(spec, send, sources)
+        except Exception as e:  # a bug of heron's: that task fails, the worker goes on
+            outcome = Outcome(-1, f"{type(e).__name__}: {e}", node=socket.gethostname())
+        send(json.dumps({"type": OUTCOME, **asdict(outcome)}))
+
+
+if __name__ == "__main__":
+    main()
