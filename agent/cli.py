@@ -129,7 +129,7 @@ def _fix(args: argparse.Namespace) -> int:
     if len(urls) > 1 and not args.batch:
         raise UsageError("--base-url more than once spreads a --batch over servers; `heron fix` uses one")
     config = load_config(repo, {
-        "base_url": urls[0] if urls else None, "base_urls": tuple(urls) if len(urls) > 1 else None,
+        "base_url": urls[0] if urls else None, "base_urls": urls if len(urls) > 1 else None,
         "model": args.model, "max_steps": args.max_steps,
         "test_cmd": args.test_cmd, "retries": args.retries, "sandbox": args.sandbox,
     })

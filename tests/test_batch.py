@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import EXAMPLES, HERON, heron_env, make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
@@ -27,6 +31,29 @@ def fixing(path: str = "inventory/stock.py") -> list[Reply]:
 def write_tasks(path: Path, tasks: list[dict]) -> Path:
     path.write_text("".join(json.dumps(t) + "\n" for t in tasks))
     return path
+
+
+def swebench_predictions(path: Path, tasks: Path) -> dict[str, dict]:
+    """Predictions as `python -m swebench.harness.run_evaluation` loads them, checked against the
+    tasks as a SWE-bench dataset file (instance_id, repo, base_commit, problem_statement)."""
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("swebench")
+    from swebench.harness.run_evaluation import get_dataset_from_preds
+    from swebench.harness.utils import get_predictions_from_file
+
+    dataset = path.with_name("dataset.jsonl")
+    dataset.write_text("".join(json.dumps({"instance_id": t["id"], "repo": t.get("repo"), "base_commit": t.get(
+        "base_commit"), "problem_statement": t["issue"]}) + "\n" for t in map(json.loads, tasks.read_text().splitlines())))
+    loaded = get_predictions_from_file(str(path), str(dataset), "test")
+    by_id = {p["instance_id"]: p for p in loaded}
+    assert len(by_id) == len(loaded)  # no instance twice
+    matched = get_dataset_from_preds(str(dataset), "test", [], by_id, "heron-test", rewrite_reports=False,
+                                     exclude_completed=False)
+    # The harness evaluates the instances with a patch; an empty one is reported as such.
+    assert {i["instance_id"] for i in matched} == {k for k, p in by_id.items() if p["model_patch"]}
+    # The keys the harness reads from each prediction (run_evaluation.run_instance).
+    assert all(isinstance(p["model_name_or_path"], str) and isinstance(p["model_patch"], str) for p in loaded)
+    return by_id
 
 
 def results(path: Path) -> dict[str, dict]:
@@ -64,13 +91,14 @@ def test_a_mixed_batch_reports_each_task_and_swebench_predictions(tmp_path, home
     assert got["unfixable"]["patch"] == ""
     # The user's repository is untouched: every task ran in its own clone.
     assert repo.git.status("--porcelain") == "" and BUGGY in (repo_dir / "inventory/stock.py").read_text()
-    # Predictions in the SWE-bench harness's format, and the patch applies to the base commit.
-    predictions = [json.loads(line) for line in (tmp_path / "results.predictions.jsonl").read_text().splitlines()]
-    assert {p["instance_id"] for p in predictions} == set(got)
-    for p in predictions:
-        assert set(p) == {"instance_id", "model_name_or_path", "model_patch"}
-        assert p["model_name_or_path"] == "heron+fake-model"
-    patch = next(p["model_patch"] for p in predictions if p["instance_id"] == "fixable")
+    # Each task ran in a slot of one shared mirror, never in a clone of its own.
+    assert not list((tmp_path / "results.work").glob("*/repo"))
+    assert {Path(r["transcript"]).parent for r in got.values()} == {tmp_path / "results.work"}
+    # The predictions, read by the SWE-bench harness's own loader and matched to its dataset.
+    predictions = swebench_predictions(tmp_path / "results.predictions.jsonl", tmp_path / "tasks.jsonl")
+    assert set(predictions) == set(got)
+    assert {p["model_name_or_path"] for p in predictions.values()} == {"heron+fake-model"}
+    patch = predictions["fixable"]["model_patch"]
     check = subprocess.run(["git", "apply", "--check", "-"], cwd=repo_dir, input=patch, text=True,
                            capture_output=True)
     assert check.returncode == 0, check.stderr
@@ -131,3 +159,31 @@ def test_workers_pause_while_the_server_is_away_and_resume(tmp_path, home):
     assert proc.returncode == 0, stderr
     assert "is not answering; workers paused" in stderr and "is back; workers resume" in stderr
     assert results(out)["a"]["status"] == "fixed"
+
+
+def test_tasks_spread_over_several_servers_and_a_dead_one_is_drained(tmp_path, home, fake_servers):
+    repo_dir = tmp_path / "inventory"
+    make_repo(repo_dir, source=EXAMPLES / "inventory")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"  # nothing listens there
+    one, two = fake_servers(), fake_servers()
+    names = [f"task-{i}" for i in range(4)]
+    for server in (one, two):  # either server may get any task: each knows every script
+        for name in names:
+            server.script_for(name, tool_reply(call("finish", summary="looked")))
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [{"id": n, "issue": n} for n in names])
+    out = tmp_path / "results.jsonl"
+    result = run_heron(["fix", "--batch", str(tasks), "--out", str(out), "--repo", str(repo_dir), "--workers", "3",
+                        "--base-url", dead, "--base-url", one.base_url, "--base-url", two.base_url,
+                        "--model", "fake-model"], home, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert f"the model server at {dead} is not answering; its tasks go to the other servers" in result.stderr
+    got = results(out)
+    assert {r["status"] for r in got.values()} == {"fixed"}
+    used = {r["endpoint"] for r in got.values()}
+    assert used == {one.base_url, two.base_url}  # spread over both, none left on the dead one
+    # The progress line shows each server's load and speed.
+    assert re.search(r"127\.0\.0\.1:\d+ drained \d+ tok/s", result.stderr), result.stderr
+    for server in (one, two):
+        server.keyed.clear()  # each task ran on one of the two: the other's script stays unused
