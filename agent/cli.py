@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from agent import __version__
-from agent.config import APPROVAL_MODES, FULL_WINDOW, SANDBOX_MODES, load_config
+from agent.config import APPROVAL_MODES, CONTAINER_ENGINES, FULL_WINDOW, SANDBOX_MODES, load_config
 from agent.errors import HeronError, UsageError
 
 
@@ -93,6 +93,11 @@ def _add_fix(commands: Any) -> None:
                        help="seconds before a task is stopped (default 3600)")
     batch.add_argument("--format", choices=["heron", "swebench"], default="heron",
                        help="swebench also writes predictions for the SWE-bench harness")
+    batch.add_argument("--container", choices=CONTAINER_ENGINES,
+                       help="run each task's shell in a container of --image (Docker or Podman)")
+    batch.add_argument("--image", metavar="TEMPLATE",
+                       help="each task's image; {id} is the task id, {instance} its SWE-bench image name, "
+                            "e.g. swebench/sweb.eval.x86_64.{instance}:latest")
     batch.add_argument("--ray", metavar="auto|ADDRESS",
                        help="run the tasks on a Ray cluster (pip install 'heron[ray]'); auto: the one running")
     # Unset, --repo is the resumed session's repository, or else the current directory.
@@ -139,7 +144,8 @@ def _fix(args: argparse.Namespace) -> int:
         if args.issue or args.issue_file or args.resume:
             raise UsageError("--batch takes its issues from the task file; give no other issue or --resume")
         return run_batch(config, repo, Path(args.batch), Path(args.out) if args.out else None,
-                         args.workers, args.task_timeout, swebench=args.format == "swebench", ray=args.ray)
+                         args.workers, args.task_timeout, swebench=args.format == "swebench", ray=args.ray,
+                         container=args.container, image=args.image)
     given = args.issue is not None or args.issue_file is not None
     issue = read_issue(args.issue, args.issue_file, sys.stdin) if given or not args.resume else None
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes,

@@ -29,8 +29,7 @@ class WorkerProcess:
     def run(self, spec: TaskSpec, on_line: Callable[[str], None], timeout: float) -> Outcome | None:
         """The task's outcome; None when it ran past `timeout` (the caller then kills this worker)."""
         assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write((json.dumps({"task": asdict(spec.task), "source": spec.source,
-                                           "flags": spec.flags}) + "\n").encode())
+        self.proc.stdin.write((json.dumps(asdict(spec)) + "\n").encode())
         self.proc.stdin.flush()
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:

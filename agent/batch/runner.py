@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, TextIO
 
+from agent.batch.containers import check_engine, image_name
 from agent.batch.endpoints import Endpoints
 from agent.batch.progress import Progress, TaskLog
 from agent.batch.tasks import ResultsFile, Task, TaskResult, load_tasks, write_predictions
@@ -42,6 +43,8 @@ class BatchOptions:
     task_timeout: float
     default_repo: Path
     work_dir: Path
+    engine: str = ""  # --container: each task's shell in a container of --image
+    image: str = ""
 
 
 class BatchRun:
@@ -107,8 +110,10 @@ class BatchRun:
         flags = {"base_url": url, "model": self.model, "api_key": self.config.api_key,
                  "max_steps": self.config.max_steps, "retries": self.config.retries,
                  "sandbox": self.config.sandbox, "test_cmd": test_cmd}
-        return TaskSpec(task, task.repo or str(self.options.default_repo),
-                        {k: v for k, v in flags.items() if v is not None})
+        options = self.options
+        return TaskSpec(task, task.repo or str(options.default_repo), {k: v for k, v in flags.items() if v is not None},
+                        options.engine, image_name(options.image, task.id) if options.engine else "",
+                        options.task_timeout)
 
     def _count(self, url: str, tokens: int) -> None:
         self.endpoints.count(url, tokens)
@@ -143,14 +148,20 @@ def summary_table(results: list[TaskResult]) -> str:
 
 
 def run_batch(config: Config, repo: Path, tasks_file: Path, out: Path | None, workers: int,
-              task_timeout: float, swebench: bool, ray: str | None = None,
-              stderr: TextIO = sys.stderr) -> int:
+              task_timeout: float, swebench: bool, ray: str | None = None, container: str | None = None,
+              image: str | None = None, stderr: TextIO = sys.stderr) -> int:
     """The batch front-end: exit 0 when every task ran (whatever its status), 1 when any errored."""
     from agent.model.endpoint import find_endpoint
 
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    if bool(container) != bool(image):
+        raise UsageError("--container and --image go together: --container podman --image 'NAME:{id}'")
     tasks = load_tasks(tasks_file)
+    if container:
+        image_name(image or "", tasks[0].id if tasks else "x")  # a bad template fails before any task
+        if ray is None:
+            check_engine(container)  # on Ray, each node's engine is checked by its tasks
     results = ResultsFile(out or tasks_file.with_name(tasks_file.stem + ".results.jsonl"))
     urls = list(config.base_urls) or ([config.base_url] if config.base_url else [])
     if urls and config.model:
@@ -179,8 +190,8 @@ def run_batch(config: Config, repo: Path, tasks_file: Path, out: Path | None, wo
         from agent.batch.local import LocalPool
 
         pool = LocalPool(work_dir)
-    run = BatchRun(config, endpoints, model, pool, BatchOptions(workers, task_timeout, repo.resolve(), work_dir),
-                   progress)
+    options = BatchOptions(workers, task_timeout, repo.resolve(), work_dir, container or "", image or "")
+    run = BatchRun(config, endpoints, model, pool, options, progress)
     finished = run.run(todo, results)
     print(summary_table(finished))
     print(f"results: {results.path}" + (f"\npredictions: {write_predictions(results, model)}" if swebench else ""))

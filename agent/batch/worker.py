@@ -13,11 +13,12 @@ import json
 import socket
 import subprocess
 import sys
-from contextlib import redirect_stdout
+from contextlib import ExitStack, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from agent.batch.containers import task_container
 from agent.batch.sources import Sources
 from agent.batch.tasks import Task
 from agent.config import load_config
@@ -32,6 +33,9 @@ class TaskSpec:
     task: Task
     source: str  # the task's repository, or the batch's --repo
     flags: dict[str, Any] = field(default_factory=dict)  # Config keys: base_url, model, test_cmd…
+    engine: str = ""  # docker or podman: the shell runs in a container of `image` (containers.py)
+    image: str = ""
+    timeout: float = 3600.0  # the task's --task-timeout; its container lives a little longer
 
 
 @dataclass
@@ -71,9 +75,14 @@ def execute(spec: TaskSpec, send: Callable[[str], None], sources: Sources | None
                        node=socket.gethostname())
     try:
         try:
-            config = load_config(slot.tree, spec.flags)
-            with redirect_stdout(LineSink(send)):
-                code, error = run_fix(config, slot.tree, spec.task.issue, json_output=True, yes=True), ""
+            with ExitStack() as stack:
+                flags = dict(spec.flags)
+                if spec.engine:
+                    name = stack.enter_context(task_container(spec.engine, spec.image, slot.tree, spec.timeout + 60))
+                    flags["sandbox"] = f"{spec.engine}:{name}"
+                config = load_config(slot.tree, flags)
+                with redirect_stdout(LineSink(send)):
+                    code, error = run_fix(config, slot.tree, spec.task.issue, json_output=True, yes=True), ""
         except HeronError as e:
             code, error = e.exit_code, str(e)
         except KeyboardInterrupt:
@@ -103,7 +112,7 @@ def main() -> None:
     sources = Sources()
     for line in sys.stdin:
         data = json.loads(line)
-        spec = TaskSpec(Task(**data["task"]), data["source"], data["flags"])
+        spec = TaskSpec(Task(**data.pop("task")), **data)
         try:
             outcome = execute(spec, send, sources)
         except Exception as e:  # a bug of heron's: that task fails, the worker goes on

@@ -1,0 +1,61 @@
+"""The container tier: the shell runs inside a running Docker or Podman container.
+
+`fix --batch --container ENGINE --image TEMPLATE` starts one container per task (agent/batch/
+containers.py) with the task's worktree mounted at the same path, and sets `sandbox` to
+"ENGINE:CONTAINER". The shell then enters that container's namespaces with nsenter, as a child
+of heron like any other shell, so the shell tool, its interrupts and its timeouts work unchanged;
+what it runs sees the container's filesystem, network and processes, with the image's PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from agent.errors import UsageError
+from agent.sandbox.bubblewrap import Launch
+from agent.sandbox.limits import Limits
+
+INSPECT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ContainerSandbox:
+    workspace: Path
+    engine: str
+    container: str
+    pid: int  # the container's first process, whose namespaces the shell joins
+    image_env: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)  # the container's own limits apply inside
+
+    def launch(self, command: list[str], env: Mapping[str, str]) -> Launch:
+        inside = {**env, **{k: self.image_env[k] for k in ("PATH", "HOME") if k in self.image_env}}
+        argv = ["nsenter", "--target", str(self.pid), "--mount", "--uts", "--ipc", "--net", "--pid",
+                "--root", "--wd", "--", *command]
+        return Launch(argv, inside)
+
+
+def container_sandbox(mode: str, workspace: Path) -> ContainerSandbox:
+    """The sandbox for `sandbox = "ENGINE:CONTAINER"`; a clear error when it is not running."""
+    engine, container = mode.split(":", 1)
+    if shutil.which(engine) is None:
+        raise UsageError(f"sandbox = {mode}: {engine} is not installed")
+    if shutil.which("nsenter") is None:
+        raise UsageError(f"sandbox = {mode}: nsenter (util-linux) is needed to enter the container")
+    try:
+        proc = subprocess.run([engine, "inspect", "--type", "container", container], capture_output=True,
+                              text=True, timeout=INSPECT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"sandbox = {mode}: `{engine} inspect` did not answer in {INSPECT_TIMEOUT:g} s") from None
+    if proc.returncode != 0:
+        raise UsageError(f"sandbox = {mode}: {engine} knows no such container: {proc.stderr.strip()}")
+    state = json.loads(proc.stdout)[0]
+    pid = state.get("State", {}).get("Pid") or 0
+    if not pid:
+        raise UsageError(f"sandbox = {mode}: the container is not running")
+    image_env = dict(item.split("=", 1) for item in (state.get("Config", {}).get("Env") or []) if "=" in item)
+    return ContainerSandbox(workspace.resolve(), engine, container, pid, image_env)
