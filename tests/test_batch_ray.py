@@ -9,10 +9,7 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -24,75 +21,15 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply, call
 
 if os.environ.get("CI") != "true":
     pytest.importorskip("ray")
-import ray  # noqa: E402
+from tests.ray_cluster import Cluster  # noqa: E402
 
 pytestmark = pytest.mark.ray
-RAY = Path(sys.executable).parent / "ray"
-NODE = ["--num-cpus", "1", "--memory", str(2 * 10**9), "--object-store-memory", str(80 * 10**6),
-        "--disable-usage-stats", "--block"]
-
-
-class Cluster:
-    def __init__(self, root: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.address = f"127.0.0.1:{s.getsockname()[1]}"
-        self.root = root
-        self.head = self._start("head", ["--head", "--port", self.address.split(":")[1], "--temp-dir", str(root),
-                                          "--include-dashboard", "false"])
-        self._wait_for_nodes(1)
-        self.second = self._start("second", ["--address", self.address])
-        self._wait_for_nodes(2)
-
-    def _start(self, name: str, args: list[str]) -> subprocess.Popen:
-        log = open(self.root / f"{name}.log", "w")
-        # A process group of its own: stopping it stops that node and nothing else on the machine.
-        return subprocess.Popen([str(RAY), "start", *args, *NODE], stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, start_new_session=True)
-
-    def nodes(self) -> list[dict]:
-        return [n for n in self._ask(ray.nodes) if n["Alive"]]
-
-    def free_cpus(self) -> float:
-        return self._ask(ray.available_resources).get("CPU", 0.0)
-
-    def _ask(self, what):  # a short-lived driver of the test's own
-        ray.init(address=self.address, logging_level="ERROR", log_to_driver=False)
-        try:
-            return what()
-        finally:
-            ray.shutdown()
-
-    def _wait_for_nodes(self, n: int) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if len(self.nodes()) >= n:
-                    return
-            except (ConnectionError, RuntimeError):
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"the Ray cluster did not come up: see {self.root}")
-
-    def stop(self, node: subprocess.Popen) -> None:
-        if node.poll() is None:
-            os.killpg(node.pid, signal.SIGTERM)
-            try:
-                node.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(node.pid, signal.SIGKILL)
-                node.wait()
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    root = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths live here
-    made = Cluster(root)
-    try:
+    with Cluster(cpus=1) as made:
         yield made
-    finally:
-        made.stop(made.second)
-        made.stop(made.head)
 
 
 def slow_finish(seconds: float) -> Reply:
@@ -135,9 +72,9 @@ def test_ctrl_c_stops_every_task_on_the_cluster(tmp_path, home, cluster):
     assert not out.exists() or out.read_text() == ""  # cut short: a rerun does them
     # Nothing of the batch is left on the cluster: both CPUs free, every slot of the mirror free.
     deadline = time.monotonic() + 30
-    while cluster.free_cpus() < 2 and time.monotonic() < deadline:
+    while cluster.free_cpus() < 2 * cluster.cpus and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert cluster.free_cpus() == 2
+    assert cluster.free_cpus() == 2 * cluster.cpus
     for lock in Path(os.environ["XDG_CACHE_HOME"]).glob("heron/batch/*.trees/*.lock"):
         with lock.open() as f:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if a task still held it

@@ -104,7 +104,8 @@ class BatchRun:
         status = _status(outcome.exit_code, test_cmd)
         return TaskResult(task.id, status, outcome.patch, log.steps, log.tokens_in, log.tokens_out, log.cached,
                           round(time.monotonic() - started, 3), str(transcript),
-                          error=outcome.error if status == "error" else "", endpoint=url, node=outcome.node)
+                          error=outcome.error if status == "error" else "", endpoint=url, node=outcome.node,
+                          cpu_seconds=outcome.cpu_seconds, peak_mb=outcome.peak_mb)
 
     def _spec(self, task: Task, url: str, test_cmd: str | None) -> TaskSpec:
         flags = {"base_url": url, "model": self.model, "api_key": self.config.api_key,

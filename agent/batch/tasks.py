@@ -33,6 +33,8 @@ class TaskResult:
     error: str = ""
     endpoint: str = ""
     node: str = ""  # the machine the task ran on (its hostname, or its Ray node id)
+    cpu_seconds: float = 0.0  # heron's own CPU for the task in its worker (not the model's time)
+    peak_mb: float = 0.0  # its worker process's peak memory
 
 
 def load_tasks(path: Path) -> list[Task]:

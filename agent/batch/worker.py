@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import resource
 import socket
 import subprocess
 import sys
@@ -44,6 +45,8 @@ class Outcome:
     error: str = ""
     patch: str = ""
     node: str = ""
+    cpu_seconds: float = 0.0  # heron's own CPU for the task: this process and the git it ran
+    peak_mb: float = 0.0  # the worker process's peak resident memory so far
 
 
 class LineSink(io.TextIOBase):
@@ -66,6 +69,21 @@ class LineSink(io.TextIOBase):
 
 def execute(spec: TaskSpec, send: Callable[[str], None], sources: Sources | None = None) -> Outcome:
     """Run one task in this process; heron's own expected failures come back in the Outcome."""
+    import agent.fix  # noqa: F401  (once per worker process: not part of any task's cost)
+
+    started = _cpu()
+    outcome = _execute(spec, send, sources)
+    outcome.cpu_seconds = round(_cpu() - started, 3)
+    outcome.peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return outcome
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _execute(spec: TaskSpec, send: Callable[[str], None], sources: Sources | None) -> Outcome:
     from agent.fix import run_fix
 
     try:
@@ -108,6 +126,8 @@ def main() -> None:
     def send(line: str) -> None:
         out.write(line + "\n")
         out.flush()
+
+    import agent.fix  # noqa: F401  (heron's imports, while the driver sends the first task)
 
     sources = Sources()
     for line in sys.stdin:

@@ -1,11 +1,16 @@
-"""Benchmark: `heron fix --batch` throughput against a slow scripted server, 1, 4 and 16 workers.
+"""Benchmark: `heron fix --batch` throughput and heron's own cost, locally and on a Ray cluster.
 
-    python tests/bench/batch.py [--tasks 16] [--delay 0.025]
+    python tests/bench/batch.py [--workers 1,4,16,64] [--delay 0.025] [--rounds 2] [--no-ray]
 
-The server streams every reply one token per `--delay` seconds, so each task's model time is
-known. Printed: wall time per worker count, the ideal wall time if heron cost nothing (model time
-of the tasks each worker runs in turn), their ratio, and the median of heron's own time per task
-(a task's wall time minus its model time: process start, clone, tools, bookkeeping).
+A scripted server streams every reply one token per `--delay` seconds (25 ms: ~40 tokens/s, a
+27B model on one GPU), and answers any number of requests at once, so a task's model time is
+known and the server is never the bottleneck. Each worker count runs `--rounds` tasks per worker,
+after a warm-up batch has filled the mirror, every slot and the repo-map cache. Printed per row:
+wall time; the ideal (model time of the tasks each worker runs in turn); their ratio (1.00: bound
+by the server, not by heron); tasks per hour; heron's CPU per task, all of it (driver and worker
+processes, start-up included; local only, where they are this process's children) and in the
+worker for the task itself (median); the peak memory of a worker process. The Ray rows run on a
+two-node local cluster (tests/ray_cluster.py) with as many logical CPUs as the largest count.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,54 +46,81 @@ def task_script(delay: float) -> list[Reply]:
     ]
 
 
-def model_seconds(delay: float, chunk_size: int) -> float:
+def model_seconds(delay: float) -> float:
     """The server sleeps `delay` after each chunk it streams: count them the way it makes them."""
-    return sum(len(stream_chunks(r, "fake-model", chunk_size, True)) for r in task_script(delay)) * delay
+    return sum(len(stream_chunks(r, "fake-model", CHUNK_SIZE, True)) for r in task_script(delay)) * delay
 
 
-def run(workers: int, tasks: int, delay: float, home: Path, work: Path) -> tuple[float, list[float]]:
-    repo = work / f"repo-{workers}"
-    make_repo(repo, source=EXAMPLES / "inventory")
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(name: str, workers: int, tasks: int, delay: float, repo: Path, home: Path, work: Path,
+        ray: str | None) -> dict[str, float]:
     server = FakeOpenAIServer(chunk_size=CHUNK_SIZE).start()
     lines = []
     for i in range(tasks):
-        server.script_for(f"task-{i:03d}", *task_script(delay))
-        lines.append(json.dumps({"id": f"t{i}", "issue": f"task-{i:03d}: check the ledger"}))
-    task_file = work / f"tasks-{workers}.jsonl"
+        server.script_for(f"task-{name}-{i:03d}", *task_script(delay))
+        lines.append(json.dumps({"id": f"{name}-{i}", "issue": f"task-{name}-{i:03d}: check the ledger"}))
+    task_file = work / f"tasks-{name}.jsonl"
     task_file.write_text("\n".join(lines) + "\n")
-    out = work / f"results-{workers}.jsonl"
-    started = time.perf_counter()
-    proc = subprocess.run([str(HERON), "fix", "--batch", str(task_file), "--out", str(out), "--repo", str(repo),
-                           "--workers", str(workers), "--base-url", server.base_url, "--model", "fake-model"],
-                          env=heron_env(home), capture_output=True, text=True)
-    wall = time.perf_counter() - started
+    out = work / f"results-{name}.jsonl"
+    argv = [str(HERON), "fix", "--batch", str(task_file), "--out", str(out), "--repo", str(repo),
+            "--workers", str(workers), "--base-url", server.base_url, "--model", "fake-model"]
+    cpu, started = children_cpu(), time.perf_counter()
+    proc = subprocess.run(argv + (["--ray", ray] if ray else []), env=heron_env(home), capture_output=True, text=True)
+    wall, cpu = time.perf_counter() - started, children_cpu() - cpu
     server.stop()
     if proc.returncode != 0:
         raise SystemExit(f"batch failed:\n{proc.stderr[-2000:]}")
     results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert all(r["status"] == "fixed" for r in results), results
-    return wall, [r["wall_time"] for r in results]
+    assert all(r["status"] == "fixed" for r in results), [r["error"] for r in results]
+    return {"wall": wall, "cpu": cpu / tasks, "task_cpu": statistics.median(r["cpu_seconds"] for r in results),
+            "peak": max(r["peak_mb"] for r in results)}
+
+
+def table(title: str, rows: list[tuple[int, int, dict[str, float]]], per_task: float, local: bool) -> None:
+    print(f"\n{title}")
+    print(f"{'workers':>7} {'tasks':>5} {'wall s':>7} {'ideal s':>7} {'wall/ideal':>10} {'tasks/hour':>10} "
+          f"{'CPU s/task':>10} {'in worker':>9} {'peak MB/worker':>14}")
+    for workers, tasks, m in rows:
+        ideal = math.ceil(tasks / workers) * per_task
+        all_cpu = f"{m['cpu']:.2f}" if local else "-"
+        print(f"{workers:>7} {tasks:>5} {m['wall']:>7.1f} {ideal:>7.1f} {m['wall'] / ideal:>10.2f} "
+              f"{tasks / m['wall'] * 3600:>10.0f} {all_cpu:>10} {m['task_cpu']:>9.3f} {m['peak']:>14.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=16)
-    parser.add_argument("--delay", type=float, default=0.02, help="seconds per streamed token")
+    parser.add_argument("--workers", default="1,4,16,64", help="comma-separated worker counts")
+    parser.add_argument("--delay", type=float, default=0.025, help="seconds per streamed token")
+    parser.add_argument("--rounds", type=int, default=3, help="tasks per worker at each count")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray cluster rows")
     args = parser.parse_args()
-    per_task = model_seconds(args.delay, CHUNK_SIZE)
-    print(f"{args.tasks} tasks, {per_task:.2f} s of model time each ({args.delay * 1000:.0f} ms/token), "
-          f"{os.cpu_count()} cores")
-    print(f"{'workers':>7} {'wall s':>8} {'ideal s':>8} {'wall/ideal':>10} {'tasks/min':>9} {'heron s/task (median)':>22}")
+    counts = [int(n) for n in args.workers.split(",")]
+    per_task = model_seconds(args.delay)
+    print(f"{per_task:.2f} s of model time per task ({args.delay * 1000:.0f} ms/token), {os.cpu_count()} cores")
     work = Path(tempfile.mkdtemp(prefix="heron-bench-batch-"))
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")  # the bench's own mirror, slots and caches
     try:
         home = work / "home"
         home.mkdir()
-        for workers in (1, 4, 16):
-            wall, task_walls = run(workers, args.tasks, args.delay, home, work)
-            ideal = math.ceil(args.tasks / workers) * per_task
-            own = statistics.median(w - per_task for w in task_walls)
-            print(f"{workers:>7} {wall:>8.1f} {ideal:>8.1f} {wall / ideal:>10.2f} "
-                  f"{args.tasks / wall * 60:>9.1f} {own:>22.2f}")
+        repo = work / "inventory"
+        make_repo(repo, source=EXAMPLES / "inventory")
+        top = max(counts)
+        run("warm", top, top, args.delay, repo, home, work, None)  # every slot made, every cache full
+        rows = [(n, n * args.rounds, run(f"local{n}", n, n * args.rounds, args.delay, repo, home, work, None))
+                for n in counts]
+        table("local pool (worker processes on this machine)", rows, per_task, local=True)
+        if not args.no_ray:
+            from tests.ray_cluster import Cluster
+
+            with Cluster(cpus=(top + 1) // 2) as cluster:
+                run("raywarm", top, top, args.delay, repo, home, work, cluster.address)
+                rows = [(n, n * args.rounds, run(f"ray{n}", n, n * args.rounds, args.delay, repo, home, work,
+                                                 cluster.address)) for n in counts]
+            table("Ray: two-node local cluster", rows, per_task, local=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
