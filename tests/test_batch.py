@@ -42,8 +42,9 @@ def swebench_predictions(path: Path, tasks: Path) -> dict[str, dict]:
     from swebench.harness.utils import get_predictions_from_file
 
     dataset = path.with_name("dataset.jsonl")
-    dataset.write_text("".join(json.dumps({"instance_id": t["id"], "repo": t.get("repo"), "base_commit": t.get(
-        "base_commit"), "problem_statement": t["issue"]}) + "\n" for t in map(json.loads, tasks.read_text().splitlines())))
+    instances = [{"instance_id": t["id"], "repo": t.get("repo"), "base_commit": t.get("base_commit"),
+                  "problem_statement": t["issue"]} for t in map(json.loads, tasks.read_text().splitlines())]
+    dataset.write_text("".join(json.dumps(i) + "\n" for i in instances))
     loaded = get_predictions_from_file(str(path), str(dataset), "test")
     by_id = {p["instance_id"]: p for p in loaded}
     assert len(by_id) == len(loaded)  # no instance twice

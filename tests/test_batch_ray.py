@@ -89,7 +89,7 @@ def test_a_task_whose_node_dies_runs_again_on_the_other(tmp_path, home, cluster)
         proc, out, log = start_batch(tmp_path, home, server, cluster, 2)
         wait_for_requests(server, 2)
         cluster.stop(cluster.second)
-        stdout, _ = proc.communicate(timeout=240)
+        proc.communicate(timeout=240)
         assert not server.unused
     stderr = log.read_text()
     assert proc.returncode == 0, stderr

@@ -38,6 +38,7 @@ class Endpoints:
         self.api_key, self.say = api_key, say
         self.sticky: dict[str, str] = {}
         self.changed = threading.Condition()
+        self.closed = False
 
     def acquire(self, task_id: str) -> str:
         """The server for the task's next attempt; waits while every server is drained."""
@@ -53,7 +54,15 @@ class Endpoints:
                 if all(e.dead for e in self.loads.values()):
                     raise NoServerLeft("no model server answered for "
                                        f"{SERVER_WAIT_LIMIT:g} s: {', '.join(self.loads)}")
+                if self.closed:
+                    raise NoServerLeft("the batch was stopped while every server was drained")
                 self.changed.wait()
+
+    def close(self) -> None:
+        """Wakes the workers waiting for a server, to stop (Ctrl-C)."""
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
 
     def release(self, url: str) -> None:
         with self.changed:

@@ -71,6 +71,7 @@ class LocalPool:
         self.idle: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
         self.busy: set[WorkerProcess] = set()
         self.started = 0
+        self.closed = False
 
     def execute(self, spec: TaskSpec, on_line: Callable[[str], None], timeout: float,
                 on_restart: Callable[[], None] = lambda: None) -> Outcome:
@@ -85,12 +86,15 @@ class LocalPool:
 
     def close(self) -> None:
         """Ends every worker process, idle or busy (on Ctrl-C, the busy ones' tasks stop here)."""
+        self.closed = True
         for worker in list(self.busy):
             worker.kill()
         while not self.idle.empty():
             self.idle.get().kill()
 
     def _take(self) -> WorkerProcess:
+        if self.closed:
+            raise RuntimeError("the batch is stopping")
         try:
             worker = self.idle.get_nowait()
         except queue.Empty:

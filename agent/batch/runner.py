@@ -63,6 +63,7 @@ class BatchRun:
             return [f.result() for f in futures]
         except KeyboardInterrupt:
             self.stopping = True  # the tasks cut short are not recorded: a rerun does them
+            self.endpoints.close()
             self.progress.say(f"interrupted: stopping {self.progress.running} running tasks")
             raise Interrupted("interrupted; run the same command again to go on where it stopped") from None
         finally:

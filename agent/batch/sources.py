@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -30,6 +31,7 @@ from agent.repomap.cache import database_path, default_cache_dir
 # mtimes from blob ids fall in 2001..2011: long past, so no entry of the tag cache looks "racy".
 MTIME_BASE = 1_000_000_000
 MTIME_SPAN = 10 * 365 * 86400
+GITHUB_SLUG = re.compile(r"[\w.-]+/[\w.-]+")
 
 
 class SourceError(RuntimeError):
@@ -78,7 +80,12 @@ class Sources:
 
     def _mirror(self, source: str) -> Path:
         local = Path(source).expanduser()
-        origin = str(local.resolve()) if local.exists() else source
+        if local.exists():
+            origin = str(local.resolve())
+        elif GITHUB_SLUG.fullmatch(source):  # SWE-bench's "owner/name"
+            origin = f"https://github.com/{source}.git"
+        else:
+            origin = source
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(origin.rstrip("/")).name)
         mirror = self.root / f"{name.removesuffix('.git')}-{hashlib.sha1(origin.encode()).hexdigest()[:12]}.git"
         self.root.mkdir(parents=True, exist_ok=True)
