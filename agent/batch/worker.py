@@ -1,8 +1,8 @@
 """One task, run inside a long-lived worker process: a slot of shared sources, `heron fix`, a patch.
 
-The local pool keeps one such process per worker (`python -m agent.batch.worker`, a task per
-line on stdin); on Ray, the cluster's own worker processes call `execute`. Either way heron's
-imports are paid once per worker, not once per task. Events leave as the JSON lines `heron fix
+The local pool keeps one such process per worker (`serve`, forked with heron already imported);
+on Ray, the cluster's own worker processes call `execute`. Either way heron's imports are not
+paid per task. Events leave as the JSON lines `heron fix
 --json` writes, through `send`, so the driver shows progress and keeps the transcript.
 """
 
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import resource
 import socket
 import subprocess
 import sys
 from contextlib import ExitStack, redirect_stdout
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,27 +120,27 @@ def _patch(tree: Path, base: str) -> str:
     return diff if diff.endswith("\n") or not diff else diff + "\n"
 
 
-def main() -> None:
-    """The local pool's worker: a TaskSpec per stdin line; events, then the outcome, on stdout."""
-    out = sys.stdout
-    sys.stdout = sys.stderr  # nothing else may write on the channel to the driver
+def serve(tasks: Connection, lines: Connection, log: str) -> None:
+    """A local worker: a TaskSpec per message on `tasks`; event lines, then the outcome, on `lines`."""
+    os.setsid()  # a process group of its own: the pool kills it and all it started as one
+    with open(log, "ab") as err:
+        os.dup2(err.fileno(), 2)
+    os.dup2(2, 1)  # nothing but `lines` talks to the driver
+    sys.stdout = sys.stderr
 
     def send(line: str) -> None:
-        out.write(line + "\n")
-        out.flush()
-
-    import agent.fix  # noqa: F401  (heron's imports, while the driver sends the first task)
+        lines.send_bytes(line.encode())
 
     sources = Sources()
-    for line in sys.stdin:
-        data = json.loads(line)
+    send("ready")
+    while True:
+        try:
+            data = json.loads(tasks.recv_bytes())
+        except EOFError:  # the driver is gone
+            return
         spec = TaskSpec(Task(**data.pop("task")), **data)
         try:
             outcome = execute(spec, send, sources)
         except Exception as e:  # a bug of heron's: that task fails, the worker goes on
             outcome = Outcome(-1, f"{type(e).__name__}: {e}", node=socket.gethostname())
         send(json.dumps({"type": OUTCOME, **asdict(outcome)}))
-
-
-if __name__ == "__main__":
-    main()
