@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.batch.endpoints import Endpoints
 from tests.conftest import EXAMPLES, HERON, heron_env, make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 
@@ -188,3 +189,16 @@ def test_tasks_spread_over_several_servers_and_a_dead_one_is_drained(tmp_path, h
     assert re.search(r"127\.0\.0\.1:\d+ drained \d+ tok/s", result.stderr), result.stderr
     for server in (one, two):
         server.keyed.clear()  # each task ran on one of the two: the other's script stays unused
+
+
+def test_a_task_goes_back_to_its_server_and_a_new_one_to_the_least_busy():
+    said: list[str] = []
+    a, b = "http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1"
+    servers = Endpoints([a, b], "sk-local", said.append)
+    assert servers.acquire("t1") == a
+    assert servers.acquire("t2") == b  # a is busier
+    servers.release(a)  # t1's attempt ended
+    assert [servers.acquire("t3"), servers.acquire("t4")] == [a, a]  # a: 2 running, b: 1
+    assert servers.acquire("t1") == a  # its prompt is cached there, busier or not
+    assert servers.acquire("t5") == b
+    assert servers.status() == "127.0.0.1:9 3 running 0 tok/s | 127.0.0.1:10 2 running 0 tok/s"
