@@ -25,24 +25,32 @@ NODE = ["--memory", str(2 * 10**9), "--object-store-memory", str(80 * 10**6),
 
 
 class Cluster:
-    def __init__(self, cpus: int) -> None:
+    def __init__(self, cpus: int, enter: Callable[[], None] | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.address = f"127.0.0.1:{s.getsockname()[1]}"
         self.cpus = cpus
+        self.enter = enter  # run in each node's process before it starts (the benchmark's CPU meter)
         self.root = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths live here
         self.head = self._start("head", ["--head", "--port", self.address.split(":")[1], "--temp-dir", str(self.root),
                                           "--include-dashboard", "false"])
-        self._wait_for_nodes(1)
-        self.second = self._start("second", ["--address", self.address])
-        self._wait_for_nodes(2)
+        self.second: subprocess.Popen | None = None
+        try:
+            self._wait_for_nodes(1)
+            self.second = self._start("second", ["--address", self.address])
+            self._wait_for_nodes(2)
+        except BaseException:
+            self.__exit__()
+            raise
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "w")
         # A process group of its own: stopping it stops that node and nothing else on the machine.
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        # No worker processes started ahead of tasks: on a small machine, N at once stall the node.
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_enable_worker_prestart": "0"}
         return subprocess.Popen([str(RAY), "start", *args, "--num-cpus", str(self.cpus), *NODE], stdout=log,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=self.enter)
 
     def nodes(self) -> list[dict]:
         return [n for n in self._ask(ray.nodes) if n["Alive"]]
@@ -58,7 +66,7 @@ class Cluster:
             ray.shutdown()
 
     def _wait_for_nodes(self, n: int) -> None:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
                 if len(self.nodes()) >= n:
@@ -68,8 +76,8 @@ class Cluster:
             time.sleep(1)
         raise RuntimeError(f"the Ray cluster did not come up: see {self.root}")
 
-    def stop(self, node: subprocess.Popen) -> None:
-        if node.poll() is None:
+    def stop(self, node: subprocess.Popen | None) -> None:
+        if node is not None and node.poll() is None:
             os.killpg(node.pid, signal.SIGTERM)
             try:
                 node.wait(timeout=30)

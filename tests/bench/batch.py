@@ -8,8 +8,8 @@ known and the server is never the bottleneck. Each worker count runs `--rounds` 
 after a warm-up batch has filled the mirror, every slot and the repo-map cache. Printed per row:
 wall time; the ideal (model time of the tasks each worker runs in turn); their ratio (1.00: bound
 by the server, not by heron); tasks per hour; heron's CPU per task, all of it (driver and worker
-processes, start-up included; local only, where they are this process's children) and in the
-worker for the task itself (median); the peak memory of a worker process. The Ray rows run on a
+processes, start-up included, counted in a cpuacct cgroup, so as root; on Ray with the cluster's
+own daemons) and in the worker for the task itself (median); the peak memory of a worker process. The Ray rows run on a
 two-node local cluster (tests/ray_cluster.py) with as many logical CPUs as the largest count.
 """
 
@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, stream_chun
 
 WORDS_PER_REPLY = 40
 CHUNK_SIZE = 3  # characters per streamed chunk: about a token
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 
 
 def task_script(delay: float) -> list[Reply]:
@@ -51,13 +51,26 @@ def model_seconds(delay: float) -> float:
     return sum(len(stream_chunks(r, "fake-model", CHUNK_SIZE, True)) for r in task_script(delay)) * delay
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+class CpuMeter:
+    """CPU seconds of a process tree, whatever forks it: a cgroup-v1 cpuacct group (root only)."""
+
+    def __init__(self, name: str) -> None:
+        self.path = CPUACCT / f"heron-bench-{os.getpid()}-{name}"
+        self.path.mkdir(exist_ok=True)
+
+    def enter(self) -> None:  # in the child, before exec: it and all it starts are counted
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def seconds(self) -> float:
+        return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    @staticmethod
+    def available() -> bool:
+        return os.access(CPUACCT, os.W_OK)
 
 
 def run(name: str, workers: int, tasks: int, delay: float, repo: Path, home: Path, work: Path,
-        ray: str | None) -> dict[str, float]:
+        ray: str | None, cluster_cpu: CpuMeter | None = None) -> dict[str, float]:
     server = FakeOpenAIServer(chunk_size=CHUNK_SIZE).start()
     lines = []
     for i in range(tasks):
@@ -68,9 +81,13 @@ def run(name: str, workers: int, tasks: int, delay: float, repo: Path, home: Pat
     out = work / f"results-{name}.jsonl"
     argv = [str(HERON), "fix", "--batch", str(task_file), "--out", str(out), "--repo", str(repo),
             "--workers", str(workers), "--base-url", server.base_url, "--model", "fake-model"]
-    cpu, started = children_cpu(), time.perf_counter()
-    proc = subprocess.run(argv + (["--ray", ray] if ray else []), env=heron_env(home), capture_output=True, text=True)
-    wall, cpu = time.perf_counter() - started, children_cpu() - cpu
+    meter = CpuMeter(name) if CpuMeter.available() else None
+    cluster_before = cluster_cpu.seconds() if cluster_cpu else 0.0
+    started = time.perf_counter()
+    proc = subprocess.run(argv + (["--ray", ray] if ray else []), env=heron_env(home), capture_output=True, text=True,
+                          preexec_fn=meter.enter if meter else None)
+    wall = time.perf_counter() - started
+    cpu = (meter.seconds() if meter else math.nan) + (cluster_cpu.seconds() - cluster_before if cluster_cpu else 0.0)
     server.stop()
     if proc.returncode != 0:
         raise SystemExit(f"batch failed:\n{proc.stderr[-2000:]}")
@@ -80,13 +97,13 @@ def run(name: str, workers: int, tasks: int, delay: float, repo: Path, home: Pat
             "peak": max(r["peak_mb"] for r in results)}
 
 
-def table(title: str, rows: list[tuple[int, int, dict[str, float]]], per_task: float, local: bool) -> None:
+def table(title: str, rows: list[tuple[int, int, dict[str, float]]], per_task: float) -> None:
     print(f"\n{title}")
     print(f"{'workers':>7} {'tasks':>5} {'wall s':>7} {'ideal s':>7} {'wall/ideal':>10} {'tasks/hour':>10} "
           f"{'CPU s/task':>10} {'in worker':>9} {'peak MB/worker':>14}")
     for workers, tasks, m in rows:
         ideal = math.ceil(tasks / workers) * per_task
-        all_cpu = f"{m['cpu']:.2f}" if local else "-"
+        all_cpu = "-" if math.isnan(m["cpu"]) else f"{m['cpu']:.2f}"
         print(f"{workers:>7} {tasks:>5} {m['wall']:>7.1f} {ideal:>7.1f} {m['wall'] / ideal:>10.2f} "
               f"{tasks / m['wall'] * 3600:>10.0f} {all_cpu:>10} {m['task_cpu']:>9.3f} {m['peak']:>14.0f}")
 
@@ -112,15 +129,16 @@ def main() -> None:
         run("warm", top, top, args.delay, repo, home, work, None)  # every slot made, every cache full
         rows = [(n, n * args.rounds, run(f"local{n}", n, n * args.rounds, args.delay, repo, home, work, None))
                 for n in counts]
-        table("local pool (worker processes on this machine)", rows, per_task, local=True)
+        table("local pool (worker processes on this machine)", rows, per_task)
         if not args.no_ray:
             from tests.ray_cluster import Cluster
 
-            with Cluster(cpus=(top + 1) // 2) as cluster:
+            cluster_cpu = CpuMeter("cluster") if CpuMeter.available() else None
+            with Cluster(cpus=(top + 1) // 2, enter=cluster_cpu.enter if cluster_cpu else None) as cluster:
                 run("raywarm", top, top, args.delay, repo, home, work, cluster.address)
                 rows = [(n, n * args.rounds, run(f"ray{n}", n, n * args.rounds, args.delay, repo, home, work,
-                                                 cluster.address)) for n in counts]
-            table("Ray: two-node local cluster", rows, per_task, local=False)
+                                                 cluster.address, cluster_cpu)) for n in counts]
+            table("Ray: two-node local cluster (CPU includes Ray's own daemons)", rows, per_task)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
