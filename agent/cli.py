@@ -94,8 +94,8 @@ def _add_fix(commands: Any) -> None:
     batch.add_argument("--format", choices=["heron", "swebench"], default="heron",
                        help="swebench also writes predictions for the SWE-bench harness")
     batch.add_argument("--container", choices=CONTAINER_ENGINES,
-                       help="run each task's shell in a container of --image (Docker or Podman)")
-    batch.add_argument("--image", metavar="TEMPLATE",
+                       help="run each task's shell in a container of --container-image (Docker or Podman)")
+    batch.add_argument("--container-image", metavar="TEMPLATE",
                        help="each task's image; {id} is the task id, {instance} its SWE-bench image name, "
                             "e.g. swebench/sweb.eval.x86_64.{instance}:latest")
     batch.add_argument("--ray", metavar="auto|ADDRESS",
@@ -141,11 +141,11 @@ def _fix(args: argparse.Namespace) -> int:
     if args.batch:
         from agent.batch.runner import run_batch
 
-        if args.issue or args.issue_file or args.resume:
-            raise UsageError("--batch takes its issues from the task file; give no other issue or --resume")
+        if args.issue or args.issue_file or args.resume or args.image:
+            raise UsageError("--batch takes its issues from the task file; give no other issue, --image or --resume")
         return run_batch(config, repo, Path(args.batch), Path(args.out) if args.out else None,
                          args.workers, args.task_timeout, swebench=args.format == "swebench", ray=args.ray,
-                         container=args.container, image=args.image)
+                         container=args.container, image=args.container_image)
     given = args.issue is not None or args.issue_file is not None
     issue = read_issue(args.issue, args.issue_file, sys.stdin) if given or not args.resume else None
     return run_fix(config, repo, issue, json_output=args.json, yes=args.yes,

@@ -1,4 +1,4 @@
-"""`fix --batch --container podman --image TEMPLATE`: each task's shell in its own real container.
+"""`fix --batch --container podman --container-image TEMPLATE`: each task's shell in its own real container.
 
 The images are made here from a few of this machine's own binaries (`podman import`), since
 nothing may be pulled. Where Podman cannot run a container the test is skipped, and fails under
@@ -77,7 +77,7 @@ def test_each_tasks_shell_runs_in_its_own_container(tmp_path, home, fake_server,
     out = tmp_path / "results.jsonl"
     result = run_heron(["fix", "--batch", str(tasks), "--out", str(out), "--repo", str(repo_dir), "--workers", "2",
                         "--base-url", fake_server.base_url, "--container", "podman",
-                        "--image", "localhost/heron-test:{id}"], home, timeout=300, **ENV)
+                        "--container-image", "localhost/heron-test:{id}"], home, timeout=300, **ENV)
     assert result.returncode == 0, result.stderr
     got = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     for tag, marker in images.items():
@@ -94,7 +94,7 @@ def test_an_engine_that_cannot_run_containers_is_a_clear_error(tmp_path, home):
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text('{"id": "a", "issue": "x"}\n')
     argv = ["fix", "--batch", str(tasks), "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
-            "--container", "docker", "--image", "x:{id}"]
+            "--container", "docker", "--container-image", "x:{id}"]
     bare = tmp_path / "bin"  # git alone on the PATH: no docker there
     bare.mkdir()
     (bare / "git").symlink_to(shutil.which("git"))

@@ -1,4 +1,4 @@
-"""A container per task (`fix --batch --container ENGINE --image TEMPLATE`), for its shell.
+"""A container per task (`fix --batch --container ENGINE --container-image TEMPLATE`), for its shell.
 
 TEMPLATE names the task's image: `{id}` is the task id, `{instance}` the id as SWE-bench names
 its instance images (lower case, `__` as `_1776_`), e.g.
@@ -25,7 +25,7 @@ def image_name(template: str, task_id: str) -> str:
     try:
         return template.format(id=task_id, instance=task_id.lower().replace("__", "_1776_"))
     except (KeyError, IndexError, ValueError) as e:
-        raise UsageError(f"--image {template!r}: {e}; the template may use {{id}} and {{instance}}") from None
+        raise UsageError(f"--container-image {template!r}: {e}; the template may use {{id}} and {{instance}}") from None
 
 
 def check_engine(engine: str) -> None:

@@ -43,7 +43,7 @@ class BatchOptions:
     task_timeout: float
     default_repo: Path
     work_dir: Path
-    engine: str = ""  # --container: each task's shell in a container of --image
+    engine: str = ""  # --container: each task's shell in a container of --container-image
     image: str = ""
 
 
@@ -158,7 +158,8 @@ def run_batch(config: Config, repo: Path, tasks_file: Path, out: Path | None, wo
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     if bool(container) != bool(image):
-        raise UsageError("--container and --image go together: --container podman --image 'NAME:{id}'")
+        raise UsageError("--container and --container-image go together: "
+                         "--container podman --container-image 'NAME:{id}'")
     tasks = load_tasks(tasks_file)
     if container:
         image_name(image or "", tasks[0].id if tasks else "x")  # a bad template fails before any task

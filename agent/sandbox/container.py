@@ -1,6 +1,6 @@
 """The container tier: the shell runs inside a running Docker or Podman container.
 
-`fix --batch --container ENGINE --image TEMPLATE` starts one container per task (agent/batch/
+`fix --batch --container ENGINE --container-image TEMPLATE` starts one container per task (agent/batch/
 containers.py) with the task's worktree mounted at the same path, and sets `sandbox` to
 "ENGINE:CONTAINER". The shell then enters that container's namespaces with nsenter, as a child
 of heron like any other shell, so the shell tool, its interrupts and its timeouts work unchanged;
