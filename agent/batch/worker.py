@@ -71,7 +71,7 @@ class LineSink(io.TextIOBase):
 
 def execute(spec: TaskSpec, send: Callable[[str], None], sources: Sources | None = None) -> Outcome:
     """Run one task in this process; heron's own expected failures come back in the Outcome."""
-    import agent.fix  # noqa: F401  (once per worker process: not part of any task's cost)
+    import agent.batch.warm  # noqa: F401  (once per worker process: not part of any task's cost)
 
     started = _cpu()
     outcome = _execute(spec, send, sources)
