@@ -100,6 +100,10 @@ class RepoMap:
                 self.sources[path] = source
                 self.recorded[path] = recorded
             self.lister.directories = self.cache.load_directories()
+            self._order()
+            # The index saved for the cached contents, before looking at the disk: then a file
+            # changed since the last process patches it, as in a session, rather than build anew.
+            self.index = self._saved_index()
         listing = self.lister.list(self.root)
         if self.lister.unchanged and self.index is not None:
             self.stats.parsed, self.stats.cache_hits = 0, len(listing)
@@ -129,6 +133,7 @@ class RepoMap:
         for source in parsed:
             self.sources[source.path] = source
         changed = bool(parsed or deleted) or self.index is None
+        stats = changed or first
         if deleted:
             self.cache.save((), deleted)
         if self._loaded:
@@ -136,8 +141,10 @@ class RepoMap:
             self.recent = [p for p in self.recent if p in self.sources and p not in fresh] + sorted(fresh)
         self._loaded = True
         if changed:
-            self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
+            self._order()
             self.index = self._patched(previous) or self._index(save=first)
+        if stats:
+            assert self.index is not None
             self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),
                                tags=self.index.tag_count)
         self.stats.parsed = len(parsed)
@@ -146,21 +153,34 @@ class RepoMap:
         self.stats.cache_rebuilt = self.cache.rebuilt
         return changed
 
+    def _order(self) -> None:
+        self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
+
+    def _saved_index(self) -> Index | None:
+        """The ranking index saved in the cache for exactly the files of self.ordered, or None."""
+        if not self.ordered:
+            return None
+        from agent.repomap.rank import Index
+
+        index = self.cache.snapshot(self._fingerprint())
+        if isinstance(index, Index) and index.paths == [s.path for s in self.ordered]:
+            self._unsaved = False
+            return index
+        return None
+
     def _index(self, save: bool) -> Index:
         """The ranking index: from the cache when it was saved for these very contents. A new one
         is saved at once when the map starts, else when it closes: an edit should not wait for it."""
         from agent.repomap.rank import Index
 
-        fingerprint = self._fingerprint()
-        index = self.cache.snapshot(fingerprint)
-        if isinstance(index, Index) and index.paths == [s.path for s in self.ordered]:
-            self._unsaved = False
-            return index
+        saved = self._saved_index()
+        if saved is not None:
+            return saved
         self.cache.load_bodies(self.ordered)
         self.cache.load_heads(self.ordered)
         index = Index.build(self.ordered)
         if save:
-            self.cache.save_snapshot(fingerprint, index)
+            self.cache.save_snapshot(self._fingerprint(), index)
         self._unsaved = not save
         return index
 

@@ -587,3 +587,25 @@ def test_secret_files_are_listed_by_name_and_never_shown(tmp_path):
     for value in ("sk_live_map", "MAPKEYMATERIAL", "map-token"):
         assert value not in text
     assert "class Cart" in text  # the rest of the map is as before
+
+
+def test_a_new_process_after_an_edit_patches_the_saved_index(tmp_path):
+    root = tmp_path / "repo"
+    make_repo(root, linked_modules())
+    first = new_map(root, tmp_path)
+    first.refresh()
+    first.close()
+    (root / "app/mod_05.py").write_text("def step_5(x):\n    return step_9(x) * 2\n")
+    second = new_map(root, tmp_path)
+    assert second.refresh() and second.stats.parsed == 1
+    patched = second.index
+    assert patched is not None
+    # Patched from the index the first process saved: most files' bodies were never read.
+    assert not all(s.has_body for s in second.ordered)
+    second.cache.load_bodies(second.ordered)
+    second.cache.load_heads(second.ordered)
+    assert_same_ranking(patched, Index.build(second.ordered))
+    second.close()
+    third = new_map(root, tmp_path)  # and the patched index was saved at close
+    assert third.refresh() is False and third.index is not None
+    assert not any(s.has_body for s in third.ordered)
