@@ -26,7 +26,7 @@ from agent.repomap.source import Source, counted, digest_of, read_source
 from agent.secrets import DEFAULT_SECRET_FILES, SECRET_FILES_KEY, is_secret_file
 
 if TYPE_CHECKING:
-    from agent.repomap.rank import Index  # it brings numpy: loaded when an index is built or read
+    from agent.repomap.rank import Index, IndexBuilder  # numpy: loaded when an index is built or read
     from tools.base import ToolContext  # it brings pydantic, which a warm start has no use for
 
 DEFAULT_BUDGET = 262_144 // 4
@@ -123,10 +123,16 @@ class RepoMap:
         if self.index is not None and len(stale) + len(deleted) <= PATCH_MAX_FILES:
             previous = {p: self.sources[p] for p in [*(f.path for f in stale), *deleted] if p in self.sources}
             self.cache.load_heads(previous.values())  # what they defined, before the cache forgets it
+        # An index to build rather than patch takes in each file as it is parsed.
+        builder = self._builder() if previous is None and (stale or deleted or self.index is None) else None
         parsed: list[Source] = []
         for batch in self._read(stale):  # saved as they come: meanwhile the workers parse on
             self.cache.save(batch)
             self.recorded.update({s.path: time.time_ns() for s in batch})
+            for source in batch:
+                if builder is not None and not source.skipped:
+                    builder.add(source)
+                source.release()  # the cache has it now
             parsed.extend(batch)
         for path in deleted:
             del self.sources[path]
@@ -142,7 +148,7 @@ class RepoMap:
         self._loaded = True
         if changed:
             self._order()
-            self.index = self._patched(previous) or self._index(save=first)
+            self.index = self._patched(previous) or self._index(save=first, builder=builder)
         if stats:
             assert self.index is not None
             self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),
@@ -168,17 +174,23 @@ class RepoMap:
             return index
         return None
 
-    def _index(self, save: bool) -> Index:
-        """The ranking index: from the cache when it was saved for these very contents. A new one
-        is saved at once when the map starts, else when it closes: an edit should not wait for it."""
-        from agent.repomap.rank import Index
+    @staticmethod
+    def _builder() -> IndexBuilder:
+        from agent.repomap.rank import IndexBuilder
 
+        return IndexBuilder()
+
+    def _index(self, save: bool, builder: IndexBuilder | None = None) -> Index:
+        """The ranking index: from the cache when it was saved for these very contents, else
+        built, `builder` having taken in the files just parsed. A new one is saved at once when
+        the map starts, else when it closes: an edit should not wait for it."""
         saved = self._saved_index()
         if saved is not None:
             return saved
-        self.cache.load_bodies(self.ordered)
-        self.cache.load_heads(self.ordered)
-        index = Index.build(self.ordered)
+        builder = builder or self._builder()
+        for source in self.cache.filled([s for s in self.ordered if s.path not in builder]):
+            builder.add(source)
+        index = builder.finish(self.ordered)
         if save:
             self.cache.save_snapshot(self._fingerprint(), index)
         self._unsaved = not save
@@ -211,11 +223,13 @@ class RepoMap:
         the bodies of the files that may refer to them; None when one is lost."""
         if not changed:
             return index
+        self.cache.load_heads(sources[i] for i in changed)
         referrers = index.referrers(sources, changed)
         if referrers is None:
             referrers = list(range(len(sources)))
-        self.cache.load_bodies(sources[i] for i in referrers)
-        if not all(sources[i].has_body for i in referrers):
+        self.cache.load_bodies(sources[i] for i in [*changed, *referrers])
+        if not all(sources[i].has_body for i in [*changed, *referrers]) or not all(
+                sources[i].has_head for i in changed):
             return None
         self._unsaved = True
         return index.updated(sources, changed, referrers)

@@ -17,7 +17,7 @@ import pickle
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Sequence
 
 from platformdirs import user_cache_dir
 
@@ -31,6 +31,7 @@ SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_token
 # parameters); beyond, one scan of the table is quicker.
 BLOBS_BY_PATH = 2000
 BLOBS_A_QUERY = 500
+FILL_CHUNK = 1000  # files whose heads and bodies are in memory at once while an index is built
 
 
 def default_cache_dir() -> Path:
@@ -72,6 +73,17 @@ class TagCache:
             if source is not None:
                 source.refs, source.words = marshal.loads(body)
                 source.has_body = True
+
+    def filled(self, sources: Sequence[Source]) -> Iterator[Source]:
+        """Each source with its head and body, loaded a chunk at a time and let go after."""
+        for at in range(0, len(sources), FILL_CHUNK):
+            chunk = sources[at:at + FILL_CHUNK]
+            loaded = [s for s in chunk if not (s.has_head and s.has_body)]
+            self.load_heads(loaded)
+            self.load_bodies(loaded)
+            yield from chunk
+            for s in loaded:
+                s.release()
 
     def _blobs(self, column: str, paths: list[str]) -> list[tuple[str, bytes]]:
         """(path, column) of these paths, and maybe of others when there are many of them."""

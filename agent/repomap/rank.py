@@ -13,7 +13,7 @@ import bisect
 import dataclasses
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any, Iterable, Sequence
@@ -108,32 +108,10 @@ class Index:
 
     @classmethod
     def build(cls, sources: list[Source]) -> "Index":
-        definers: dict[str, list[int]] = {}
-        for i, s in enumerate(sources):
-            for name in {name for name, _ in s.defs}:
-                definers.setdefault(name, []).append(i)
-        src, dst, weight = _edges(range(len(sources)), [s.refs for s in sources], definers, len(sources))
-        # Postings with loops in C: a large repository has hundreds of thousands.
-        bags = [s.words for s in sources]
-        all_terms = list(chain.from_iterable(bags))
-        term_ids = {term: i for i, term in enumerate(dict.fromkeys(all_terms))}
-        row = np.fromiter(map(term_ids.__getitem__, all_terms), dtype=np.int64, count=len(all_terms))
-        counts = np.fromiter(chain.from_iterable(bag.values() for bag in bags), dtype=np.float64,
-                             count=len(all_terms))
-        files = np.repeat(np.arange(len(sources), dtype=np.int64), [len(bag) for bag in bags])
-        order = np.argsort(row, kind="stable")
-        starts = np.searchsorted(row[order], np.arange(len(term_ids) + 1))
-        return cls(
-            paths=[s.path for s in sources], definers=definers,
-            # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
-            # and is read at every start, so its size is time.
-            src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
-            terms=term_ids, starts=starts,
-            files=files[order].astype(np.int32), counts=counts[order].astype(np.int32),
-            lengths=np.bincount(files, weights=counts, minlength=len(sources)),
-            definitions=_definition_counts(sources), references=_reference_counts(sources),
-            **_per_path(sources),
-        )
+        builder = IndexBuilder()
+        for s in sources:
+            builder.add(s)
+        return builder.finish(sources)
 
     @property
     def tag_count(self) -> int:
@@ -320,10 +298,84 @@ class Index:
         return np.lexsort((self.path_order, -score)).tolist()
 
 
+class IndexBuilder:
+    """An Index built a file at a time, in any order: what ranking needs of each file is kept as
+    a few arrays of numbers, so the file's own dictionaries can be let go at once (those of
+    100,000 files would not fit in memory together), and a cold build takes each file in as the
+    parsing workers send it."""
+
+    def __init__(self) -> None:
+        # Each distinct term and referenced name numbered once: a new key gets the next number.
+        self.term_ids: defaultdict[str, int] = defaultdict()
+        self.term_ids.default_factory = self.term_ids.__len__
+        self.name_ids: defaultdict[str, int] = defaultdict()
+        self.name_ids.default_factory = self.name_ids.__len__
+        self.kept: dict[str, tuple[tuple[str, ...], int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def add(self, s: Source) -> None:
+        """Take in a file, whose head and body must be loaded; it is not kept."""
+        names = self.name_ids
+        self.kept[s.path] = (
+            tuple({name: None for name, _ in s.defs}), len(s.defs),
+            np.fromiter(map(self.term_ids.__getitem__, s.words), dtype=np.int32, count=len(s.words)),
+            np.fromiter(s.words.values(), dtype=np.int32, count=len(s.words)),
+            np.fromiter(map(names.__getitem__, s.refs), dtype=np.int32, count=len(s.refs)),
+            np.fromiter(s.refs.values(), dtype=np.int32, count=len(s.refs)))
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.kept
+
+    def finish(self, sources: list[Source]) -> Index:
+        """The index of `sources`, every one of them taken in."""
+        kept = [self.kept.pop(s.path) for s in sources]
+        self.kept.clear()
+        n = len(sources)
+        definers: dict[str, list[int]] = {}
+        for i, (defined, *_) in enumerate(kept):
+            for name in defined:
+                definers.setdefault(name, []).append(i)
+        numbers = np.arange(n, dtype=np.int64)
+        ref_names, uses = _joined([k[4] for k in kept]), _joined([k[5] for k in kept])
+        src, dst, weight = _linked(np.repeat(numbers, [len(k[4]) for k in kept]), ref_names, list(self.name_ids),
+                                   uses.astype(np.float64), definers, n)
+        # Postings by term, files ascending within a term (they come in file order).
+        row, counts = _joined([k[2] for k in kept]), _joined([k[3] for k in kept])
+        files = np.repeat(numbers, [len(k[2]) for k in kept])
+        order = np.argsort(row, kind="stable")
+        starts = np.searchsorted(row[order], np.arange(len(self.term_ids) + 1))
+        self.term_ids.default_factory = None  # a plain mapping from now on
+        return Index(
+            paths=[s.path for s in sources], definers=definers,
+            # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
+            # and is read at every start, so its size is time.
+            src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
+            terms=self.term_ids, starts=starts,
+            files=files[order].astype(np.int32), counts=counts[order],
+            lengths=np.bincount(files, weights=counts, minlength=n),
+            definitions=np.array([k[1] for k in kept], dtype=np.int32),
+            references=np.array([int(k[5].sum()) for k in kept], dtype=np.int32),
+            **_per_path(sources),
+        )
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int32)
+
+
 def _edges(files: Sequence[int], refs: Sequence[dict[str, int]], definers: dict[str, list[int]],
            n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each of `files`, with its `refs`, -> the files defining what it refers to, weighted; built
-    with numpy, as there are 10^5 references."""
+    """Each of `files`, with its `refs`, -> the files defining what it refers to, weighted."""
+    used = list(chain.from_iterable(refs))
+    uses = np.fromiter(chain.from_iterable(r.values() for r in refs), dtype=np.float64, count=len(used))
+    by = np.repeat(np.asarray(files, dtype=np.int64), [len(r) for r in refs])
+    return _linked(by, np.arange(len(used)), used, uses, definers, n)
+
+
+def _linked(by: np.ndarray, ref_names: np.ndarray, names_by_number: list[str], uses: np.ndarray,
+            definers: dict[str, list[int]], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges from files `by` that refer (`uses` times) to the names numbered `ref_names` (see
+    names_by_number) -> the files defining them, weighted; built with numpy, as there are 10^5
+    references and more."""
     names = [name for name, targets in definers.items() if len(targets) <= MAX_DEFINERS]
     link = {name: k for k, name in enumerate(names)}
     target_count = np.array([len(definers[name]) for name in names], dtype=np.int64)
@@ -333,10 +385,8 @@ def _edges(files: Sequence[int], refs: Sequence[dict[str, int]], definers: dict[
     # Many uses count, with diminishing returns; a name with few definers says more; a private
     # name (_x) little.
     factor = np.array([0.1 if name.startswith("_") else 1.0 for name in names]) / np.maximum(target_count, 1)
-    used = list(chain.from_iterable(refs))
-    uses = np.fromiter(chain.from_iterable(r.values() for r in refs), dtype=np.float64, count=len(used))
-    by = np.repeat(np.asarray(files, dtype=np.int64), [len(r) for r in refs])
-    k = np.fromiter(map(link.get, used, repeat(-1)), dtype=np.int64, count=len(used))
+    linked = np.fromiter(map(link.get, names_by_number, repeat(-1)), dtype=np.int64, count=len(names_by_number))
+    k = linked[ref_names] if len(ref_names) else np.zeros(0, dtype=np.int64)
     keep = k >= 0
     k, by, uses = k[keep], by[keep], uses[keep]
     # One edge per (reference, definer): repeat each reference once per definer of its name.

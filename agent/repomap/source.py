@@ -61,6 +61,12 @@ class Source:
     # the main process unpacks them once and packs them never. Dropped once saved.
     packed: tuple[bytes, bytes] | None = field(default=None, repr=False, compare=False)
 
+    def release(self) -> None:
+        """Let go of head and body, which the cache holds: a large repository's do not fit in
+        memory together, and a turn needs only those of the files its map shows."""
+        self.defs, self.signatures, self.refs, self.words = [], "", {}, {}
+        self.has_head = self.has_body = False
+
     def head(self) -> tuple:
         return (self.defs, self.signatures)
 

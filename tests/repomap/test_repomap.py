@@ -183,6 +183,7 @@ def test_hostile_repository(tmp_path):
         assert not mapped & {"blob.dat", "app.min.js", "bundle.js", "gen_pb.py", "huge_generated.py",
                               "node_modules/lib/index.js", "loop", "self"}
         assert ("ignored.py" in mapped) is not in_git
+        repo_map.cache.load_heads(repo_map.ordered)
         assert {"fine", "after"} <= {n for s in repo_map.ordered for n, _ in s.defs}
         assert repo_map.render("fine", budget=500).text
 
@@ -481,6 +482,7 @@ def test_parsing_in_worker_processes_gives_what_parsing_in_one_gives(tmp_path):
     for repo_map in maps:
         repo_map.refresh()
         repo_map.cache.load_heads(repo_map.ordered)
+        repo_map.cache.load_bodies(repo_map.ordered)
     serial, parallel = ([vars(s) for s in m.ordered] for m in maps)
     assert len(serial) == 80 and serial == parallel
     assert all(s["signature_tokens"] and s["path_tokens"] for s in parallel)
