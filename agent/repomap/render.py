@@ -2,8 +2,8 @@
 
 The hottest files go in whole, the next as signatures (definition headers with the first line of
 their docs), the next as the names they define, the rest as paths grouped by directory, so most
-repositories fit whole. Signatures get at most a share of the budget: past the best files, the
-names of what many more files define are worth more than the details of a few. Costs come
+repositories fit whole. Signatures get what whole files leave, but for a share kept to list the
+other files and name what some of them define. Costs come
 from the token counts cached per file, so rendering never re-counts a repository.
 """
 
@@ -17,8 +17,12 @@ from typing import Callable, Sequence
 from agent.repomap.source import Source, folder_label, names_line
 
 FULL_SHARE = 0.3  # at most this share of the budget goes to whole files
-SIGNATURE_SHARE = 0.3  # at most this share to signatures, so that more files show their names
 PATH_SHARE = 0.25  # room kept for listing the files without signatures, at most
+# Room kept for the names of the files without signatures, at most; signatures take the rest.
+# With a fixed 30% for signatures instead, the file an issue's fix touched was shown whole or as
+# signatures in 87.3% of 32K maps and 93.0% of 262K maps (tests/bench/localize.py), and as no more
+# than the names it defines in the rest; the names of 1,500 files of sympy take 175K tokens.
+NAMES_SHARE = 0.15
 SAFETY = 0.01  # margin for tokens merging across the joins of counted pieces
 FULL_CANDIDATES = 8  # only this many of the best-ranked files may go in whole
 # Tokens an entry adds to its path's and its text's: "── path ──" and newlines; ":" and newlines.
@@ -60,17 +64,19 @@ def plan(ranked: Sequence[Source], budget: int, named_only: Callable[[str], bool
         tiers[s.path] = "full"
         full_spent += cost
         spent += cost
-    # Keep room to list the files that get no signatures, up to a share of the budget.
-    reserve = min(_listing_cost([s for s in ranked if s.path not in tiers]), budget * PATH_SHARE)
-    signatures_spent = 0.0
-    for s in ranked:
-        if s.path in tiers or not s.signature_tokens or named_only(s.path):
+    # Keep room to list the files that get no signatures, and to name what some of them define,
+    # each up to a share of the budget.
+    rest = [s for s in ranked if s.path not in tiers]
+    reserve = min(_listing_cost(rest), budget * PATH_SHARE)
+    names_room = min(sum(s.name_tokens + s.path_tokens + FRAME["names"] for s in rest if s.name_tokens),
+                     budget * NAMES_SHARE)
+    for s in rest:
+        if not s.signature_tokens or named_only(s.path):
             continue
         cost = s.signature_tokens + s.path_tokens + FRAME["signatures"]
-        if spent + cost <= budget - reserve and signatures_spent + cost <= budget * SIGNATURE_SHARE:
+        if spent + cost <= budget - reserve - names_room:
             tiers[s.path] = "signatures"
             spent += cost
-            signatures_spent += cost
     heading = HEADING_COST
     for s in ranked:
         if s.path in tiers or not s.name_tokens or named_only(s.path):

@@ -4,8 +4,9 @@ Run `python tests/bench/localize.py [--limit N] [--half even|odd] [--aider]`. Fo
 /work/shared/data/swebench-lite-localization.jsonl whose repository has a local mirror (see
 benchdata.checkout), the repository is checked out at its base commit and the issue text is the
 task. Printed: recall@1/5/10 of the gold file, MRR, and the share of instances whose gold file is
-in the default-budget map with its definitions (shown whole, as signatures or as the names it
-defines; and, apart, whole or as signatures only) — for heron's hybrid ranking, for BM25 alone (heron's index, file contents + path), for PageRank alone, and with
+in the map at each budget of --budgets (32K, the default and the whole 262K window) whole or as
+signatures; and, apart, with its definitions (shown whole, as signatures or as the names it
+defines) — for heron's hybrid ranking, for BM25 alone (heron's index, file contents + path), for PageRank alone, and with
 --aider for aider-chat's ranking (its tags, its mentions, on the same instances).
 Anchors (sympy, requests and flask of full Lite): BM25 recall@5 67%, aider 8%.
 
@@ -82,6 +83,9 @@ def main() -> None:
     parser.add_argument("--aider", action="store_true", help="also rank with aider-chat (slow)")
     parser.add_argument("--releases", action="store_true",
                         help="the instances of repositories too big to fetch, on release sdists (approximate)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[32_768, DEFAULT_BUDGET, 262_144],
+                        help="map budgets in tokens at which to look for the gold file (default 32K, the "
+                             "default budget and the whole 262K window)")
     parser.add_argument("--half", choices=("even", "odd"),
                         help="only the instances at even (0, 2, ...) or odd places of the whole file sorted by "
                              "instance id: tune on one half, check on the other")
@@ -95,7 +99,8 @@ def main() -> None:
         rows = [r for r in rows if r["repo"] in RELEASES]
     rows.sort(key=lambda r: (r["repo"], r["instance_id"]))
     results: dict[str, list[int | None]] = collections.defaultdict(list)
-    shown, detailed, used, skipped = 0, 0, collections.Counter(), collections.Counter()
+    shown, detailed = collections.Counter(), collections.Counter()  # per budget
+    used, skipped = collections.Counter(), collections.Counter()
     for row in rows:
         if args.limit and sum(used.values()) >= args.limit:
             break
@@ -113,16 +118,17 @@ def main() -> None:
         results["BM25 alone"].append(rank_of(gold, [paths[i] for i in np.argsort(-index.bm25(task), kind="stable")]))
         results["PageRank alone"].append(rank_of(gold, [paths[i] for i in np.argsort(
             -index.pagerank(index.mentioned(task) + 1e-3), kind="stable")]))
-        tier = repo_map.render(task, budget=DEFAULT_BUDGET).tiers.get(gold)
-        shown += tier in ("full", "signatures", "names")
-        detailed += tier in ("full", "signatures")
+        tiers = {budget: repo_map.render(task, budget=budget).tiers.get(gold) for budget in args.budgets}
+        for budget, tier in tiers.items():
+            shown[budget] += tier in ("full", "signatures", "names")
+            detailed[budget] += tier in ("full", "signatures")
         if args.aider:
             ranked, text = aider_ranking(tree, task)
             results["aider"].append(rank_of(gold, ranked))
             results["aider gold in 4k map"].append(1 if gold in text else None)
         repo_map.close()
         print(f"{row['instance_id']:40} heron {results['heron (hybrid)'][-1]}  bm25 {results['BM25 alone'][-1]}"
-              f"  tier {tier}", file=sys.stderr, flush=True)
+              "  tiers " + " ".join(f"{budget}:{tier}" for budget, tier in tiers.items()), file=sys.stderr, flush=True)
     n = sum(used.values())
     print(f"{n} instances: " + ", ".join(f"{repo} {k}" for repo, k in sorted(used.items())))
     if skipped:
@@ -133,8 +139,9 @@ def main() -> None:
             print(f"{'aider: gold file in its 4k map':24} {sum(1 for r in ranks if r) / n:6.1%}")
         else:
             print(f"{name:24} {summary(ranks)}")
-    print(f"gold file with its definitions in the default map ({DEFAULT_BUDGET} tokens): {shown / n:.1%}"
-          f" (whole or as signatures: {detailed / n:.1%})")
+    for budget in args.budgets:
+        print(f"gold file in a {budget}-token map whole or as signatures: {detailed[budget] / n:.1%}"
+              f" (with its definitions, names included: {shown[budget] / n:.1%})")
 
 
 if __name__ == "__main__":
