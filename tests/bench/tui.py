@@ -7,6 +7,11 @@ session, and the same app after 1,000 messages (500 model turns, each an answer 
 CPU is the heron process's user+system time over the streaming window.
 
     python tests/bench/tui.py [--keys N]
+
+With --repo DIR it measures instead the keys typed while the first turn's repo map of DIR is
+built (a cold cache, then a new session over the warm one), until the model's answer shows.
+
+    python tests/bench/tui.py --repo tests/bench/.work/bigtree --keys 2000
 """
 
 from __future__ import annotations
@@ -77,7 +82,8 @@ def run(messages: int, keys: int, home: Path) -> tuple[list[float], float, float
     return latencies, cpu, filled
 
 
-def type_keys(app: TmuxApp, keys: int) -> list[float]:
+def type_keys(app: TmuxApp, keys: int, stop: str | None = None) -> list[float]:
+    """Latencies of `keys` keys typed one by one; fewer when `stop` shows on the screen."""
     latencies = []
     typed = ""
     for n in range(keys):
@@ -91,19 +97,63 @@ def type_keys(app: TmuxApp, keys: int) -> list[float]:
         typed += char
         sent = time.monotonic()
         app.type(char)
-        while typed not in app.screen():
+        while typed not in (screen := app.screen()):
             if time.monotonic() - sent > 10:
                 raise SystemExit(f"key {n} never reached the screen:\n{app.screen()}")
             time.sleep(0.002)
         latencies.append((time.monotonic() - sent) * 1000)
+        if stop and stop in screen:
+            break
         time.sleep(0.05)  # a fast typist: 20 keys a second at most
     return latencies
+
+
+MAP_BUILT = "MAPBUILT"
+
+
+def run_map(repo: Path, keys: int, home: Path) -> tuple[list[float], float]:
+    """Latencies (ms) of keys typed from the first message on until the model's answer shows,
+    which it does once the repo map of `repo` is built (or refreshed, its cache warm); and the
+    seconds that took."""
+    server = FakeOpenAIServer(chunk_size=4).start()
+    server.script(Reply(text=f"{MAP_BUILT}: the map is in the prompt."))
+    app = TmuxApp([str(HERON), "--base-url", server.base_url], cwd=repo,
+                  env=heron_env(home, TERM="xterm-256color"), size=(120, 40))
+    try:
+        app.wait_for("fake-model", seconds=120)
+        started = time.monotonic()
+        app.type("go")
+        app.keys("Enter")
+        latencies = type_keys(app, keys, stop=MAP_BUILT)
+        app.wait_for(MAP_BUILT, seconds=3600)
+        built = time.monotonic() - started
+    finally:
+        app.close()
+        server.stop()
+    return latencies, built
+
+
+def map_main(repo: Path, keys: int) -> None:
+    """Keys typed while the map of `repo` builds with an empty cache, then while a new session
+    loads it from the cache (XDG_CACHE_HOME, when set, is where it is kept)."""
+    print(f"keystroke-to-screen while the first turn maps {repo}, at most {keys} keys a run")
+    print(f"{'run':<24} {'keys':>5} {'median ms':>10} {'p90 ms':>8} {'max ms':>8} {'over 50 ms':>11} {'map s':>7}")
+    with tempfile.TemporaryDirectory() as home:
+        for label in ("cold cache", "warm cache"):
+            latencies, built = run_map(repo, keys, Path(home))
+            p90 = statistics.quantiles(latencies, n=10)[-1] if len(latencies) > 1 else latencies[0]
+            print(f"{label:<24} {len(latencies):>5} {statistics.median(latencies):>10.1f} {p90:>8.1f} "
+                  f"{max(latencies):>8.1f} {sum(1 for v in latencies if v > 50):>11} {built:>7.1f}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=60, help="keystrokes measured per run (default 60)")
+    parser.add_argument("--repo", type=Path, help="instead: type while the first turn maps this repository")
     args = parser.parse_args()
+    if args.repo:
+        map_main(args.repo.resolve(), args.keys)
+        return
     with tempfile.TemporaryDirectory() as home:
         results = {label: run(messages, args.keys, Path(home))
                    for label, messages in (("fresh session (anchor)", 0), ("1,000 messages", 1000))}
