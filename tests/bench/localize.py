@@ -80,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="at most this many instances")
     parser.add_argument("--repos", nargs="+", help="only these repositories (owner/name)")
+    parser.add_argument("--instances", nargs="+", help="only these instance ids")
     parser.add_argument("--aider", action="store_true", help="also rank with aider-chat (slow)")
     parser.add_argument("--releases", action="store_true",
                         help="the instances of repositories too big to fetch, on release sdists (approximate)")
@@ -97,6 +98,8 @@ def main() -> None:
         rows = [r for r in rows if r["repo"] in args.repos]
     if args.releases:
         rows = [r for r in rows if r["repo"] in RELEASES]
+    if args.instances:
+        rows = [r for r in rows if r["instance_id"] in args.instances]
     rows.sort(key=lambda r: (r["repo"], r["instance_id"]))
     results: dict[str, list[int | None]] = collections.defaultdict(list)
     shown, detailed = collections.Counter(), collections.Counter()  # per budget
