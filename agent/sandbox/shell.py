@@ -346,9 +346,14 @@ class ShellSession:
         return f"it {why} and would not stop; the shell was replaced"
 
     def _kill_children(self) -> None:
-        for _ in range(200):  # again, until a forking command (a fork bomb) has no children left
-            if not self._signal(signal.SIGKILL, include_shell=False):
+        # Again, until a forking command (a fork bomb) has had no children twice in a row: a
+        # process killed mid-fork can leave a child that appears only after a round found none.
+        quiet = 0
+        for _ in range(400):
+            quiet = 0 if self._signal(signal.SIGKILL, include_shell=False) else quiet + 1
+            if quiet == 2:
                 break
+            time.sleep(0.005 * quiet)
 
     def _signal(self, sig: int, include_shell: bool) -> list[int]:
         """Send `sig` to every process the shell started (and to the shell); returns the pids.
