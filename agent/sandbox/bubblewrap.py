@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -62,7 +63,6 @@ class Sandbox:
     def argv(self, command: list[str], env: Mapping[str, str], as_root: bool,
              seccomp: bool = True, mounts: Mounts = Mounts()) -> list[str]:
         ws, view = self.workspace, mounts.view
-        home = env.get("HOME") or "/root"
         args = [
             self.bwrap,
             "--ro-bind", "/", "/",
@@ -71,9 +71,10 @@ class Sandbox:
             "--size", str(self.tmp_bytes), "--tmpfs", "/tmp",
             "--tmpfs", "/run",
         ]
-        if home != "/":
-            args += ["--perms", "0700", "--tmpfs", home]
-        for tools in home_toolchains(Path(home), env.get("PATH", "")):
+        for home in homes(env):
+            if home != Path("/"):
+                args += ["--perms", "0700", "--tmpfs", str(home)]
+        for tools in toolchains(env):
             args += ["--ro-bind", view(tools), str(tools)]
             # A toolchain's own credentials (~/.cargo/credentials.toml) stay hidden.
             for secret in (p for p in tools.iterdir() if p.is_file() and is_secret_name(p.name)):
@@ -116,8 +117,7 @@ class Sandbox:
         if as_root:
             owner = self.workspace.stat()
             outside = [s.real for s in shadows if self.workspace not in s.real.parents]
-            roots = [self.workspace, *outside, *(s.copy for s in shadows), empty,
-                     *home_toolchains(Path(env.get("HOME") or "/root"), env.get("PATH", ""))]
+            roots = [self.workspace, *outside, *(s.copy for s in shadows), empty, *toolchains(env)]
             identity = Identity.create((owner.st_uid, owner.st_gid), roots)
         mounts = Mounts(shadows, empty, identity.view if identity else str)
         cgroups = CgroupSet.create(self.limits)
@@ -150,6 +150,18 @@ class Sandbox:
 
         return Launch(self.argv(command, env, as_root, mounts=mounts), dict(env), in_child,
                       cleanup, cgroups.problems, cgroups.forks_refused, cgroups.members, settle)
+
+
+def homes(env: Mapping[str, str]) -> list[Path]:
+    """The homes the sandbox empties: $HOME, and the user's own home when $HOME points elsewhere
+    (a toolchain such as ~/.pyenv on PATH may live in either)."""
+    own = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    return list(dict.fromkeys([Path(env.get("HOME") or own), own]))
+
+
+def toolchains(env: Mapping[str, str]) -> list[Path]:
+    """Every home's toolchains on PATH, each shown read-only inside the emptied home."""
+    return list(dict.fromkeys(t for home in homes(env) for t in home_toolchains(home, env.get("PATH", ""))))
 
 
 def home_toolchains(home: Path, path_env: str) -> list[Path]:
