@@ -264,8 +264,9 @@ async def test_no_endpoint_screen_explains_and_connects_when_a_server_appears(re
         port = s.getsockname()[1]
     app = HeronApp(Config(base_url=f"http://127.0.0.1:{port}/v1", max_retries=0), repo)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, NoEndpointScreen) and app.screen.query("Markdown"),
-                       "the no-endpoint screen")
+        # The Markdown widget takes its text when mounted: wait for the text, not only the widget.
+        await wait_for(pilot, lambda: isinstance(app.screen, NoEndpointScreen) and app.screen.query("Markdown")
+                       and app.screen.query_one("Markdown").source, "the no-endpoint screen")
         text = app.screen.query_one("Markdown").source
         assert f"cannot reach the model server at http://127.0.0.1:{port}/v1" in text and "heron serve" in text
         with FakeOpenAIServer(port=port):
