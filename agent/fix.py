@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import TextIO
 
 from agent.config import Config
-from agent.context.transcript import Session
+from agent.context.transcript import Transcript
 from agent.core.build import Runtime, open_runtime
 from agent.core.dispatch import deny_all
-from agent.core.events import Done, SessionOpened, SessionStarted, TestRun, Warning
-from agent.core.interfaces import Approval, ApprovalRequest, EventSink
 from agent.core.loop import Outcome
 from agent.errors import UsageError
+from agent.events import Done, SessionOpened, SessionStarted, TestRun, Warning
 from agent.images import Picture, load_picture
+from agent.interfaces import Approval, ApprovalRequest, EventSink
 from agent.sinks import JsonlSink, ProgressSink
 from agent.vcs.branches import Workplace, close_workplace, open_workplace
 from agent.vcs.checkpoints import Checkpoints, GitCheckpoints
@@ -71,7 +71,7 @@ def run_fix(config: Config, workspace: Path, issue: str | None, json_output: boo
     sink: EventSink = JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr)
     if yes:
         config = config.replace(approval="full-auto")
-    session = Session.resume(resume) if resume else Session.create(workspace, issue or "")
+    session = Transcript.resume(resume) if resume else Transcript.create(workspace, issue or "")
     emit = session.recording(sink)
     try:
         place = open_workplace(workspace, branch or "", worktree, issue or "") if new_branch else None
@@ -104,7 +104,7 @@ class _Result:
 
 
 def _run(config: Config, workspace: Path, issue: str | None, yes: bool, commit: bool,
-         place: Workplace | None, session: Session, sink: EventSink, result: _Result,
+         place: Workplace | None, session: Transcript, sink: EventSink, result: _Result,
          pictures: tuple[Picture, ...] = ()) -> None:
     runtime = open_runtime(config, workspace, sink, approver=_approve_all if yes else deny_all,
                            default_mode="auto-edit", session=session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from agent.core import events as ev
+from agent import events as ev
 
 
 class JsonlSink:

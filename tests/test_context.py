@@ -12,11 +12,11 @@ import pytest
 
 from agent.config import Config, load_config
 from agent.context.history import DEFAULT_WINDOW, Budget, answer_tokens
-from agent.context.transcript import Session, restore
+from agent.context.transcript import Transcript, restore
 from agent.core.build import Runtime, open_runtime
 from agent.core.dispatch import deny_all
-from agent.core.events import Compacted, ContextMeter, Event, TextDelta
 from agent.errors import ContextOverflow, UsageError
+from agent.events import Compacted, ContextMeter, Event, TextDelta
 from prompts import render
 from tests.conftest import make_repo
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
@@ -27,7 +27,7 @@ INSTRUCTIONS = "Run tests with `make check`.\nNever edit generated/ by hand.\n"
 OVERFLOW = (400, "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.")
 
 
-def open_rt(server: FakeOpenAIServer, repo: Path, events: list[Event], session: Session | None = None,
+def open_rt(server: FakeOpenAIServer, repo: Path, events: list[Event], session: Transcript | None = None,
             **config: object) -> Runtime:
     cfg = Config(base_url=server.base_url, max_retries=0, approval="full-auto", **config)  # type: ignore[arg-type]
     return open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto", session=session)
@@ -260,7 +260,7 @@ def test_a_session_restores_the_history_exactly(tmp_path, fake_server):
         Reply(text="## Task\nseq."),
         Reply(text="nothing more"),
     )
-    session = Session.create(repo, "task", root=tmp_path / "sessions")
+    session = Transcript.create(repo, "task", root=tmp_path / "sessions")
     events: list[Event] = []
     rt = open_rt(fake_server, repo, events, session=session)
     rt.loop.pin("pinned fact")

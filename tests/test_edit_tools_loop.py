@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.core.events import Event, ToolFinished
+from agent.events import Event, ToolFinished
 from tests.conftest import make_repo
 from tests.fakes.openai_server import Reply, call, tool_reply
 from tests.test_loop import runtime, tool_messages

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from agent.core.dispatch import Dispatcher, deny_all
 from agent.core.egress import Egress
-from agent.core.events import Event, ToolStarted
 from agent.core.policy import Policy
+from agent.events import Event, ToolStarted
 from agent.model.client import ToolCall
 from agent.sandbox.bubblewrap import Sandbox
 from agent.secrets import KnownSecrets, found_by_form, is_secret_file

@@ -9,8 +9,8 @@ import pytest
 from agent.config import Config
 from agent.core.build import open_runtime
 from agent.core.dispatch import deny_all
-from agent.core.events import Event, Warning
 from agent.errors import ServerError
+from agent.events import Event, Warning
 from agent.model.endpoint import find_endpoint
 from tests.conftest import make_repo
 from tests.fakes.openai_server import FakeOpenAIServer, Reply

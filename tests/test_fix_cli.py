@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import EXAMPLES, HERON, heron_env, make_repo, run_heron
-from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
+from tests.fakes.openai_server import Reply, call, tool_reply
 
 BUGGY = "if n < threshold)"
 FIXED = "if n <= threshold)"

@@ -10,7 +10,7 @@ import pytest
 from agent.config import Config
 from agent.core.build import open_runtime
 from agent.core.dispatch import deny_all
-from agent.core.events import Event, Warning
+from agent.events import Event, Warning
 from agent.vcs.checkpoints import NothingToUndo, latest_checkpoints
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply

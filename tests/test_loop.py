@@ -7,8 +7,8 @@ from pathlib import Path
 from agent.config import Config
 from agent.core.build import Runtime, open_runtime
 from agent.core.dispatch import deny_all
-from agent.core.events import ApprovalRequested, Event, ToolFinished, ToolStarted
-from agent.core.interfaces import Approval
+from agent.events import ApprovalRequested, Event, ToolFinished, ToolStarted
+from agent.interfaces import Approval
 from tests.conftest import make_repo
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.conftest import ROOT, HERON, heron_env, make_repo, run_heron
+from tests.conftest import HERON, ROOT, heron_env, make_repo, run_heron
 from tests.fakes.openai_server import call, tool_reply
 
 DEMO = str(ROOT / "tests" / "fakes" / "mcp_server.py")

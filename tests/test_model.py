@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.core.events import ReasoningDelta, StreamRestarted, TextDelta
 from agent.errors import ContextOverflow, ServerError
+from agent.events import ReasoningDelta, StreamRestarted, TextDelta
 from agent.model.client import OpenAIModel, ThinkSplitter
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call
 

@@ -11,7 +11,7 @@ import pytest
 from agent.config import Config
 from agent.core.build import Runtime, open_runtime
 from agent.core.dispatch import deny_all
-from agent.core.events import Event, StreamRestarted, ToolFinished, Warning
+from agent.events import Event, StreamRestarted, ToolFinished, Warning
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 

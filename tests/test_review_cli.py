@@ -11,9 +11,9 @@ import jsonschema
 import pexpect
 import pytest
 
-from tools.registry import DEFAULT_TOOLS
 from tests.conftest import HERON, heron_env, make_repo, run_heron, write_files
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
+from tools.registry import DEFAULT_TOOLS
 
 BEFORE = """\
 class Account:

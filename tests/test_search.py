@@ -11,8 +11,18 @@ import pytest
 
 from tests.test_file_tools import run
 from tools.base import ToolContext, ToolError
-from tools.search import MAX_FILES, MAX_MATCHES, Hit, find_files, grep, python_grep, render_hits, rg_files, \
-    rg_grep, walk_files
+from tools.search import (
+    MAX_FILES,
+    MAX_MATCHES,
+    Hit,
+    find_files,
+    grep,
+    python_grep,
+    render_hits,
+    rg_files,
+    rg_grep,
+    walk_files,
+)
 
 needs_rg = pytest.mark.skipif(
     not shutil.which("rg") and os.environ.get("CI") != "true",

@@ -13,8 +13,18 @@ import pytest
 
 from agent.serve.catalogue import Shape, load_catalogue, shape_from_config
 from agent.serve.gguf import read_shape
-from agent.serve.hardware import (GIB, MIB, Gpu, Machine, apple_gpu, parse_cpuinfo, parse_meminfo,
-                                  parse_nvidia_smi, parse_rocm_smi, parse_sysctl)
+from agent.serve.hardware import (
+    GIB,
+    MIB,
+    Gpu,
+    Machine,
+    apple_gpu,
+    parse_cpuinfo,
+    parse_meminfo,
+    parse_nvidia_smi,
+    parse_rocm_smi,
+    parse_sysctl,
+)
 from agent.serve.plan import NoFit, kv_cache_bytes, make_plan
 from tests.conftest import run_heron
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import PICK_SESSION, build_parser, resume_option
-from agent.context.transcript import Session, latest_session, list_sessions, load_session, restore
+from agent.context.transcript import Transcript, latest_session, list_sessions, load_session, restore
 from agent.errors import UsageError
 from tests.conftest import HERON, heron_env, make_repo, run_heron
 from tests.fakes.openai_server import Reply, call, tool_reply
@@ -75,14 +75,14 @@ def test_kill_9_mid_run_then_resume_continues_the_same_history(tmp_path, home, f
 
 def test_a_torn_last_line_is_skipped_and_cut_before_appending(tmp_path):
     root = tmp_path / "sessions"
-    session = Session.create(tmp_path, "task", root=root)
+    session = Transcript.create(tmp_path, "task", root=root)
     session.record({"type": "message", "message": {"role": "system", "content": "s"}})
     session.record({"type": "message", "message": {"role": "user", "content": "u"}})
     session.close()
     with session.path.open("a") as f:
         f.write('{"type": "message", "message": {"role": "assis')
     assert [m["role"] for m in restore(session.path).messages] == ["system", "user"]
-    again = Session.resume(session.id, root=root)
+    again = Transcript.resume(session.id, root=root)
     again.record({"type": "message", "message": {"role": "assistant", "content": "a"}})
     again.close()
     assert [m["role"] for m in restore(session.path).messages] == ["system", "user", "assistant"]
@@ -90,7 +90,7 @@ def test_a_torn_last_line_is_skipped_and_cut_before_appending(tmp_path):
 
 def test_a_damaged_middle_line_is_a_clear_error(tmp_path):
     root = tmp_path / "sessions"
-    session = Session.create(tmp_path, "task", root=root)
+    session = Transcript.create(tmp_path, "task", root=root)
     session.close()
     with session.path.open("a") as f:
         f.write("not json\n{}\n")
@@ -118,12 +118,12 @@ def test_sessions_lists_the_latest_first_and_the_tui_options_find_them(tmp_path,
     here, there = tmp_path / "here", tmp_path / "there"
     here.mkdir()
     there.mkdir()
-    older = Session.create(here, "first task")
+    older = Transcript.create(here, "first task")
     older.close()
     os.utime(older.path, (1_000_000, 1_000_000))  # last updated long ago
-    newer = Session.create(here, "second task")
+    newer = Transcript.create(here, "second task")
     newer.close()
-    Session.create(there, "elsewhere").close()
+    Transcript.create(there, "elsewhere").close()
     assert [s.task for s in list_sessions(here)] == ["second task", "first task"]
     assert len(list_sessions()) == 3
     assert latest_session(here).id == newer.id

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from agent.core.events import ReasoningDelta, TextDelta
+from agent.events import ReasoningDelta, TextDelta
 from agent.model.client import OpenAIModel, TurnReader
 from agent.model.toolcalls import normalize_arguments, recover_calls
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from agent.core.events import Compacted, ContextMeter
-from agent.core.interfaces import ModelClient
+from agent.events import Compacted, ContextMeter
 from agent.images import Picture, content_text, part_tokens, with_pictures
+from agent.interfaces import ModelClient
 from agent.model.client import TurnUsage
 from agent.model.tokens import count_tokens
 from prompts import render

@@ -22,11 +22,11 @@ from typing import Any, Iterator
 
 import platformdirs
 
+from agent import events as ev
 from agent.context.history import Restored
-from agent.core import events as ev
-from agent.core.interfaces import EventSink
 from agent.errors import UsageError
 from agent.images import from_data_url
+from agent.interfaces import EventSink
 
 UNRECORDED = (ev.TextDelta, ev.ReasoningDelta)
 
@@ -45,7 +45,7 @@ class SessionInfo:
     updated: float
 
 
-class Session:
+class Transcript:
     """A session file open for appending."""
 
     def __init__(self, path: Path, restored: Restored | None = None) -> None:
@@ -59,7 +59,7 @@ class Session:
         self._file = open(path, "a", encoding="utf-8", opener=lambda p, flags: os.open(p, flags, 0o600))
 
     @classmethod
-    def create(cls, workspace: Path, task: str, root: Path | None = None) -> "Session":
+    def create(cls, workspace: Path, task: str, root: Path | None = None) -> "Transcript":
         root = root or sessions_dir()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         session_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
@@ -69,7 +69,7 @@ class Session:
         return session
 
     @classmethod
-    def resume(cls, session_id: str, root: Path | None = None) -> "Session":
+    def resume(cls, session_id: str, root: Path | None = None) -> "Transcript":
         """Reopen a session to continue it; a torn last line is cut off before appending."""
         path = find_session(session_id, root)
         restored = restore(path)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from agent.config import Config
 from agent.context.history import DEFAULT_WINDOW, Budget, Context, answer_tokens, read_instructions
-from agent.context.transcript import Session
+from agent.context.transcript import Transcript
 from agent.core.dispatch import Dispatcher
 from agent.core.egress import Egress
-from agent.core.events import Warning as WarningEvent
-from agent.core.interfaces import Approver, EventSink
 from agent.core.loop import Loop
 from agent.core.policy import DEFAULT_DENY, Policy
+from agent.events import Warning as WarningEvent
+from agent.interfaces import Approver, EventSink
 from agent.mcp.hub import McpHub
 from agent.model.client import OpenAIModel
 from agent.model.endpoint import Endpoint, find_endpoint
@@ -63,7 +63,7 @@ def open_runtime(
     approver: Approver,
     default_mode: str,
     tools: tuple[Tool, ...] = DEFAULT_TOOLS,
-    session: Session | None = None,
+    session: Transcript | None = None,
 ) -> Runtime:
     """The agent for `workspace`; with a session, recorded there (and restored if resumed)."""
     if session is not None:
@@ -112,7 +112,7 @@ def open_runtime(
 
 
 def open_context(config: Config, endpoint: Endpoint, ctx: ToolContext, system_prompt: str,
-                 schemas: list[dict], session: Session | None) -> Context:
+                 schemas: list[dict], session: Transcript | None) -> Context:
     window = endpoint.context_window or DEFAULT_WINDOW
     budget = Budget(window, answer_tokens(config.max_output_tokens, window), config.compact_at)
     restored = session.restored if session else None

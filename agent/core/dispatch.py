@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from agent.core.events import ApprovalRequested, ToolFinished, ToolStarted
-from agent.core.interfaces import Approval, ApprovalRequest, Approver, EventSink
 from agent.core.policy import Policy
+from agent.events import ApprovalRequested, ToolFinished, ToolStarted
+from agent.interfaces import Approval, ApprovalRequest, Approver, EventSink
 from agent.model.client import ToolCall
 from tools.base import InvalidArguments, TaskFinished, Tool, ToolContext, ToolError, ToolResult
 

@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 from agent.context.history import DEFAULT_WINDOW, Budget, Context
 from agent.core.dispatch import FINISHED, Dispatcher
-from agent.core.events import AssistantTurn, Compacted, PlanUpdated, Usage, Warning
-from agent.core.interfaces import EventSink, ModelClient, TurnObserver
 from agent.errors import ContextOverflow, Interrupted
+from agent.events import AssistantTurn, Compacted, PlanUpdated, Usage, Warning
 from agent.images import Picture
+from agent.interfaces import EventSink, ModelClient, TurnObserver
 from agent.model.client import Turn
 from tools.base import TaskFinished
 from tools.outputs import STATE_KEY, OutputStore

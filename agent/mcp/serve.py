@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+
 # A failure the calling agent is told about, not a crash (no traceback in the server's log).
 from mcp.server.mcpserver.exceptions import ToolError
 

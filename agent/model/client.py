@@ -10,10 +10,10 @@ from typing import Any, Callable, Iterator
 
 import openai
 
-from agent.core.events import ReasoningDelta, StreamRestarted, TextDelta
-from agent.core.events import Warning as WarningEvent
-from agent.core.interfaces import EventSink
 from agent.errors import ContextOverflow, ServerError
+from agent.events import ReasoningDelta, StreamRestarted, TextDelta
+from agent.events import Warning as WarningEvent
+from agent.interfaces import EventSink
 from agent.model.toolcalls import (
     ProseGate,
     is_json_object,

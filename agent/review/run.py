@@ -16,10 +16,10 @@ from typing import Callable, TextIO, TypeVar
 from agent.config import Config
 from agent.core.build import Runtime, open_runtime
 from agent.core.dispatch import Dispatcher, deny_all
-from agent.core.events import Event, Usage
 from agent.core.loop import Loop
 from agent.core.policy import Policy
 from agent.errors import ServerError
+from agent.events import Event, Usage
 from agent.review.chunks import Chunk
 from agent.review.diff import Target
 from prompts import render

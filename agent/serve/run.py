@@ -23,8 +23,15 @@ from agent.serve import download, supervise
 from agent.serve.catalogue import Model, Variant, load_catalogue, shape_from_config
 from agent.serve.gguf import read_shape
 from agent.serve.hardware import probe
-from agent.serve.launch import (DEFAULT_PORTS, INSTALL, RUNTIMES, installed, ollama_env, tuned_llama_server_argv,
-                                tuned_vllm_argv)
+from agent.serve.launch import (
+    DEFAULT_PORTS,
+    INSTALL,
+    RUNTIMES,
+    installed,
+    ollama_env,
+    tuned_llama_server_argv,
+    tuned_vllm_argv,
+)
 from agent.serve.llama_build import build_llama_server, server_binary
 from agent.serve.plan import NoFit, Plan, make_plan
 

@@ -16,13 +16,13 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 
+from agent import events as ev
 from agent.config import Config
-from agent.context.transcript import Session, entries, list_sessions
-from agent.core import events as ev
+from agent.context.transcript import Transcript, entries, list_sessions
 from agent.core.build import Runtime, open_runtime
-from agent.core.interfaces import Approval
 from agent.core.loop import Outcome
 from agent.errors import HeronError, ServerError
+from agent.interfaces import Approval
 from agent.tui import slash
 from agent.tui.bridge import Channel, UiApprover, UiSink
 from agent.tui.commands import BUILTIN, user_commands
@@ -83,7 +83,7 @@ class HeronApp(App[None]):
         # The recorded session: a new one, or `resume`'s; with pick_session the user chooses first.
         self.resume = resume
         self.pick_session = pick_session
-        self.session: Session | None = None
+        self.session: Transcript | None = None
         self._resumed = False  # the next message tells the model the session was resumed
         self.last_summary = ""  # the model's last summary: /commit's default message source
         self.mode = config.approval or "ask"
@@ -148,11 +148,11 @@ class HeronApp(App[None]):
     def open_session(self) -> None:
         """Open the recorded session (resumed, or new), then connect to the server."""
         try:
-            self.session = Session.resume(self.resume) if self.resume else Session.create(self.workspace, "")
+            self.session = Transcript.resume(self.resume) if self.resume else Transcript.create(self.workspace, "")
         except HeronError as e:
             self.notify(f"{e}; starting a new session.", severity="error", timeout=8)
             self.resume = None
-            self.session = Session.create(self.workspace, "")
+            self.session = Transcript.create(self.workspace, "")
         self.action_connect()
 
     def close_session(self) -> None:
@@ -216,7 +216,7 @@ class HeronApp(App[None]):
         if self.session.restored is not None:
             await self.show_resumed(self.session)
 
-    async def show_resumed(self, session: Session) -> None:
+    async def show_resumed(self, session: Transcript) -> None:
         await self.transcript.add_many(history_entries(entries(session.path)))
         self.query_one(PlanPanel).show(self.runtime.ctx.state.get("plan") or [] if self.runtime else [])
         self._resumed = True

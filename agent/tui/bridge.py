@@ -15,8 +15,8 @@ from collections import deque
 from textual.app import App
 from textual.message import Message
 
-from agent.core.events import Event
-from agent.core.interfaces import Approval, ApprovalRequest
+from agent.events import Event
+from agent.interfaces import Approval, ApprovalRequest
 from agent.tui.messages import AgentEvent, ApprovalNeeded, Drain
 
 

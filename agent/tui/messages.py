@@ -7,12 +7,12 @@ from typing import Callable
 
 from textual.message import Message
 
-from agent.context.transcript import Session
+from agent.context.transcript import Transcript
 from agent.core.build import Runtime
-from agent.core.events import Event
-from agent.core.interfaces import Approval, ApprovalRequest
 from agent.core.loop import Outcome
 from agent.errors import HeronError
+from agent.events import Event
+from agent.interfaces import Approval, ApprovalRequest
 
 
 @dataclass
@@ -51,7 +51,7 @@ class RunFailed(Message):
 @dataclass
 class Connected(Message):
     runtime: Runtime
-    session: Session | None  # the session it records into: a stale connect is dropped
+    session: Transcript | None  # the session it records into: a stale connect is dropped
 
 
 @dataclass

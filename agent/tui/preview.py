@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agent.core.interfaces import ApprovalRequest
 from agent.edits import textfile
+from agent.interfaces import ApprovalRequest
 from agent.sandbox.workspace import resolve
 from tools.base import ToolError
 from tools.files import EditFileArgs, replace_in, unified_diff

@@ -33,9 +33,9 @@ from typing import Callable, Protocol
 
 import git
 
-from agent.core.events import Warning
-from agent.core.interfaces import EventSink
 from agent.errors import HeronError
+from agent.events import Warning
+from agent.interfaces import EventSink
 from tools.git import git_error, open_repo, repo_state
 
 REF_PREFIX = "refs/heron/sessions/"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import git
 
-from agent.core.events import Committed, Warning
-from agent.core.interfaces import EventSink
 from agent.core.loop import Loop
 from agent.errors import HeronError, UsageError
+from agent.events import Committed, Warning
+from agent.interfaces import EventSink
 from agent.vcs.checkpoints import GitCheckpoints, first_line
 from prompts import render
 from tools.git import git_error, open_repo, repo_state

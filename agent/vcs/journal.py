@@ -22,9 +22,9 @@ from typing import Any
 
 import platformdirs
 
-from agent.core.events import Warning
-from agent.core.interfaces import EventSink
 from agent.edits.textfile import write_atomic
+from agent.events import Warning
+from agent.interfaces import EventSink
 from agent.sandbox.workspace import relative
 from agent.vcs.checkpoints import CUT_SHORT, NothingToUndo, TurnRecord, UndoResult, first_line
 

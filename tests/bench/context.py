@@ -27,10 +27,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.config import Config  # noqa: E402
-from agent.context.transcript import Session  # noqa: E402
+from agent.context.transcript import Transcript  # noqa: E402
 from agent.core.build import open_runtime  # noqa: E402
 from agent.core.dispatch import deny_all  # noqa: E402
-from agent.core.events import Compacted, Event, ToolFinished, ToolStarted  # noqa: E402
+from agent.events import Compacted, Event, ToolFinished, ToolStarted  # noqa: E402
 from agent.model.client import Turn  # noqa: E402
 from agent.model.tokens import count_tokens  # noqa: E402
 from prompts import render  # noqa: E402
@@ -131,7 +131,7 @@ def main() -> None:
 
     config = Config(base_url=server.base_url, max_retries=0, approval="full-auto",
                     context_window=args.window, max_steps=args.turns + 1)
-    session = Session.create(repo, "benchmark", root=work / "sessions")
+    session = Transcript.create(repo, "benchmark", root=work / "sessions")
     rt = open_runtime(config, repo, emit, approver=deny_all, default_mode="full-auto", session=session)
     timed = TimedModel(rt.loop.model)
     rt.loop.model = timed

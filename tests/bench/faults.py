@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from agent.core.events import Event  # noqa: E402
+from agent.events import Event  # noqa: E402
 from tests.conftest import make_repo, run_heron, write_files  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply  # noqa: E402
 from tests.faults.support import COMMAND, FAULTS, kill, run_turn, start_heron, tree_state  # noqa: E402

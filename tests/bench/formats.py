@@ -27,10 +27,10 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agent.core.events import TextDelta  # noqa: E402
+from agent.events import TextDelta  # noqa: E402
 from agent.model.client import OpenAIModel  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAIServer, Reply  # noqa: E402
 from tests.bench.edits import call_tool  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAIServer, Reply  # noqa: E402
 from tools.base import ToolContext  # noqa: E402
 from tools.files import ReadFileArgs, read_file  # noqa: E402
 from tools.registry import DEFAULT_TOOLS  # noqa: E402

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from agent.config import Config  # noqa: E402
 from agent.core.build import open_runtime  # noqa: E402
 from agent.core.dispatch import deny_all  # noqa: E402
-from agent.core.events import Compacted, Event, StreamRestarted, ToolStarted, Usage  # noqa: E402
+from agent.events import Compacted, Event, StreamRestarted, ToolStarted, Usage  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
 from tests.real_server import setup  # noqa: E402
 from tests.real_server.conftest import TOOL_TEMPLATE, start_server, stop  # noqa: E402

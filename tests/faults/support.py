@@ -13,7 +13,7 @@ from typing import Callable
 from agent.config import Config
 from agent.core.build import open_runtime
 from agent.core.dispatch import deny_all
-from agent.core.events import Event
+from agent.events import Event
 from tests.conftest import HERON, heron_env
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call
 

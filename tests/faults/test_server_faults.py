@@ -8,8 +8,8 @@ import pytest
 from agent.config import Config
 from agent.core.build import open_runtime
 from agent.core.dispatch import deny_all
-from agent.core.events import Event, StreamRestarted, ToolStarted
 from agent.errors import ServerError
+from agent.events import Event, StreamRestarted, ToolStarted
 from tests.conftest import make_repo
 from tests.fakes.openai_server import FakeOpenAIServer, call, tool_reply
 from tests.faults.support import COMMAND, FAULTS, run_turn

@@ -9,12 +9,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
-
-import urllib.error
-import urllib.request
 
 import pytest
 

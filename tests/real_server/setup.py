@@ -19,8 +19,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.serve.launch import built_llama_server, setup_cache
 from agent.serve.download import sha256_of
+from agent.serve.launch import built_llama_server, setup_cache
 from agent.serve.llama_build import build_llama_server, pip_download
 
 

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from agent.core.interfaces import ApprovalRequest
+from agent.interfaces import ApprovalRequest
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:
-    from agent.core.events import Event
+    from agent.events import Event
     from agent.model.client import Turn
 
 EventSink = Callable[["Event"], None]
