@@ -45,7 +45,7 @@ PICK_SESSION = ""  # `--resume` without an ID: the TUI lets the user choose
 
 def resume_option(args: argparse.Namespace, repo: Path) -> str | None:
     """The session the TUI should open: an ID, PICK_SESSION, or None for a new session."""
-    from agent.context.transcript import find_session, latest_session
+    from agent.core.session import find_session, latest_session
 
     if args.continue_session:
         latest = latest_session(repo)
@@ -112,7 +112,7 @@ def _add_sessions(commands: Any) -> None:
 
 
 def _sessions(args: argparse.Namespace) -> int:
-    from agent.context.transcript import list_sessions
+    from agent.core.session import list_sessions
 
     found = list_sessions(Path(args.repo) if args.repo else None)
     if not found:
@@ -124,7 +124,7 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _fix(args: argparse.Namespace) -> int:
-    from agent.context.transcript import session_info
+    from agent.core.session import session_info
     from agent.fix import read_issue, run_fix
 
     if args.repo is None:
@@ -181,7 +181,7 @@ def _mcp_list(args: argparse.Namespace) -> int:
 
 
 def _mcp_serve(args: argparse.Namespace) -> int:
-    from agent.mcp.serve import serve
+    from agent.mcp_server import serve
 
     return serve(Path(args.repo))
 
@@ -197,9 +197,10 @@ def _add_undo(commands: Any) -> None:
 
 
 def _undo(args: argparse.Namespace) -> int:
+    from agent.sinks import ProgressSink
     from agent.vcs.undo import run_undo
 
-    return run_undo(Path(args.repo), args.n, list_only=args.list)
+    return run_undo(Path(args.repo), args.n, ProgressSink(sys.stderr), list_only=args.list)
 
 
 def _add_doctor(commands: Any) -> None:
@@ -276,9 +277,9 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _add_review(commands: Any) -> None:
+    from agent.findings import SEVERITIES
     from agent.review.chunks import DEFAULT_CHUNK_TOKENS
     from agent.review.formats import FORMATS
-    from tools.findings import SEVERITIES
 
     review = commands.add_parser("review", help="review a change before it is committed",
                                  description="Review the staged changes, a range or a commit.")
@@ -316,7 +317,7 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _add_hook(commands: Any) -> None:
-    from tools.findings import SEVERITIES
+    from agent.findings import SEVERITIES
 
     hook = commands.add_parser("hook", help="install heron review as a git pre-commit hook",
                                description="Install or remove the pre-commit hook that runs `heron review --staged`.")
@@ -361,7 +362,7 @@ def _positive(kind: type) -> Any:
 
 def _tui(args: argparse.Namespace) -> int:
     """`heron` with no sub-command: the app, in the repository at --repo (default: here)."""
-    from agent.context.transcript import session_info
+    from agent.core.session import session_info
     from agent.tui.app import HeronApp
 
     if args.repo is None:

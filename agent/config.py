@@ -10,6 +10,7 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,7 +18,21 @@ from agent.errors import UsageError
 from agent.mcp.servers import McpServer, merge_servers, parse_servers, read_mcp_json
 from agent.secrets import DEFAULT_SECRET_FILES
 
-APPROVAL_MODES = ("read-only", "ask", "auto-edit", "full-auto")
+
+class Mode(StrEnum):
+    """How much the agent may do unasked. PLAN is the TUI's read-only planning, never configured."""
+
+    PLAN = "plan"
+    READ_ONLY = "read-only"
+    ASK = "ask"
+    AUTO_EDIT = "auto-edit"
+    FULL_AUTO = "full-auto"
+
+
+APPROVAL_MODES = tuple(m.value for m in Mode if m is not Mode.PLAN)
+# The shell's defaults, here once: Config's fields and the tools' settings both start from them.
+SHELL_TIMEOUT = 120.0
+SHELL_IDLE_TIMEOUT = 60.0
 FULL_WINDOW = 262_144  # Qwen3.6-27B's native context length, the window heron is built for
 SANDBOX_MODES = ("auto", "require", "landlock", "off")
 # sandbox = "ENGINE:CONTAINER": the shell runs in that container (`fix --batch --container`).
@@ -51,8 +66,8 @@ class Config:
     approval: str | None = _doc("approval mode: read-only, ask, auto-edit or full-auto; unset: ask in the TUI, auto-edit in `heron fix`", default=None)
     sandbox: str = _doc("shell sandbox: auto (bubblewrap, else Landlock), require, landlock, or off; ENGINE:CONTAINER runs the shell in that container (set by `fix --batch --container`)", default="auto")
     network: bool = _doc("allow network access from the sandboxed shell", default=False)
-    shell_timeout: float = _doc("default seconds a shell command may run", default=120.0)
-    shell_idle_timeout: float = _doc("seconds a shell command may print nothing before it is interrupted", default=60.0)
+    shell_timeout: float = _doc("default seconds a shell command may run", default=SHELL_TIMEOUT)
+    shell_idle_timeout: float = _doc("seconds a shell command may print nothing before it is interrupted", default=SHELL_IDLE_TIMEOUT)
     disk_budget_mb: int | None = _doc("MiB of disk the sandboxed shell may add to the workspace in a session; half the free space when unset", default=None)
     test_cmd: str | None = _doc("command that decides whether `heron fix` succeeded", default=None)
     retries: int = _doc("extra rounds the model gets after --test-cmd fails", default=2)

@@ -8,7 +8,21 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+from agent.findings import Finding
+from agent.interfaces import ApprovalRequest
+
+
+class Status(StrEnum):
+    """How a user turn ended."""
+
+    FINISHED = "finished"  # the model called finish
+    ANSWERED = "answered"  # the model replied without calling a tool
+    STEP_LIMIT = "step_limit"
+    INVALID_CALLS = "invalid_calls"  # too many invalid tool calls in a row
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -172,3 +186,57 @@ class Done(Event):
 
     status: str
     summary: str
+
+
+# Events of an interactive session: what a front-end learns only from the core.
+
+
+@dataclass(frozen=True)
+class ApprovalNeeded(Event):
+    """The policy asks the user; the core waits for an Answer command with this call_id."""
+
+    request: ApprovalRequest
+
+
+@dataclass(frozen=True)
+class TurnEnded(Event):
+    """A submitted message was worked on to an ending."""
+
+    status: Status
+    summary: str
+
+
+@dataclass(frozen=True)
+class TurnFailed(Event):
+    """heron's own machinery failed during a turn. server: the model server did (the history is kept)."""
+
+    message: str
+    server: bool
+
+
+@dataclass(frozen=True)
+class ModeChanged(Event):
+    mode: str
+
+
+@dataclass(frozen=True)
+class ModelSwitched(Event):
+    model: str
+
+
+@dataclass(frozen=True)
+class FindingReported(Event):
+    """A reviewing model reported a problem on a changed line."""
+
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class CommandDone(Event):
+    """A session command (undo, commit, compact, map, models) is done: what to tell the user.
+    level: info, warning or error; title: show `message` as a panel under this title."""
+
+    command: str
+    message: str
+    level: str = "info"
+    title: str = ""

@@ -8,19 +8,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from agent.config import Config
-from agent.context.transcript import Transcript
-from agent.core.build import Runtime, open_runtime
-from agent.core.dispatch import deny_all
-from agent.core.loop import Outcome
+from agent.config import Config, Mode
+from agent.core.build import Role, open_session
+from agent.core.session import (
+    CommitFailed,
+    Outcome,
+    Session,
+    Transcript,
+    Workplace,
+    check_can_commit,
+    close_workplace,
+    open_workplace,
+)
 from agent.errors import UsageError
-from agent.events import Done, SessionOpened, SessionStarted, TestRun, Warning
+from agent.events import Done, SessionOpened, SessionStarted, Status, TestRun, Warning
 from agent.images import Picture, load_picture
-from agent.interfaces import Approval, ApprovalRequest, EventSink
+from agent.interfaces import Answer, EventSink
 from agent.sinks import JsonlSink, ProgressSink
-from agent.vcs.branches import Workplace, close_workplace, open_workplace
-from agent.vcs.checkpoints import Checkpoints, GitCheckpoints
-from agent.vcs.commit import CommitFailed, check_can_commit, commit_session
 from prompts import render
 
 CHECK_TIMEOUT = 3600.0
@@ -70,22 +74,22 @@ def run_fix(config: Config, workspace: Path, issue: str | None, json_output: boo
         check_can_commit(workspace, on_new_branch=new_branch)
     sink: EventSink = JsonlSink(sys.stdout) if json_output else ProgressSink(sys.stderr)
     if yes:
-        config = config.replace(approval="full-auto")
-    session = Transcript.resume(resume) if resume else Transcript.create(workspace, issue or "")
-    emit = session.recording(sink)
+        config = config.replace(approval=Mode.FULL_AUTO)
+    transcript = Transcript.resume(resume) if resume else Transcript.create(workspace, issue or "")
+    emit = transcript.recording(sink)
     try:
         place = open_workplace(workspace, branch or "", worktree, issue or "") if new_branch else None
         result = _Result()
         try:
-            _run(config, place.workspace if place else workspace, issue, yes, commit, place, session, sink, result,
-                 pictures)
+            _run(config, place.workspace if place else workspace, issue, yes, commit, place, transcript, sink,
+                 result, pictures)
         finally:
             note = close_workplace(place, result.committed) if place else ""
         if note and not result.committed:
             emit(Warning(note))
         emit(Done(status=result.status, summary=result.summary))
     finally:
-        session.close()
+        transcript.close()
     if not json_output:
         print(result.summary)
         print(result.stat)
@@ -104,44 +108,38 @@ class _Result:
 
 
 def _run(config: Config, workspace: Path, issue: str | None, yes: bool, commit: bool,
-         place: Workplace | None, session: Transcript, sink: EventSink, result: _Result,
+         place: Workplace | None, transcript: Transcript, sink: EventSink, result: _Result,
          pictures: tuple[Picture, ...] = ()) -> None:
-    runtime = open_runtime(config, workspace, sink, approver=_approve_all if yes else deny_all,
-                           default_mode="auto-edit", session=session)
-    emit = runtime.emit
-    resumed = session.restored is not None
+    role = Role(default_mode=Mode.AUTO_EDIT, answer=Answer.YES if yes else Answer.NO)
+    session = open_session(config, workspace, sink, role, transcript=transcript)
+    emit = session.emit
+    resumed = transcript.restored is not None
     try:
-        emit(SessionStarted(str(runtime.workspace), runtime.model.base_url, runtime.model.model,
-                            issue or "(resumed)"))
-        emit(SessionOpened(session.id, str(session.path), resumed=resumed))
-        if resumed:
-            first = render("resume", note=f"The user adds: {issue.strip()}\n\n" if issue else "")
-        else:
-            first = render("fix", issue=(issue or "").strip(), test_hint=_test_hint(config))
-        outcome, check = _work(runtime, first, emit, pictures)
-        fixed = outcome.status in ("finished", "answered") if check is None else check.passed
-        result.status = "interrupted" if outcome.status == "interrupted" else ("fixed" if fixed else "not_fixed")
+        emit(SessionStarted(str(session.workspace), session.base_url, session.model_name, issue or "(resumed)"))
+        emit(SessionOpened(transcript.id, str(transcript.path), resumed=resumed))
+        # A resumed session's first message is wrapped by the session, which says it was resumed.
+        first = (issue or "") if resumed else render("fix", issue=(issue or "").strip(), test_hint=_test_hint(config))
+        outcome, check = _work(session, first, emit, pictures)
+        fixed = outcome.status in (Status.FINISHED, Status.ANSWERED) if check is None else check.passed
+        result.status = "interrupted" if outcome.status == Status.INTERRUPTED else ("fixed" if fixed else "not_fixed")
         result.summary = outcome.summary
-        result.stat = diff_stat(runtime.checkpoints)
+        result.stat = session.diff_stat() or "(no changes)"
         # On the user's branch only a fix is committed; a new branch keeps any attempt.
         if commit and result.status != "interrupted" and (fixed or place is not None):
-            result.committed = _commit(runtime, outcome.summary, emit, place, result)
+            result.committed = _commit(session, outcome.summary, emit, place, result)
     finally:
-        runtime.close()
+        session.close()
 
 
-def _commit(runtime: Runtime, summary: str, emit: EventSink, place: Workplace | None, result: _Result) -> bool:
-    checkpoints = runtime.checkpoints
-    assert isinstance(checkpoints, GitCheckpoints), "check_can_commit ran first"
+def _commit(session: Session, summary: str, emit: EventSink, place: Workplace | None, result: _Result) -> bool:
     try:
-        event = commit_session(checkpoints, runtime.loop, runtime.model.model, summary, emit,
-                               worktree=str(place.worktree) if place and place.keep else "")
+        event = session.commit(summary, worktree=str(place.worktree) if place and place.keep else "",
+                               # its worktree is about to go; the branch holds the work
+                               discard=place is not None and not place.keep)
     except CommitFailed as e:
         emit(Warning(str(e)))
         result.commit_failed = e.exit_code
         return False
-    if event is not None and place is not None and not place.keep:
-        checkpoints.discard()  # its worktree is about to go; the branch holds the work
     return event is not None
 
 
@@ -149,23 +147,24 @@ def _test_hint(config: Config) -> str:
     return f"The check `{config.test_cmd}` must pass." if config.test_cmd else ""
 
 
-def _work(runtime: Runtime, first: str, emit: EventSink,
+def _work(session: Session, first: str, emit: EventSink,
           pictures: tuple[Picture, ...] = ()) -> tuple[Outcome, CheckResult | None]:
     """Run the loop; after each `finish`, run the check and give failures back to the model."""
-    test_cmd = runtime.config.test_cmd
-    outcome = runtime.loop.run(first, pictures)
-    if not test_cmd or outcome.status == "interrupted":
+    test_cmd = session.config.test_cmd
+    outcome = session.turn(first, pictures=pictures)
+    if not test_cmd or outcome.status == Status.INTERRUPTED:
         return outcome, None
-    check = run_check(test_cmd, runtime.workspace, emit)
+    check = run_check(test_cmd, session.workspace, emit)
     rounds = 0
-    while not check.passed and outcome.status == "finished" and rounds < runtime.config.retries:
+    while not check.passed and outcome.status == Status.FINISHED and rounds < session.config.retries:
         rounds += 1
-        outcome = runtime.loop.run(render(
+        # The rounds share the run's step budget.
+        outcome = session.turn(render(
             "tests_failed", command=test_cmd, exit_code=check.exit_code, output=check.output,
-        ))
-        if outcome.status == "interrupted":
+        ), fresh_budget=False)
+        if outcome.status == Status.INTERRUPTED:
             return outcome, None
-        check = run_check(test_cmd, runtime.workspace, emit)
+        check = run_check(test_cmd, session.workspace, emit)
     return outcome, check
 
 
@@ -183,12 +182,3 @@ def run_check(command: str, workspace: Path, emit: EventSink) -> CheckResult:
     result = CheckResult(code == 0, code, output)
     emit(TestRun(command=command, passed=result.passed, exit_code=code, output=output))
     return result
-
-
-def diff_stat(checkpoints: Checkpoints) -> str:
-    """What the agent changed in this session, apart from anyone else's uncommitted work."""
-    return checkpoints.diff_stat() or "(no changes)"
-
-
-def _approve_all(request: ApprovalRequest) -> Approval:
-    return Approval(True, "approved by --yes")

@@ -1,8 +1,9 @@
-"""The few interfaces everything meets: model client, event sink, approver."""
+"""The few interfaces everything meets: model client, event sink, approver, and the approval answers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:
@@ -34,10 +35,24 @@ class ApprovalRequest:
     preview: str
 
 
+class Answer(StrEnum):
+    """What a user (or a headless run's standing order) answers an approval request."""
+
+    YES = "yes"
+    NO = "no"
+    ALWAYS = "always"  # yes, and allow calls matching `pattern` for the rest of the session
+    STOP = "stop"  # no, and interrupt the run
+
+
 @dataclass(frozen=True)
 class Approval:
-    approved: bool
+    answer: Answer
     reason: str = ""
+    pattern: str = ""  # with ALWAYS: the rule to allow from now on
+
+    @property
+    def approved(self) -> bool:
+        return self.answer in (Answer.YES, Answer.ALWAYS)
 
 
 class Approver(Protocol):

@@ -87,7 +87,6 @@ def _forms() -> _Forms:
 
 
 # The ToolContext state key of the configured patterns (Config.secret_files).
-SECRET_FILES_KEY = "secret_files"
 DEFAULT_SECRET_FILES = (".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*",
                         "id_ecdsa*", "id_ed25519*", "credentials", "*credentials.json", ".netrc", "_netrc",
                         ".pgpass")

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Config, load_config
+from agent.config import Config, Mode, load_config
 from agent.context.history import DEFAULT_WINDOW, Budget, answer_tokens
 from agent.context.transcript import Transcript, restore
-from agent.core.build import Runtime, open_runtime
-from agent.core.dispatch import deny_all
+from agent.core.build import Role, open_session
+from agent.core.session import Compact, Pin, Session
 from agent.errors import ContextOverflow, UsageError
-from agent.events import Compacted, ContextMeter, Event, TextDelta
+from agent.events import CommandDone, Compacted, ContextMeter, Event, TextDelta
+from agent.interfaces import Answer
 from prompts import render
 from tests.conftest import make_repo
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
-from tools.outputs import OutputStore
+from tools.output_store import OutputStore
 from tools.registry import DEFAULT_TOOLS
 
 INSTRUCTIONS = "Run tests with `make check`.\nNever edit generated/ by hand.\n"
@@ -28,9 +29,18 @@ OVERFLOW = (400, "This model's maximum context length is 8192 tokens. However, y
 
 
 def open_rt(server: FakeOpenAIServer, repo: Path, events: list[Event], session: Transcript | None = None,
-            **config: object) -> Runtime:
+            emit=None, **config: object) -> Session:
     cfg = Config(base_url=server.base_url, max_retries=0, approval="full-auto", **config)  # type: ignore[arg-type]
-    return open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto", session=session)
+    return open_session(cfg, repo, emit or events.append, Role(default_mode=Mode.FULL_AUTO, answer=Answer.NO),
+                        transcript=session)
+
+
+def compact(rt: Session, events: list[Event]) -> Compacted | None:
+    """/compact, applied as the core's thread would: here, the test's own."""
+    rt.send(Compact())
+    rt.apply_pending()
+    assert isinstance(events[-1], CommandDone)
+    return next((e for e in events if isinstance(e, Compacted) and e.reason == "requested"), None)
 
 
 def big_file(n: int) -> str:
@@ -66,15 +76,13 @@ def test_each_request_is_a_byte_prefix_of_the_next(tmp_path, fake_server):
     def emit(event: Event) -> None:  # the user presses Esc as the second answer streams
         events.append(event)
         if isinstance(event, TextDelta) and "!" in event.text:
-            rt.cancel.set()
+            rt.interrupt()
 
-    cfg = Config(base_url=fake_server.base_url, max_retries=0, approval="full-auto")
-    rt = open_runtime(cfg, repo, emit, approver=deny_all, default_mode="full-auto")
-    maps = iter(["<repo-map>v1</repo-map>", None, "<repo-map>v2</repo-map>"])
-    rt.loop.turn_context = lambda message: next(maps)
-    assert rt.loop.run("look at a.py").status == "answered"
-    assert rt.loop.run("now change it").status == "interrupted"
-    assert rt.loop.run("go on, change x to 2").status == "finished"
+    rt = open_rt(fake_server, repo, events, emit=emit, map_tokens=500)
+    assert rt.turn("look at a.py").status == "answered"
+    assert rt.turn("now change it").status == "interrupted"
+    (repo / "added.py").write_text("def newly_added():\n    return 1\n")  # the user adds a file
+    assert rt.turn("go on, change x to 2").status == "finished"
     rt.close()
 
     requests = fake_server.chat_requests
@@ -85,7 +93,8 @@ def test_each_request_is_a_byte_prefix_of_the_next(tmp_path, fake_server):
     last = requests[-1]["messages"]
     users = [m["content"] for m in last if m["role"] == "user"]
     assert users[0].startswith(render("instructions", file="AGENTS.md", text=INSTRUCTIONS.strip()))
-    assert "<repo-map>v1</repo-map>" in users[0] and "<repo-map>v2</repo-map>" in users[2]
+    assert "<repo-map>" in users[0] and "newly_added" not in users[0]
+    assert "<repo-map>" in users[2] and "newly_added" in users[2]  # refreshed: the tree changed
     assert users[1] == "now change it"
     assert last[2]["reasoning_content"] == "plan first"
     # The long output was shortened in the prompt, and read_output showed its middle.
@@ -94,7 +103,6 @@ def test_each_request_is_a_byte_prefix_of_the_next(tmp_path, fake_server):
     assert 'read_output(handle="call_long"' in long and "\n10000\n" not in long
     middle = [m["content"] for m in last if m["role"] == "tool"][4]
     assert middle.splitlines() == [f"{n}\t{n}" for n in range(9000, 9005)] + ["... 10996 more lines; read on with offset=9005"]
-    assert len(rt.loop.context.outputs.outputs["call_long"].splitlines()) == 20000
     # The meter followed every finished turn.
     meters = [e for e in events if isinstance(e, ContextMeter)]
     assert len(meters) == 9 and meters[-1].context_window == DEFAULT_WINDOW
@@ -107,7 +115,7 @@ def test_tool_schemas_are_the_same_bytes_in_every_session(tmp_path, fake_server)
     fake_server.script(Reply(text="one"), Reply(text="two"))
     for _ in range(2):
         rt = open_rt(fake_server, repo, [])
-        rt.loop.run("hi")
+        rt.turn("hi")
         rt.close()
     first, second = fake_server.chat_requests
     assert json.dumps(first["tools"]) == json.dumps(second["tools"])
@@ -124,9 +132,9 @@ def test_read_output_reports_unknown_handles_and_offsets(tmp_path, fake_server):
         Reply(text="ok"),
     )
     rt = open_rt(fake_server, repo, [])
-    rt.loop.run("go")
+    rt.turn("go")
     rt.close()
-    answers = [m["content"] for m in rt.loop.messages if m["role"] == "tool"]
+    answers = [m["content"] for m in rt.messages if m["role"] == "tool"]
     assert answers[1] == "no shortened output has the handle 'nope' (handles: call_big)"
     assert answers[2] == "the output has 5000 lines; offset 6000 is past the end"
 
@@ -154,8 +162,8 @@ def test_compaction_at_the_threshold_keeps_instructions_pins_and_plan_verbatim(t
     )
     events: list[Event] = []
     rt = open_rt(fake_server, repo, events, **SMALL_WINDOW)
-    rt.loop.pin("The API key lives in VAULT_PATH, never in the repo.")
-    assert rt.loop.run("read every module and report").status == "finished"
+    rt.send(Pin("The API key lives in VAULT_PATH, never in the repo."))
+    assert rt.turn("read every module and report").status == "finished"
     rt.close()
 
     requests = fake_server.chat_requests
@@ -164,7 +172,8 @@ def test_compaction_at_the_threshold_keeps_instructions_pins_and_plan_verbatim(t
     assert serialized(requests[3]).startswith(serialized(requests[2])[:-1])
     [compacted] = [e for e in events if isinstance(e, Compacted)]
     assert compacted.reason == "threshold" and compacted.tokens_freed > 0
-    assert compacted.tokens_after < rt.loop.context.budget.threshold < compacted.tokens_before
+    threshold = Budget(12_000, answer_tokens(1_000, 12_000)).threshold
+    assert compacted.tokens_after < threshold < compacted.tokens_before
     after = requests[4]["messages"]
     summary = after[1]["content"]
     assert after[0] == requests[0]["messages"][0]
@@ -191,21 +200,23 @@ def test_requested_compaction_lists_files_changed(tmp_path, fake_server):
     )
     events: list[Event] = []
     rt = open_rt(fake_server, repo, events)
-    rt.loop.run("write notes")
-    event = rt.loop.compact()
+    rt.turn("write notes")
+    event = compact(rt, events)
     rt.close()
-    assert event is not None and event.reason == "requested" and events[-2] == event
-    assert isinstance(events[-1], ContextMeter) and events[-1].used_tokens == event.tokens_after
-    summary = rt.loop.messages[1]["content"]
+    assert event is not None and event.reason == "requested" and events[-3] == event
+    assert isinstance(events[-2], ContextMeter) and events[-2].used_tokens == event.tokens_after
+    summary = rt.messages[1]["content"]
     assert "Changed: notes.txt" in summary and "Read: m0.py" in summary
-    assert rt.loop.messages[2] == {"role": "assistant", "content": "Done."}
+    assert rt.messages[2] == {"role": "assistant", "content": "Done."}
     assert "# The user's latest request (verbatim)\nwrite notes\n" in summary
 
 
 def test_nothing_to_compact_is_not_a_model_call(tmp_path, fake_server):
     repo = compaction_repo(tmp_path)
-    rt = open_rt(fake_server, repo, [])
-    assert rt.loop.compact() is None
+    events: list[Event] = []
+    rt = open_rt(fake_server, repo, events)
+    assert compact(rt, events) is None
+    assert events[-1] == CommandDone("compact", "Nothing to compact yet: the conversation has no older turns.")
     rt.close()
 
 
@@ -220,7 +231,7 @@ def test_a_context_overflow_compacts_and_retries(tmp_path, fake_server):
     )
     events: list[Event] = []
     rt = open_rt(fake_server, repo, events)
-    assert rt.loop.run("read").status == "finished"
+    assert rt.turn("read").status == "finished"
     rt.close()
     [compacted] = [e for e in events if isinstance(e, Compacted)]
     assert compacted.reason == "overflow"
@@ -233,7 +244,7 @@ def test_an_overflow_with_nothing_to_compact_is_raised(tmp_path, fake_server):
     fake_server.script(Reply(error=OVERFLOW))
     rt = open_rt(fake_server, repo, [])
     with pytest.raises(ContextOverflow):
-        rt.loop.run("hi")
+        rt.turn("hi")
     rt.close()
 
 
@@ -263,15 +274,16 @@ def test_a_session_restores_the_history_exactly(tmp_path, fake_server):
     session = Transcript.create(repo, "task", root=tmp_path / "sessions")
     events: list[Event] = []
     rt = open_rt(fake_server, repo, events, session=session)
-    rt.loop.pin("pinned fact")
-    rt.loop.run("run seq")
-    rt.loop.compact()
-    rt.loop.run("and now?")
-    rt.loop.pin("pinned later")
+    rt.send(Pin("pinned fact"))
+    rt.turn("run seq")
+    compact(rt, events)
+    rt.turn("and now?")
+    rt.send(Pin("pinned later"))
+    rt.apply_pending()
     rt.close()
     session.close()
     restored = restore(session.path)
-    assert restored.messages == rt.loop.messages
+    assert restored.messages == rt.messages
     assert restored.outputs["call_seq"] == "\n".join(str(n) for n in range(1, 9001))
     assert restored.pinned == ["pinned fact", "pinned later"] and restored.pending_pins == ["pinned later"]
     assert restored.plan == [{"text": "read", "status": "in_progress"}]

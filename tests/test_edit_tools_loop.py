@@ -29,7 +29,7 @@ def test_the_model_greps_reads_then_patches(tmp_path, fake_server):
     )
     events: list[Event] = []
     rt = runtime(fake_server, repo, events)
-    rt.loop.run("fix low_stock")
+    rt.turn("fix low_stock")
     rt.close()
     names = [t["function"]["name"] for t in fake_server.chat_requests[0]["tools"]]
     assert {"apply_patch", "grep", "find_files"} <= set(names)

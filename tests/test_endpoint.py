@@ -7,10 +7,10 @@ import socket
 import pytest
 
 from agent.config import Config
-from agent.core.build import open_runtime
-from agent.core.dispatch import deny_all
+from agent.core.build import Role, open_session
 from agent.errors import ServerError
 from agent.events import Event, Warning
+from agent.interfaces import Answer
 from agent.model.endpoint import find_endpoint
 from tests.conftest import make_repo
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
@@ -96,8 +96,8 @@ def test_each_kind_gets_its_request_extras_and_a_short_window_warns(tmp_path, fa
     make_repo(repo, {"a.txt": "x\n"})
     events: list[Event] = []
     config = Config(probe_addresses=(address(server),), enable_thinking=False, max_retries=0)
-    rt = open_runtime(config, repo, events.append, approver=deny_all, default_mode="auto-edit")
-    rt.loop.run("go")
+    rt = open_session(config, repo, events.append, Role(answer=Answer.NO))
+    rt.turn("go")
     rt.close()
     body = server.chat_requests[0]
     assert {k: body[k] for k in extras} == extras
@@ -112,7 +112,7 @@ def test_the_full_window_does_not_warn(tmp_path, fake_servers):
     repo = tmp_path / "r"
     make_repo(repo, {"a.txt": "x\n"})
     events: list[Event] = []
-    rt = open_runtime(Config(base_url=server.base_url), repo, events.append, approver=deny_all, default_mode="auto-edit")
+    rt = open_session(Config(base_url=server.base_url), repo, events.append, Role(answer=Answer.NO))
     rt.close()
     assert not [e for e in events if isinstance(e, Warning)]
-    assert rt.loop.context_window == 262144
+    assert rt.context_window == 262144

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config
-from agent.core.build import open_runtime
-from agent.core.dispatch import deny_all
+from agent.core.build import Role, open_session
 from agent.events import Event, Warning
-from agent.vcs.checkpoints import NothingToUndo, latest_checkpoints
+from agent.interfaces import Answer
+from agent.vcs.checkpoints import NothingToUndo
+from agent.vcs.record import latest_checkpoints
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 from tools.base import ToolContext, ToolError
@@ -122,23 +123,24 @@ def test_undo_is_per_turn_and_leaves_edits_made_between_and_after_turns(tmp_path
     )
     events: list[Event] = []
     cfg = Config(base_url=fake_server.base_url, max_retries=0, approval="full-auto")
-    rt = open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto")
-    rt.loop.run("turn one")
+    rt = open_session(cfg, repo, events.append, Role(answer=Answer.NO))
+    rt.turn("turn one")
     (repo / "c.py").write_text("c-user\n")  # the user edits between the turns
-    rt.loop.run("turn two")
+    rt.turn("turn two")
     rt.close()
     (repo / "b.py").write_text("b-user\n")  # and after them
-    assert [t.label for t in rt.checkpoints.turns()] == ["done one", "done two"]
+    checkpoints = latest_checkpoints(repo, events.append)  # as `heron undo` finds them
+    assert checkpoints is not None and [t.label for t in checkpoints.turns()] == ["done one", "done two"]
 
-    result = rt.checkpoints.undo(1)
+    result = checkpoints.undo(1)
     assert result.restored == ["a.py"] and result.kept == ["b.py"]
     assert (repo / "a.py").read_text() == "a1\n" and (repo / "b.py").read_text() == "b-user\n"
-    result = rt.checkpoints.undo(1)
+    result = checkpoints.undo(1)
     assert result.restored == ["a.py"]
     assert (repo / "a.py").read_text() == "a0\n" and not (repo / "a.py").stat().st_mode & 0o100
     assert (repo / "c.py").read_text() == "c-user\n"
     with pytest.raises(NothingToUndo):
-        rt.checkpoints.undo(1)
+        checkpoints.undo(1)
     assert not [e for e in events if isinstance(e, Warning)]
 
 
@@ -155,8 +157,8 @@ def test_checkpoints_survive_gc_and_need_no_identity(tmp_path, fake_server):
     )
     cfg = Config(base_url=fake_server.base_url, max_retries=0, approval="full-auto")
     for task in ("add a file", "look around"):
-        rt = open_runtime(cfg, repo, [].append, approver=deny_all, default_mode="full-auto")
-        rt.loop.run(task)
+        rt = open_session(cfg, repo, [].append, Role(answer=Answer.NO))
+        rt.turn(task)
         rt.close()
     subprocess.run(["git", "gc", "--prune=now", "-q"], cwd=repo, check=True)
     latest = latest_checkpoints(repo, [].append)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import Config
-from agent.core.build import Runtime, open_runtime
-from agent.core.dispatch import deny_all
-from agent.events import ApprovalRequested, Event, ToolFinished, ToolStarted
-from agent.interfaces import Approval
+from agent.config import Config, Mode
+from agent.core.build import Role, open_session
+from agent.core.session import AnswerApproval, Session
+from agent.events import ApprovalNeeded, ApprovalRequested, Event, ToolFinished, ToolStarted
+from agent.interfaces import Answer
 from tests.conftest import make_repo
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
 
 
 def runtime(server: FakeOpenAIServer, repo: Path, events: list[Event], mode: str = "full-auto",
-            approver=deny_all, **config: object) -> Runtime:
+            answer: Answer | None = Answer.NO, emit=None, **config: object) -> Session:
     cfg = Config(base_url=server.base_url, max_retries=0, approval=mode, **config)  # type: ignore[arg-type]
-    return open_runtime(cfg, repo, events.append, approver=approver, default_mode=mode)
+    return open_session(cfg, repo, emit or events.append, Role(default_mode=Mode(mode), answer=answer))
 
 
 def tool_messages(server: FakeOpenAIServer) -> list[str]:
@@ -38,7 +38,7 @@ def test_tool_errors_go_back_to_the_model(tmp_path, fake_server):
     )
     events: list[Event] = []
     rt = runtime(fake_server, repo, events)
-    outcome = rt.loop.run("do it")
+    outcome = rt.turn("do it")
     rt.close()
     assert outcome.status == "answered" and outcome.summary == "I give up."
     errors = tool_messages(fake_server)
@@ -57,7 +57,7 @@ def test_step_limit_ends_the_run(tmp_path, fake_server):
     make_repo(repo, {"a.txt": "x\n"})
     fake_server.script(*[tool_reply(call("read_file", path="a.txt")) for _ in range(3)])
     rt = runtime(fake_server, repo, [], max_steps=3)
-    outcome = rt.loop.run("loop forever")
+    outcome = rt.turn("loop forever")
     rt.close()
     assert outcome.status == "step_limit"
 
@@ -67,9 +67,9 @@ def test_every_call_of_a_turn_is_answered_even_after_finish(tmp_path, fake_serve
     make_repo(repo, {"a.txt": "x\n"})
     fake_server.script(tool_reply(call("finish", summary="done"), call("read_file", path="a.txt")))
     rt = runtime(fake_server, repo, [])
-    assert rt.loop.run("go").status == "finished"
-    ids = [c["id"] for c in rt.loop.messages[-3]["tool_calls"]]
-    answers = [m["tool_call_id"] for m in rt.loop.messages if m["role"] == "tool"]
+    assert rt.turn("go").status == "finished"
+    ids = [c["id"] for c in rt.messages[-3]["tool_calls"]]
+    answers = [m["tool_call_id"] for m in rt.messages if m["role"] == "tool"]
     assert answers == ids
     rt.close()
 
@@ -84,14 +84,19 @@ def test_policy_asks_and_a_refusal_reaches_the_model(tmp_path, fake_server):
         Reply(text="ok"),
     )
     asked = []
-
-    def approver(request):
-        asked.append(request)
-        return Approval(False, "not now") if request.kind == "shell" else Approval(True)
-
     events: list[Event] = []
-    rt = runtime(fake_server, repo, events, mode="ask", approver=approver)
-    rt.loop.run("go")
+
+    def emit(event: Event) -> None:  # the user answers each approval through the session
+        events.append(event)
+        if isinstance(event, ApprovalNeeded):
+            request = event.request
+            asked.append(request)
+            answer = (AnswerApproval(request.call_id, Answer.NO, "not now") if request.kind == "shell"
+                      else AnswerApproval(request.call_id, Answer.YES))
+            rt.send(answer)
+
+    rt = runtime(fake_server, repo, events, mode="ask", answer=None, emit=emit)
+    rt.turn("go")
     rt.close()
     outputs = tool_messages(fake_server)
     assert outputs[0] == "the user did not approve this shell call: not now"
@@ -107,7 +112,7 @@ def test_read_only_mode_refuses_edits(tmp_path, fake_server):
     make_repo(repo, {"a.txt": "x\n"})
     fake_server.script(tool_reply(call("write_file", path="a.txt", content="y\n")), Reply(text="ok"))
     rt = runtime(fake_server, repo, [], mode="read-only")
-    rt.loop.run("go")
+    rt.turn("go")
     rt.close()
     assert "read-only mode refuses edit tools" in tool_messages(fake_server)[0]
     assert (repo / "a.txt").read_text() == "x\n"
@@ -122,7 +127,7 @@ def test_each_request_extends_the_previous_one(tmp_path, fake_server):
         tool_reply(call("finish", summary="done")),
     )
     rt = runtime(fake_server, repo, [])
-    rt.loop.run("go")
+    rt.turn("go")
     rt.close()
     requests = fake_server.chat_requests
     for before, after in zip(requests, requests[1:]):
@@ -137,7 +142,7 @@ def test_finish_gets_its_tool_finished_event_like_every_call(tmp_path, fake_serv
     fake_server.script(tool_reply(call("read_file", path="a.txt"), call("finish", summary="done")))
     events: list[Event] = []
     rt = runtime(fake_server, repo, events)
-    outcome = rt.loop.run("read and finish")
+    outcome = rt.turn("read and finish")
     rt.close()
     assert outcome.status == "finished" and outcome.summary == "done"
     started = [e.call_id for e in events if isinstance(e, ToolStarted)]

@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Config
-from agent.core.build import Runtime, open_runtime
-from agent.core.dispatch import deny_all
+from agent.config import Config, Mode
+from agent.core.build import Role, open_session
+from agent.core.session import Session
 from agent.events import Event, StreamRestarted, ToolFinished, Warning
+from agent.interfaces import Answer
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 
 
-def runtime(server: FakeOpenAIServer, repo: Path, events: list[Event], **config: object) -> Runtime:
+def runtime(server: FakeOpenAIServer, repo: Path, events: list[Event], **config: object) -> Session:
     options: dict[str, object] = {"max_retries": 0, **config}
     cfg = Config(base_url=server.base_url, approval="full-auto", **options)  # type: ignore[arg-type]
-    return open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto")
+    return open_session(cfg, repo, events.append, Role(default_mode=Mode.FULL_AUTO, answer=Answer.NO))
 
 
 @pytest.mark.parametrize("kind", ["llama-server", "vllm", "ollama", "lmstudio"])
@@ -33,7 +34,7 @@ def test_a_server_that_rejects_tools_gets_the_text_protocol(tmp_path, fake_serve
     )
     events: list[Event] = []
     rt = runtime(server, repo, events)
-    outcome = rt.loop.run("read a.txt")
+    outcome = rt.turn("read a.txt")
     rt.close()
     assert (outcome.status, outcome.summary) == ("finished", "read it")
     assert [e.output for e in events if isinstance(e, ToolFinished)][0].endswith("hello")
@@ -59,7 +60,7 @@ def test_a_stream_cut_inside_a_written_call_is_retried_not_half_run(tmp_path, fa
     fake_server.script(Reply(text=xml, cut_after_chunks=12), Reply(text=xml), Reply(text="done"))
     events: list[Event] = []
     rt = runtime(fake_server, repo, events, max_retries=1)
-    rt.loop.run("write it")
+    rt.turn("write it")
     rt.close()
     assert sum(isinstance(e, StreamRestarted) for e in events) == 1
     assert (repo / "out.txt").read_text() == "all of it"
@@ -98,5 +99,5 @@ def test_a_valid_call_resets_the_count(tmp_path, fake_server):
     bad = tool_reply(call("paint", colour="red"))
     fake_server.script(bad, bad, bad, tool_reply(call("read_file", path="a.txt")), bad, bad, bad, Reply(text="ok"))
     rt = runtime(fake_server, repo, [])
-    assert rt.loop.run("go").status == "answered"
+    assert rt.turn("go").status == "answered"
     rt.close()

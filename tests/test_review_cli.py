@@ -314,3 +314,35 @@ def test_text_is_coloured_on_a_terminal_unless_no_color(tmp_path, home, fake_ser
     assert child.exitstatus == 1, output
     coloured = "bank.py:9: \x1b[1;31mblocker\x1b[0m [bug]" in output
     assert coloured != no_colour, output
+
+
+def module(name: str, lines: int = 120) -> str:
+    return "".join(f"def step_{i}(value):  return compute(value, {i}, {name!r})\n" for i in range(1, lines + 1))
+
+
+BIG_CHANGE = {f"{name}_steps.py": module(name) for name in ("alpha", "beta", "gamma")}
+
+
+def test_the_diff_is_chunked_to_fit_the_window_the_server_reports(tmp_path, home, fake_servers):
+    """Three new modules of about 7K tokens each, as the model reads them: one request at the full
+    window, but a server that reports a 32K window gets one request per module, each within 32K with room for the answer."""
+    from agent.context.history import answer_tokens
+    from agent.model.tokens import count_tokens
+
+    repo = staged_repo(tmp_path, BIG_CHANGE)
+    full = fake_servers(kind="vllm")
+    full.script_for("alpha_steps.py", tool_reply(call("finish", summary="fine")))
+    assert review(repo, home, full.base_url).returncode == 0
+    [whole] = full.chat_requests
+    assert all(path in whole["messages"][-1]["content"] for path in BIG_CHANGE)
+
+    small = fake_servers(kind="vllm", context_window=32_768)
+    for path in BIG_CHANGE:
+        small.script_for(path, tool_reply(call("finish", summary="fine")))
+    result = review(repo, home, small.base_url, "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    assert len(small.chat_requests) == 3
+    for body in small.chat_requests:
+        prompt = count_tokens(json.dumps(body["messages"])) + count_tokens(json.dumps(body["tools"]))
+        assert prompt + answer_tokens(16_384, 32_768) <= 32_768
+        assert body["max_tokens"] <= answer_tokens(16_384, 32_768)

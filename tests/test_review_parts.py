@@ -11,6 +11,7 @@ import pytest
 
 from agent.config import Config
 from agent.errors import ServerError
+from agent.findings import Finding, Hunk, ReviewScope
 from agent.review.chunks import split
 from agent.review.command import ReviewOptions, run_review
 from agent.review.diff import Target, collect_changes, enclosing_definitions, is_generated
@@ -20,7 +21,6 @@ from tests.conftest import make_repo
 from tests.fakes.openai_server import call, tool_reply
 from tests.test_review_cli import git
 from tools.base import ToolError
-from tools.findings import Finding, Hunk, ReviewScope
 from tools.review import ReportFindingArgs, anchor
 
 GO = """package bank

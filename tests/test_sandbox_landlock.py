@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from agent.sandbox.bubblewrap import choose_sandbox
+from agent.sandbox.choose import choose_sandbox
 from agent.sandbox.landlock_tier import LandlockSandbox, landlock_problem
 from agent.sandbox.limits import Limits
 from agent.sandbox.shell import ShellSession

@@ -123,7 +123,7 @@ async def test_a_session_is_resumed_with_its_history(repo, fake_server):
     fake_server.script(*fix_script(), Reply(text="Still adding."))
     async with make_app(fake_server, repo, approval="full-auto").run_test(size=SIZE) as pilot:
         app = await fix_add(pilot)
-        first = app.session.id if app.session else ""
+        first = app.recording.id if app.recording else ""
     async with make_app(fake_server, repo).run_test(size=SIZE) as pilot:  # an unused session is not kept
         await connected(pilot)
     assert [s.id for s in list_sessions(repo)] == [first]
@@ -142,7 +142,7 @@ async def test_a_session_is_resumed_with_its_history(repo, fake_server):
         sent = requests_messages(fake_server)
         assert [m["role"] for m in sent[:2]] == ["system", "user"] and len(sent) == 8
         assert "resumed" in sent[-1]["content"] and "The user adds: does it?" in sent[-1]["content"]
-        assert app.session and app.session.id == first
+        assert app.recording and app.recording.id == first
 
 
 async def test_sessions_clear_and_resume_from_the_list(repo, fake_server):
@@ -151,22 +151,22 @@ async def test_sessions_clear_and_resume_from_the_list(repo, fake_server):
         app = await connected(pilot)
         await say(pilot, "first question")
         await idle(pilot)
-        first = app.session.id if app.session else ""
+        first = app.recording.id if app.recording else ""
         await say(pilot, "/clear")
-        await wait_for(pilot, lambda: app.session is not None and app.session.id != first
-                       and app.runtime is not None, "a new session")
+        await wait_for(pilot, lambda: app.recording is not None and app.recording.id != first
+                       and app.session is not None, "a new session")
         assert app.transcript.entries == []
         await say(pilot, "second question")
         await idle(pilot)
         assert [m["role"] for m in requests_messages(fake_server)] == ["system", "user"]
         await command(pilot, "/sessions")
         listing = last_notice(app)
-        assert first in listing and "first question" in listing and "→ " + app.session.id in listing
+        assert first in listing and "first question" in listing and "→ " + app.recording.id in listing
         await say(pilot, "/resume")
         await wait_for(pilot, lambda: isinstance(app.screen, SessionPickerScreen), "the session list")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.session is not None and app.session.id == first
-                       and app.runtime is not None, "the first session")
+        await wait_for(pilot, lambda: app.recording is not None and app.recording.id == first
+                       and app.session is not None, "the first session")
         await wait_for(pilot, lambda: any(isinstance(e, AssistantEntry) and e.text == "One."
                                           for e in app.transcript.entries), "its history")
         await command(pilot, "/resume nope")
@@ -179,13 +179,13 @@ async def test_pick_a_session_at_start(repo, fake_server):
         app = await connected(pilot)
         await say(pilot, "remember this")
         await idle(pilot)
-        recorded = app.session.id if app.session else ""
+        recorded = app.recording.id if app.recording else ""
     picker = HeronApp(Config(base_url=fake_server.base_url, max_retries=0), repo, pick_session=True)
     async with picker.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(picker.screen, SessionPickerScreen), "the session list")
         await pilot.press("enter")
         app = await connected(pilot)
-        assert app.session and app.session.id == recorded
+        assert app.recording and app.recording.id == recorded
 
 
 def test_resume_flags_of_the_cli(repo, home):

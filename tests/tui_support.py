@@ -32,7 +32,7 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], what: str, sec
 async def connected(pilot: Pilot) -> HeronApp:
     app = pilot.app
     assert isinstance(app, HeronApp)
-    await wait_for(pilot, lambda: app.runtime is not None, "the app to connect")
+    await wait_for(pilot, lambda: app.session is not None, "the app to connect")
     return app
 
 

@@ -11,15 +11,24 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, get_type_hints
+from typing import TYPE_CHECKING, Any, Callable, Literal, get_type_hints
 
 from pydantic import BaseModel, ValidationError
 
+from agent.config import SHELL_IDLE_TIMEOUT, SHELL_TIMEOUT
 from agent.errors import ToolError
+from agent.findings import Finding, ReviewScope
 from agent.images import Picture
+from agent.secrets import DEFAULT_SECRET_FILES
+from tools.output_store import OutputStore
 
-# What a call needs permission for: reading, editing the workspace, running commands, or nothing.
-__all__ = ["InvalidArguments", "Kind", "TaskFinished", "Tool", "ToolContext", "ToolError", "ToolResult", "tool"]
+if TYPE_CHECKING:  # engines with heavy imports, started only when a tool needs them
+    from agent.repomap import RepoMap
+    from agent.sandbox.bubblewrap import ShellSandbox
+    from agent.sandbox.shell import ShellSession
+
+__all__ = ["InvalidArguments", "Kind", "ShellSettings", "TaskFinished", "Tool", "ToolContext", "ToolError",
+           "ToolResult", "tool"]
 
 # `mcp`: a tool of an MCP server, which may do anything; the policy asks unless told otherwise.
 Kind = Literal["read", "edit", "shell", "meta", "mcp"]
@@ -47,39 +56,52 @@ class ToolResult:
     pictures: list[Picture] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ShellSettings:
+    """How the model's shell runs: its timeouts (Config's defaults) and its sandbox, if any."""
+
+    timeout: float = SHELL_TIMEOUT
+    idle_timeout: float = SHELL_IDLE_TIMEOUT
+    sandbox: ShellSandbox | None = None
+
+
 @dataclass
 class ToolContext:
-    """Per-session state the tools share. Created by the front-end, owned by the session."""
+    """What the tools of one session share. Built by the core's factory, owned by the session."""
 
     workspace: Path
-    # Resources that live for the session (the shell, the plan, read stamps), keyed by the module
-    # that owns them, so a tool family keeps its state without the context knowing its type.
-    state: dict[str, Any] = field(default_factory=dict)
+    shell: ShellSettings = field(default_factory=ShellSettings)
     # Told before a tool changes a file, so the session can keep what was there (undo's journal).
     on_change: Callable[[Path], None] | None = None
+    # A review's changed lines, which findings must fall in, and where its findings go.
+    review_scope: ReviewScope | None = None
+    findings: Callable[[Finding], None] | None = None
+    # The model's plan (the todo tool's items), kept across compactions and resumes.
+    plan: list[dict[str, str]] | None = None
+    # The content stamp of each file as last read: an edit of a file changed since is refused.
+    read_stamps: dict[Path, str] = field(default_factory=dict)
+    # Long outputs kept whole for read_output.
+    outputs: OutputStore = field(default_factory=OutputStore)
+    # Engines started on first use and closed with the session.
+    shell_session: ShellSession | None = None
+    repo_map: RepoMap | None = None
+    # File-name patterns of secret files: named in the map and search results, never quoted there.
+    secret_files: tuple[str, ...] = DEFAULT_SECRET_FILES
 
     def before_change(self, path: Path) -> None:
         if self.on_change is not None:
             self.on_change(path)
 
-    def resource(self, key: str, make: Callable[[], Any]) -> Any:
-        if key not in self.state:
-            self.state[key] = make()
-        return self.state[key]
-
     def interrupt(self) -> None:
-        """Stop what a resource is running now (the shell's command); called from another thread."""
-        for value in list(self.state.values()):
-            stop = getattr(value, "interrupt", None)
-            if callable(stop):
-                stop()
+        """Stop the command the shell runs now; called from another thread."""
+        if self.shell_session is not None:
+            self.shell_session.interrupt()
 
     def close(self) -> None:
-        for value in self.state.values():
-            closer = getattr(value, "close", None)
-            if callable(closer):
-                closer()
-        self.state.clear()
+        for engine in (self.shell_session, self.repo_map):
+            if engine is not None:
+                engine.close()
+        self.shell_session = self.repo_map = None
 
 
 Runner = Callable[[Any, ToolContext], "ToolResult | str"]

@@ -21,7 +21,6 @@ from tools.base import ToolContext, ToolError, ToolResult, tool
 
 MAX_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
-READ_STAMPS = "files.read_stamps"
 
 
 class ReadFileArgs(BaseModel):
@@ -120,7 +119,7 @@ def replace_in(file: TextFile, args: EditFileArgs) -> tuple[TextFile, edits.Foun
 def load_for_edit(ctx: ToolContext, path: Path, shown: str) -> TextFile:
     """The file to edit, refused unless the model read it and it has not changed since."""
     file, data = textfile.load(path, shown, ctx.workspace.resolve())
-    stamps: dict[Path, str] = ctx.state.get(READ_STAMPS, {})
+    stamps = ctx.read_stamps
     if path not in stamps:
         raise ToolError(f"refused: you have not read {shown} in this session; read it with read_file before editing it")
     if stamps[path] != textfile.stamp(data):
@@ -129,11 +128,11 @@ def load_for_edit(ctx: ToolContext, path: Path, shown: str) -> TextFile:
 
 
 def remember(ctx: ToolContext, path: Path, stamp: str) -> None:
-    ctx.resource(READ_STAMPS, dict)[path] = stamp
+    ctx.read_stamps[path] = stamp
 
 
 def forget(ctx: ToolContext, path: Path) -> None:
-    ctx.resource(READ_STAMPS, dict).pop(path, None)
+    ctx.read_stamps.pop(path, None)
 
 
 def commit_edit(ctx: ToolContext, path: Path, before: TextFile | None, after: TextFile) -> ToolResult:

@@ -24,7 +24,7 @@ class TodoArgs(BaseModel):
 def todo(args: TodoArgs, ctx: ToolContext) -> ToolResult:
     """Write or update your plan: the full list of steps with their status. Call it first, then keep it current."""
     items = [item.model_dump() for item in args.items]
-    ctx.state["plan"] = items
+    ctx.plan = items
     shown = "\n".join(f"{MARKS[i['status']]} {i['text']}" for i in items) or "(empty plan)"
     return ToolResult(f"Plan updated:\n{shown}", data={"plan": items})
 

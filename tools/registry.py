@@ -9,6 +9,7 @@ from tools.images import view_image
 from tools.outputs import read_output
 from tools.patch import apply_patch
 from tools.plan import finish, todo
+from tools.review import report_finding
 from tools.search import find_files, grep
 from tools.shell import shell
 from tools.symbols import symbols
@@ -17,3 +18,6 @@ DEFAULT_TOOLS: tuple[Tool, ...] = (
     todo, read_file, write_file, edit_file, apply_patch, grep, find_files, symbols, shell, read_output,
     finish, git_status, git_diff, git_log, git_show, view_image,
 )
+
+# What a reviewing model may call: every read-only tool, the finding reporter, and finish.
+REVIEW_TOOLS: tuple[Tool, ...] = (*(t for t in DEFAULT_TOOLS if t.kind == "read"), report_finding, finish)

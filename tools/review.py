@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, model_validator
 
+from agent.findings import Finding, ReviewScope, Severity
 from tools.base import ToolContext, ToolError, ToolResult, tool
-from tools.findings import Finding, ReviewScope, Severity
-
-SCOPE_KEY = "review_scope"
-FINDINGS_KEY = "findings"
 
 
 class ReportFindingArgs(BaseModel):
@@ -40,9 +37,9 @@ class ReportFindingArgs(BaseModel):
 @tool(kind="meta")
 def report_finding(args: ReportFindingArgs, ctx: ToolContext) -> ToolResult:
     """Report one problem in the changed code, on a changed line. Call it once per problem."""
-    scope: ReviewScope = ctx.state.get(SCOPE_KEY) or ReviewScope()
-    finding, note = anchor(scope, args)
-    ctx.resource(FINDINGS_KEY, list).append(finding)
+    finding, note = anchor(ctx.review_scope or ReviewScope(), args)
+    if ctx.findings is not None:
+        ctx.findings(finding)
     return ToolResult(f"Recorded {finding.severity} at {finding.file}:{finding.line}.{note}")
 
 

@@ -21,7 +21,7 @@ import pathspec
 from pydantic import BaseModel, Field
 
 from agent.sandbox.workspace import relative, resolve
-from agent.secrets import DEFAULT_SECRET_FILES, SECRET_FILES_KEY, is_secret_file
+from agent.secrets import is_secret_file
 from tools.base import ToolContext, ToolError, ToolResult, tool
 
 MAX_MATCHES = 100
@@ -68,7 +68,7 @@ def grep(args: GrepArgs, ctx: ToolContext) -> ToolResult:
     wanted = _glob_filter(args.glob)
     hits = sorted(h for h in hits if wanted(h.path))
     # Secret files are named, never quoted: their lines are the secrets.
-    patterns = ctx.state.get(SECRET_FILES_KEY, DEFAULT_SECRET_FILES)
+    patterns = ctx.secret_files
     secret = sorted({h.path for h in hits if is_secret_file(h.path, patterns)})
     shown = render_hits([h for h in hits if h.path not in secret])
     if secret:

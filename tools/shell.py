@@ -16,10 +16,10 @@ class ShellArgs(BaseModel):
 @tool(kind="shell", subject=lambda a: a.command)
 def shell(args: ShellArgs, ctx: ToolContext) -> ToolResult:
     """Run a bash command in the workspace's persistent shell. Stdin is empty and there is no terminal: use non-interactive flags."""
-    session: ShellSession = ctx.resource("shell", lambda: ShellSession(
-        ctx.workspace, sandbox=ctx.state.get("sandbox"),
-        idle_timeout=ctx.state.get("shell_idle_timeout", 60.0)))
-    timeout = args.timeout or ctx.state.get("shell_timeout", 120.0)
+    if ctx.shell_session is None:
+        ctx.shell_session = ShellSession(ctx.workspace, sandbox=ctx.shell.sandbox, idle_timeout=ctx.shell.idle_timeout)
+    session = ctx.shell_session
+    timeout = args.timeout or ctx.shell.timeout
     ctx.before_change(ctx.workspace)  # a command may change any file of the workspace
     # A timeout the model chose says the command is slow: silence is then no reason to stop it.
     result = session.run(args.command, timeout, idle_timeout=args.timeout)

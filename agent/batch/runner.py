@@ -153,7 +153,7 @@ def run_batch(config: Config, repo: Path, tasks_file: Path, out: Path | None, wo
               task_timeout: float, swebench: bool, ray: str | None = None, container: str | None = None,
               image: str | None = None, stderr: TextIO = sys.stderr) -> int:
     """The batch front-end: exit 0 when every task ran (whatever its status), 1 when any errored."""
-    from agent.model.endpoint import find_endpoint
+    from agent.core.build import connect
 
     if workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -170,7 +170,7 @@ def run_batch(config: Config, repo: Path, tasks_file: Path, out: Path | None, wo
     if urls and config.model:
         model = config.model  # a server may come up later: workers wait for it
     else:
-        endpoint = find_endpoint(config.replace(base_url=urls[0] if urls else None))  # found once
+        endpoint = connect(config.replace(base_url=urls[0] if urls else None), lambda event: None).endpoint  # found once
         urls, model = urls or [endpoint.base_url], endpoint.model
     progress = Progress(0, stderr)
     results.drop_cut_line()

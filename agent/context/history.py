@@ -21,7 +21,7 @@ from agent.interfaces import ModelClient
 from agent.model.client import TurnUsage
 from agent.model.tokens import count_tokens
 from prompts import render
-from tools.outputs import OutputStore
+from tools.output_store import OutputStore
 from tools.plan import MARKS
 
 DEFAULT_WINDOW = 262_144
@@ -178,6 +178,16 @@ class Context:
         self.pinned.append(fact)
         self.pending_pins.append(fact)
         self.record({"type": "pin", "fact": fact})
+
+    def unpin(self, fact: str) -> bool:
+        """Forget a pinned fact from the next compaction on; False when nothing pinned reads so."""
+        if fact not in self.pinned:
+            return False
+        self.pinned.remove(fact)
+        if fact in self.pending_pins:
+            self.pending_pins.remove(fact)
+        self.record({"type": "unpin", "fact": fact})
+        return True
 
     def over_threshold(self) -> bool:
         return self.used > self.budget.threshold

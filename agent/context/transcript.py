@@ -130,6 +130,10 @@ def restore(path: Path) -> Restored:
         elif kind == "pin":
             restored.pinned.append(entry["fact"])
             restored.pending_pins.append(entry["fact"])
+        elif kind == "unpin":
+            restored.pinned.remove(entry["fact"])
+            if entry["fact"] in restored.pending_pins:
+                restored.pending_pins.remove(entry["fact"])
         elif kind == "compaction":
             restored.messages = list(entry["messages"])
             restored.pending_pins = []

@@ -1,126 +1,134 @@
-"""Assembles one working agent from a Config: server, model client, tools, policy and loop.
+"""The one factory: a Session from a Config, for every front-end.
 
-Every front-end builds its agent here, so the TUI, `heron fix` and `heron review` differ only in
-how they render events and answer approvals.
+The TUI, `heron fix` (and each `fix --batch` child run) and `heron review` differ only in the Role
+they ask for (tools, prompt, mode, what the session keeps) and in how they render events, so the
+probed window, the policy and the redaction hold for all of them alike.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import Config
+from agent.config import Config, Mode
 from agent.context.history import DEFAULT_WINDOW, Budget, Context, answer_tokens, read_instructions
 from agent.context.transcript import Transcript
 from agent.core.dispatch import Dispatcher
 from agent.core.egress import Egress
 from agent.core.loop import Loop
 from agent.core.policy import DEFAULT_DENY, Policy
+from agent.core.session import Session
 from agent.events import Warning as WarningEvent
-from agent.interfaces import Approver, EventSink
+from agent.findings import ReviewScope
+from agent.interfaces import Answer, EventSink
 from agent.mcp.hub import McpHub
 from agent.model.client import OpenAIModel
 from agent.model.endpoint import Endpoint, find_endpoint
-from agent.repomap import DEFAULT_BUDGET as DEFAULT_MAP_BUDGET
 from agent.repomap import session_map
-from agent.repomap.turns import MapTurns
-from agent.sandbox.bubblewrap import choose_sandbox
-from agent.secrets import SECRET_FILES_KEY, KnownSecrets, placeholder_key
-from agent.vcs.checkpoints import Checkpoints, open_checkpoints
+from agent.repomap.turns import MapTurns, map_budget
+from agent.sandbox.choose import choose_sandbox
+from agent.secrets import KnownSecrets, placeholder_key
+from agent.vcs.record import open_checkpoints
 from prompts import render
-from tools.base import Tool, ToolContext
+from tools.base import ShellSettings, Tool, ToolContext
 from tools.mcp import mcp_tools
-from tools.outputs import STATE_KEY, OutputStore
 from tools.registry import DEFAULT_TOOLS
 
 
-@dataclass
-class Runtime:
-    config: Config
-    workspace: Path
+@dataclass(frozen=True)
+class Role:
+    """What a session is for. The TUI and `heron fix` take the defaults; `heron review` its own."""
+
+    tools: tuple[Tool, ...] = DEFAULT_TOOLS
+    # The approval mode when the config names none.
+    default_mode: Mode = Mode.ASK
+    # A headless run's standing answer to what the policy asks; None: ask the front-end by event.
+    answer: Answer | None = None
+    # The system prompt; empty: prompts/system.md for the workspace.
+    system_prompt: str = ""
+    # A review's changed lines: its findings must fall in them.
+    review_scope: ReviewScope | None = None
+    repo_map: bool = True  # a ranked repo map before each user turn
+    instructions: bool = True  # the project's AGENTS.md
+    checkpoints: bool = True  # undo's record of each turn
+
+
+@dataclass(frozen=True)
+class Server:
+    """A probed model server and its client: one probe, shared by every session opened on it."""
+
+    endpoint: Endpoint
     model: OpenAIModel
-    ctx: ToolContext
-    loop: Loop
-    checkpoints: Checkpoints
-    cancel: threading.Event = field(default_factory=threading.Event)
-    endpoint: Endpoint | None = None
-    # Where the front-end's own events go too: its sink, recorded in the session if there is one.
-    emit: EventSink = lambda event: None
-    mcp: McpHub | None = None
-
-    def close(self) -> None:
-        self.ctx.close()
-        if self.mcp is not None:
-            self.mcp.close()
 
 
-def open_runtime(
-    config: Config,
-    workspace: Path,
-    emit: EventSink,
-    approver: Approver,
-    default_mode: str,
-    tools: tuple[Tool, ...] = DEFAULT_TOOLS,
-    session: Transcript | None = None,
-) -> Runtime:
-    """The agent for `workspace`; with a session, recorded there (and restored if resumed)."""
-    if session is not None:
-        emit = session.recording(emit)
-    # Before the server is asked anything: `sandbox = require` without bubblewrap is a config error.
-    sandbox, sandbox_warning = choose_sandbox(config.sandbox, workspace, config.network,
-                                               disk_budget_mb=config.disk_budget_mb)
-    if sandbox_warning:
-        emit(WarningEvent(sandbox_warning))
-    endpoint = find_endpoint(config)  # also fails early, in one line, when unreachable
+def connect(config: Config, emit: EventSink, workspace: Path | None = None) -> Server:
+    """Find the server (failing early, in one line, when unreachable) and make its client, whose
+    every request passes the egress for `workspace`."""
+    endpoint = find_endpoint(config)
     window_warning = endpoint.window_warning()
     if window_warning:
         emit(WarningEvent(window_warning))
-    egress = open_egress(config, workspace)
-    model = model_client(config, endpoint, egress)
-    checkpoints = open_checkpoints(workspace, emit)  # turn boundaries feed undo
-    ctx = ToolContext(workspace=workspace.resolve(), state={
-        "shell_timeout": config.shell_timeout, "shell_idle_timeout": config.shell_idle_timeout,
-        "sandbox": sandbox, SECRET_FILES_KEY: config.secret_files,
-    }, on_change=checkpoints.before_change)
-    policy = Policy(
-        mode=config.approval or default_mode,
-        allow=config.allow,
-        ask=config.ask,
-        deny=DEFAULT_DENY + config.deny,
-        sandboxed=sandbox is not None,
-    )
-    hub = McpHub(config.mcp_servers, notice=lambda text: emit(WarningEvent(text))) if config.mcp_servers else None
-    dispatcher = Dispatcher(tools, policy, approver, ctx, restore=egress.restore,
-                            more_tools=(lambda: mcp_tools(hub)) if hub and not read_only(tools) else None)
-    cancel = threading.Event()
-    system_prompt = render("system", workspace=str(ctx.workspace))
-    loop = Loop(
-        model,
+    return Server(endpoint, model_client(config, endpoint, open_egress(config, workspace)))
+
+
+def open_session(config: Config, workspace: Path, emit: EventSink, role: Role = Role(),
+                 transcript: Transcript | None = None, server: Server | None = None) -> Session:
+    """The session for `workspace`; recorded in `transcript` (and restored from it when resumed)."""
+    if transcript is not None:
+        emit = transcript.recording(emit)
+    # Before the server is asked anything: `sandbox = require` without bubblewrap is a config error.
+    sandbox = None
+    if any(t.kind == "shell" for t in role.tools):
+        sandbox, sandbox_warning = choose_sandbox(config.sandbox, workspace, config.network,
+                                                   disk_budget_mb=config.disk_budget_mb)
+        if sandbox_warning:
+            emit(WarningEvent(sandbox_warning))
+    server = server or connect(config, emit, workspace)
+    # Turn boundaries feed undo.
+    checkpoints = open_checkpoints(workspace, emit) if role.checkpoints else None
+    ctx = ToolContext(workspace=workspace.resolve(),
+                      shell=ShellSettings(config.shell_timeout, config.shell_idle_timeout, sandbox),
+                      on_change=checkpoints.before_change if checkpoints else None, review_scope=role.review_scope,
+                      secret_files=config.secret_files)
+    policy = Policy(mode=Mode(config.approval or role.default_mode), allow=config.allow, ask=config.ask,
+                    deny=DEFAULT_DENY + config.deny, sandboxed=sandbox is not None)
+    # MCP servers' tools, which may do anything, stay out of a role whose tools only read (review).
+    mcp = McpHub(config.mcp_servers, notice=lambda text: emit(WarningEvent(text))) \
+        if config.mcp_servers and any(t.mutates for t in role.tools) else None
+    session = Session(config, ctx, server.endpoint, server.model, policy, checkpoints, emit, role.answer, transcript,
+                      mcp)
+    ctx.findings = session.found
+    dispatcher = Dispatcher(role.tools, policy, session.approve, ctx, restore=server.model.egress.restore,
+                            more_tools=(lambda: mcp_tools(mcp)) if mcp else None)
+    system_prompt = role.system_prompt or render("system", workspace=str(ctx.workspace))
+    session.loop = Loop(
+        server.model,
         dispatcher,
         system_prompt,
         emit,
         max_steps=config.max_steps,
-        cancel=cancel,
-        context_window=endpoint.context_window,
+        cancel=session.cancel,
+        context_window=server.endpoint.context_window,
         observer=checkpoints,
-        context=open_context(config, endpoint, ctx, system_prompt, dispatcher.schemas(), session),
-        turn_context=map_turns(config, endpoint, ctx),
+        context=open_context(config, server.endpoint, ctx, system_prompt, dispatcher.schemas(), transcript,
+                             role.instructions),
+        turn_context=map_turns(config, server.endpoint, ctx) if role.repo_map else None,
+        between_steps=session.apply_pending,
     )
-    return Runtime(config, ctx.workspace, model, ctx, loop, checkpoints, cancel, endpoint, emit, hub)
+    return session
 
 
 def open_context(config: Config, endpoint: Endpoint, ctx: ToolContext, system_prompt: str,
-                 schemas: list[dict], session: Transcript | None) -> Context:
+                 schemas: list[dict], transcript: Transcript | None, instructions: bool) -> Context:
     window = endpoint.context_window or DEFAULT_WINDOW
     budget = Budget(window, answer_tokens(config.max_output_tokens, window), config.compact_at)
-    restored = session.restored if session else None
+    restored = transcript.restored if transcript else None
     if restored and restored.plan is not None:
-        ctx.state["plan"] = restored.plan
-    return Context(system_prompt, schemas, budget, ctx.resource(STATE_KEY, OutputStore),
-                   instructions=read_instructions(ctx.workspace),
-                   record=session.record if session else None, restored=restored)
+        ctx.plan = restored.plan
+    return Context(system_prompt, schemas, budget, ctx.outputs,
+                   instructions=read_instructions(ctx.workspace) if instructions else None,
+                   record=transcript.record if transcript else None, restored=restored)
 
 
 def open_egress(config: Config, workspace: Path | None) -> Egress:
@@ -151,20 +159,7 @@ def model_client(config: Config, endpoint: Endpoint, egress: Egress, enable_thin
     )
 
 
-def map_budget(config: Config, endpoint: Endpoint | None) -> int:
-    """The repo map's token budget: configured, or a quarter of the window; 0 turns the map off."""
-    if config.map_tokens is not None:
-        return config.map_tokens
-    window = endpoint.context_window if endpoint else None
-    return window // 4 if window else DEFAULT_MAP_BUDGET
-
-
 def map_turns(config: Config, endpoint: Endpoint, ctx: ToolContext) -> MapTurns | None:
     """The repo map for each user turn, within its budget."""
     budget = map_budget(config, endpoint)
     return MapTurns(session_map(ctx), budget) if budget > 0 else None
-
-
-def read_only(tools: tuple[Tool, ...]) -> bool:
-    """A tool set that changes nothing (review's): MCP tools, which may do anything, stay out."""
-    return not any(t.mutates for t in tools)

@@ -6,8 +6,9 @@ import json
 from typing import Any, Callable
 
 from agent.core.policy import Policy
+from agent.core.preview import approval_preview
 from agent.events import ApprovalRequested, ToolFinished, ToolStarted
-from agent.interfaces import Approval, ApprovalRequest, Approver, EventSink
+from agent.interfaces import Answer, Approval, ApprovalRequest, Approver, EventSink
 from agent.model.client import ToolCall
 from tools.base import InvalidArguments, TaskFinished, Tool, ToolContext, ToolError, ToolResult
 
@@ -96,7 +97,8 @@ class Dispatcher:
         if decision.verdict == "deny":
             raise ToolError(f"refused: {subject or call.name} ({decision.reason})")
         if decision.verdict == "ask":
-            answer = self.approver(ApprovalRequest(call.id, tool.name, tool.kind, subject, _preview(tool, arguments)))
+            preview = approval_preview(self.ctx.workspace, tool, arguments)
+            answer = self.approver(ApprovalRequest(call.id, tool.name, tool.kind, subject, preview))
             emit(ApprovalRequested(call.id, tool.name, subject, answer.approved, answer.reason))
             if not answer.approved:
                 why = f": {answer.reason}" if answer.reason else ""
@@ -111,7 +113,7 @@ class Dispatcher:
 
 def deny_all(request: ApprovalRequest) -> Approval:
     """The approver of a run nobody watches: what the policy would ask is refused."""
-    return Approval(False, "nobody can approve it in this headless run; the user can allow it with --yes")
+    return Approval(Answer.NO, "nobody can approve it in this headless run; the user can allow it with --yes")
 
 
 def _parse_arguments(text: str) -> Any:
@@ -147,7 +149,3 @@ def _printable(value: Any) -> Any:
     return [_printable(v) for v in value] if isinstance(value, list) else value
 
 
-def _preview(tool: Tool, arguments: dict[str, Any]) -> str:
-    if tool.kind == "shell":
-        return str(arguments.get("command", ""))
-    return json.dumps(arguments, indent=2, ensure_ascii=False)[:4000]

@@ -16,12 +16,11 @@ from typing import Any, Callable
 from agent.context.history import DEFAULT_WINDOW, Budget, Context
 from agent.core.dispatch import FINISHED, Dispatcher
 from agent.errors import ContextOverflow, Interrupted
-from agent.events import AssistantTurn, Compacted, PlanUpdated, Usage, Warning
+from agent.events import AssistantTurn, Compacted, PlanUpdated, Status, Usage, Warning
 from agent.images import Picture
 from agent.interfaces import EventSink, ModelClient, TurnObserver
 from agent.model.client import Turn
 from tools.base import TaskFinished
-from tools.outputs import STATE_KEY, OutputStore
 
 # Invalid tool calls in a row (unknown tool, arguments not matching the schema) before the run
 # stops: each is sent back as an error the model can correct, but a model that keeps failing is
@@ -43,7 +42,7 @@ class Answered(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # finished | answered | step_limit | invalid_calls | interrupted
+    status: Status
     summary: str
 
 
@@ -60,6 +59,7 @@ class Loop:
         turn_context: Callable[[str], str | None] | None = None,
         observer: TurnObserver | None = None,
         context: Context | None = None,
+        between_steps: Callable[[], None] | None = None,
     ) -> None:
         self.model = model
         self.dispatcher = dispatcher
@@ -71,9 +71,10 @@ class Loop:
         # repo map), or None. Only user-turn boundaries may add context, so the cached prefix holds.
         self.turn_context = turn_context
         self.observer = observer
+        # The session's commands (mode, model, pins) are applied here, between steps.
+        self.between_steps = between_steps
         self.context = context or Context(
-            system_prompt, dispatcher.schemas(), Budget(context_window or DEFAULT_WINDOW),
-            dispatcher.ctx.resource(STATE_KEY, OutputStore))
+            system_prompt, dispatcher.schemas(), Budget(context_window or DEFAULT_WINDOW), dispatcher.ctx.outputs)
         self.steps = 0
 
     @property
@@ -106,19 +107,21 @@ class Loop:
             while True:
                 self.step()
         except TaskFinished as e:
-            return Outcome("finished", e.summary)
+            return Outcome(Status.FINISHED, e.summary)
         except Answered as e:
-            return Outcome("answered", str(e))
+            return Outcome(Status.ANSWERED, str(e))
         except StepLimitReached:
-            return Outcome("step_limit", f"stopped after {self.steps} steps (the --max-steps limit)")
+            return Outcome(Status.STEP_LIMIT, f"stopped after {self.steps} steps (the --max-steps limit)")
         except InvalidCallsLimit as e:
-            return Outcome("invalid_calls", str(e))
+            return Outcome(Status.INVALID_CALLS, str(e))
         except (Interrupted, KeyboardInterrupt):
-            return Outcome("interrupted", "interrupted by the user")
+            return Outcome(Status.INTERRUPTED, "interrupted by the user")
 
     def step(self) -> None:
         if self.steps >= self.max_steps:
             raise StepLimitReached()
+        if self.between_steps is not None:
+            self.between_steps()
         self._check_cancel()
         self.steps += 1
         if self.context.over_threshold():
@@ -177,7 +180,7 @@ class Loop:
     def compact(self, reason: str = "requested") -> Compacted | None:
         """Summarize the older turns now (also the TUI's /compact); None when there are none."""
         edit_tools = frozenset(t.name for t in self.dispatcher.tools.values() if t.kind == "edit")
-        event = self.context.compact(self.model, reason, self.dispatcher.ctx.state.get("plan"), edit_tools)
+        event = self.context.compact(self.model, reason, self.dispatcher.ctx.plan, edit_tools)
         if event:
             self.emit(event)
             self.emit(self.context.meter(None))

@@ -9,21 +9,23 @@ invocation that can run code of its choosing (`git -c core.fsmonitor=…`).
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Literal
 
+from agent.config import Mode
 from tools.base import Tool
 
 Verdict = Literal["allow", "ask", "deny"]
 
 # What each approval mode does with each kind of tool.
-MODES: dict[str, dict[str, Verdict]] = {
-    "read-only": {"read": "allow", "meta": "allow", "edit": "deny", "shell": "deny", "mcp": "deny"},
-    "ask": {"read": "allow", "meta": "allow", "edit": "ask", "shell": "ask", "mcp": "ask"},
-    "auto-edit": {"read": "allow", "meta": "allow", "edit": "allow", "shell": "ask", "mcp": "ask"},
-    "full-auto": {"read": "allow", "meta": "allow", "edit": "allow", "shell": "allow", "mcp": "allow"},
+MODES: dict[Mode, dict[str, Verdict]] = {
+    Mode.READ_ONLY: {"read": "allow", "meta": "allow", "edit": "deny", "shell": "deny", "mcp": "deny"},
+    Mode.ASK: {"read": "allow", "meta": "allow", "edit": "ask", "shell": "ask", "mcp": "ask"},
+    Mode.AUTO_EDIT: {"read": "allow", "meta": "allow", "edit": "allow", "shell": "ask", "mcp": "ask"},
+    Mode.FULL_AUTO: {"read": "allow", "meta": "allow", "edit": "allow", "shell": "allow", "mcp": "allow"},
 }
 
 # Refused whatever the mode: publishing, privilege, and piping downloads into a shell.
@@ -54,7 +56,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policy:
-    mode: str = "ask"
+    mode: Mode = Mode.ASK
     allow: tuple[str, ...] = ()
     ask: tuple[str, ...] = ()
     deny: tuple[str, ...] = DEFAULT_DENY
@@ -73,6 +75,13 @@ class Policy:
         elif tool.kind == "mcp":
             decision = self._mcp(subject) or decision
         return decision
+
+    def in_mode(self, mode: Mode, session_allow: tuple[str, ...] = ()) -> "Policy":
+        """This policy in `mode`, with the rules the user allowed during the session. Plan mode is
+        read-only without allow rules, so nothing can change the tree while planning."""
+        if mode == Mode.PLAN:
+            return dataclasses.replace(self, mode=Mode.READ_ONLY, allow=())
+        return dataclasses.replace(self, mode=Mode(mode), allow=self.allow + session_allow)
 
     def _command(self, command: str) -> Decision | None:
         parts = simple_commands(command)

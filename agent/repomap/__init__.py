@@ -23,21 +23,20 @@ from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
 from agent.repomap.source import Source, counted, digest_of, read_source
-from agent.secrets import DEFAULT_SECRET_FILES, SECRET_FILES_KEY, is_secret_file
+from agent.secrets import DEFAULT_SECRET_FILES, is_secret_file
 
 if TYPE_CHECKING:
     from agent.repomap.rank import Index, IndexBuilder  # numpy: loaded when an index is built or read
     from tools.base import ToolContext  # it brings pydantic, which a warm start has no use for
 
 DEFAULT_BUDGET = 262_144 // 4
-# The ToolContext key under which a session keeps its RepoMap (shared by the map and `symbols`).
-REPOMAP_RESOURCE = "repomap"
 
 
 def session_map(ctx: ToolContext) -> RepoMap:
     """The session's one map: the per-turn map, the symbols tool and /map share its index."""
-    patterns = ctx.state.get(SECRET_FILES_KEY, DEFAULT_SECRET_FILES)
-    return ctx.resource(REPOMAP_RESOURCE, lambda: RepoMap(ctx.workspace, secret_files=patterns))
+    if ctx.repo_map is None:
+        ctx.repo_map = RepoMap(ctx.workspace, secret_files=ctx.secret_files)
+    return ctx.repo_map
 # Below this many files to read, starting processes costs more than it saves.
 PARALLEL_MIN_FILES = 64
 # What workers parse is saved in batches of this many files while they go on, rather than all at

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.repomap import RepoMap
+from agent.config import Config
+from agent.model.endpoint import Endpoint
+from agent.repomap import DEFAULT_BUDGET, RepoMap
 
 INTRO = "<repo-map>\n{map}</repo-map>"
 
@@ -22,3 +24,11 @@ class MapTurns:
             return None
         self.sent = True
         return INTRO.format(map=self.repo_map.render(task=user_message, budget=self.budget).text)
+
+
+def map_budget(config: Config, endpoint: Endpoint | None) -> int:
+    """The repo map's token budget: configured, or a quarter of the window; 0 turns the map off."""
+    if config.map_tokens is not None:
+        return config.map_tokens
+    window = endpoint.context_window if endpoint else None
+    return window // 4 if window else DEFAULT_BUDGET

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agent.findings import Hunk, ReviewScope
 from agent.model.tokens import count_tokens
-from tools.findings import Hunk, ReviewScope
 
 if TYPE_CHECKING:  # every heron command reads DEFAULT_CHUNK_TOKENS; tree-sitter need not load for it
     from agent.review.diff import DiffHunk, FileChange

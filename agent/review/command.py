@@ -15,13 +15,13 @@ from typing import Callable, Mapping, Sequence, TextIO
 
 from agent.config import Config
 from agent.errors import ServerError
-from agent.review.chunks import DEFAULT_CHUNK_TOKENS, split
+from agent.findings import SEVERITIES, Finding, Severity
+from agent.review.chunks import DEFAULT_CHUNK_TOKENS
 from agent.review.diff import FileChange, Target, collect_changes, repo_root
 from agent.review.fix import apply_fixes
 from agent.review.formats import Summary
 from agent.review.formats import render as render_findings
 from prompts import render
-from tools.findings import SEVERITIES, Finding, Severity
 
 # Given the paths a change touches, text that helps to review them: the repository map focused on
 # those files and their callers. The same text goes into every chunk's system prompt, so the
@@ -57,15 +57,15 @@ def run_review(config: Config, repo: Path, options: ReviewOptions, out: TextIO, 
     if reviewable:
         # Imported only when there is something to review: the model client's imports cost about
         # a second, which every commit with nothing to review would otherwise pay.
-        from agent.review.run import TokenCounter, review_chunks
+        from agent.review.run import TokenCounter, repo_map_context, review_chunks
 
         counter = TokenCounter()
         if context is None and config.map_tokens != 0:
             context = repo_map_context(root, config.map_tokens or REVIEW_MAP_TOKENS)
         system = render("review", workspace=str(root), repo_context=_repo_context(context, reviewable))
         try:
-            findings = review_chunks(config, root, split(reviewable, options.chunk_tokens), system,
-                                     options.target, options.jobs, options.timeout, counter, err)
+            findings = review_chunks(config, root, reviewable, options.chunk_tokens, system, options.target,
+                                     options.jobs, options.timeout, counter, err)
         except ServerError as e:
             print(f"heron review: warning: {e}; the change was not reviewed", file=err)
             return e.exit_code if options.strict else 0
@@ -82,17 +82,6 @@ def run_review(config: Config, repo: Path, options: ReviewOptions, out: TextIO, 
     print(summary.line(), file=err)
     threshold = SEVERITIES.index(options.fail_on)
     return 1 if any(SEVERITIES.index(f.severity) >= threshold for f in findings) else 0
-
-
-def repo_map_context(root: Path, budget: int) -> ContextProvider:
-    """The repository map focused on the changed files, which ranks their callers next."""
-
-    def provide(paths: Sequence[str]) -> str:
-        from agent.repomap import RepoMap
-
-        return RepoMap(root).render(focus=paths, budget=budget).text
-
-    return provide
 
 
 def _repo_context(context: ContextProvider | None, changes: list[FileChange]) -> str:

@@ -17,8 +17,8 @@ import unidiff
 from tree_sitter import Node
 
 from agent.errors import UsageError
+from agent.findings import Hunk
 from agent.repomap.languages import language_of, parser
-from tools.findings import Hunk
 
 # Paths that are produced by tools, not written by people; reviewing them wastes the budget.
 GENERATED_PATTERNS = (

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.edits import textfile
+from agent.findings import Finding
 from tools.base import ToolError
-from tools.findings import Finding
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from agent import __version__
-from tools.findings import SEVERITIES, Finding
+from agent.findings import SEVERITIES, Finding
 
 FORMATS = ("text", "json", "sarif", "github")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

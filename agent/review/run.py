@@ -1,8 +1,9 @@
-"""Running a review's chunks: one read-only conversation each, on concurrent threads.
+"""Running a review's chunks: one read-only session each, on concurrent threads.
 
-Each conversation gets the shared system prompt (with the repository context) and its chunk's
-diff; its `report_finding` calls collect findings in its own ToolContext, limited to the chunk's
-changed lines. A local server batches the concurrent requests.
+The server is probed once; the diff is then split into chunks that fit the window it reported.
+Each chunk's session, built by the one factory with the review's role, gets the shared system
+prompt (with the repository context) and its chunk's diff; its `report_finding` calls come out
+as events, limited to the chunk's changed lines. A local server batches the concurrent requests.
 """
 
 from __future__ import annotations
@@ -11,34 +12,31 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Callable, TextIO, TypeVar
+from typing import Callable, Sequence, TextIO, TypeVar
 
-from agent.config import Config
-from agent.core.build import Runtime, open_runtime
-from agent.core.dispatch import Dispatcher, deny_all
-from agent.core.loop import Loop
-from agent.core.policy import Policy
+from agent.config import Config, Mode
+from agent.context.history import answer_tokens
+from agent.core.build import Role, Server, connect, open_session
 from agent.errors import ServerError
-from agent.events import Event, Usage
-from agent.review.chunks import Chunk
-from agent.review.diff import Target
+from agent.events import Event, FindingReported, Status, Usage
+from agent.findings import Finding
+from agent.interfaces import Answer
+from agent.model.tokens import count_tokens
+from agent.repomap import RepoMap
+from agent.review.chunks import Chunk, split
+from agent.review.diff import FileChange, Target
 from prompts import render
-from tools.base import Tool, ToolContext
-from tools.findings import Finding
-from tools.plan import finish
-from tools.registry import DEFAULT_TOOLS
-from tools.review import FINDINGS_KEY, SCOPE_KEY, report_finding
+from tools.registry import REVIEW_TOOLS
 
 T = TypeVar("T")
+# Room in each request for the tool schemas and the code the model reads, as a share of what is
+# left after the system prompt and the answer: the diff gets the rest.
+DIFF_SHARE = 0.5
+MIN_CHUNK_TOKENS = 1_000
 
 
 class ReviewTimedOut(ServerError):
     """The review ran past --timeout."""
-
-
-def review_tools() -> tuple[Tool, ...]:
-    """Every read-only tool heron has, the finding reporter, and finish."""
-    return (*(t for t in DEFAULT_TOOLS if t.kind == "read"), report_finding, finish)
 
 
 class TokenCounter:
@@ -54,39 +52,59 @@ class TokenCounter:
                 self.total += event.prompt_tokens + event.completion_tokens
 
 
-def review_chunks(config: Config, root: Path, chunks: list[Chunk], system: str, target: Target, jobs: int,
-                  timeout: float, tokens: TokenCounter, err: TextIO) -> list[Finding]:
+def chunk_budget(requested: int, window: int | None, system: str, config: Config) -> int:
+    """Diff tokens per request: at most `requested`, and what the server's window leaves room for."""
+    if window is None:
+        return requested
+    room = window - answer_tokens(config.max_output_tokens, window) - count_tokens(system)
+    return max(MIN_CHUNK_TOKENS, min(requested, int(room * DIFF_SHARE)))
+
+
+def repo_map_context(root: Path, budget: int) -> Callable[[Sequence[str]], str]:
+    """The repository map focused on the changed files, which ranks their callers next."""
+
+    def provide(paths: Sequence[str]) -> str:
+        return RepoMap(root).render(focus=paths, budget=budget).text
+
+    return provide
+
+
+def review_chunks(config: Config, root: Path, changes: list[FileChange], chunk_tokens: int, system: str,
+                  target: Target, jobs: int, timeout: float, tokens: TokenCounter, err: TextIO) -> list[Finding]:
     """The findings of every chunk; ServerError when the server fails or `timeout` passes."""
     deadline = time.monotonic() + timeout
-    config = config.replace(approval="read-only", request_timeout=min(config.request_timeout, timeout))
+    config = config.replace(approval=Mode.READ_ONLY, request_timeout=min(config.request_timeout, timeout))
     # Probing the server counts against the deadline too: a server that hangs must not hang a commit.
-    [runtime] = run_all([lambda: open_runtime(config, root, tokens, deny_all, "read-only", tools=review_tools())],
-                        1, deadline, timeout)
-    try:
-        results = run_all([_chunk_task(runtime, system, chunk, target, tokens) for chunk in chunks],
-                          jobs, deadline, timeout)
-    finally:
-        runtime.close()
+    [server] = run_all([lambda: connect(config, tokens)], 1, deadline, timeout)
+    chunks = split(changes, chunk_budget(chunk_tokens, server.endpoint.context_window, system, config))
+    results = run_all([_chunk_task(config, root, server, system, chunk, target, tokens) for chunk in chunks],
+                      jobs, deadline, timeout)
     for chunk, (_, status) in zip(chunks, results):
-        if status == "step_limit":
+        if status == Status.STEP_LIMIT:
             print(f"heron review: warning: the review of {', '.join(chunk.paths)} stopped at the step "
                   "limit (max_steps); its findings so far are kept", file=err)
     return [f for found, _ in results for f in found]
 
 
-def _chunk_task(runtime: Runtime, system: str, chunk: Chunk, target: Target,
-                tokens: TokenCounter) -> Callable[[], tuple[list[Finding], str]]:
-    def task() -> tuple[list[Finding], str]:
-        ctx = ToolContext(runtime.workspace, state={SCOPE_KEY: chunk.scope})
-        dispatcher = Dispatcher(review_tools(), Policy(mode="read-only"), deny_all, ctx)
-        loop = Loop(runtime.model, dispatcher, system, tokens, max_steps=runtime.config.max_steps,
-                    context_window=runtime.config.context_window)
+def _chunk_task(config: Config, root: Path, server: Server, system: str, chunk: Chunk, target: Target,
+                tokens: TokenCounter) -> Callable[[], tuple[list[Finding], Status]]:
+    def task() -> tuple[list[Finding], Status]:
+        found: list[Finding] = []
+
+        def sink(event: Event) -> None:
+            tokens(event)
+            if isinstance(event, FindingReported):
+                found.append(event.finding)
+
+        role = Role(tools=REVIEW_TOOLS, default_mode=Mode.READ_ONLY, answer=Answer.NO, system_prompt=system,
+                    review_scope=chunk.scope, repo_map=False, instructions=False, checkpoints=False)
+        session = open_session(config, root, sink, role, server=server)
         try:
-            outcome = loop.run(render("review_diff", what=target.describe(), files=", ".join(chunk.paths),
-                                      diff=chunk.text))
-            return list(ctx.state.get(FINDINGS_KEY, [])), outcome.status
+            outcome = session.turn(render("review_diff", what=target.describe(), files=", ".join(chunk.paths),
+                                          diff=chunk.text))
+            return found, outcome.status
         finally:
-            ctx.close()
+            session.close()
 
     return task
 

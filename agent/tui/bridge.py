@@ -1,14 +1,13 @@
-"""Where the worker thread meets the UI thread: one ordered channel, the event sink, the approver.
+"""Where the core's thread meets the UI thread: one ordered channel and the event sink.
 
-The loop runs in a thread and can produce hundreds of events a second. They queue in a deque and
-the UI drains them a few milliseconds at a time, handing the event loop back between batches, so
-keys never wait behind a backlog of events. An approval blocks only the worker until the user
-answers in a modal.
+The core runs on its own thread and can produce hundreds of events a second. They queue in a deque
+and the UI drains them a few milliseconds at a time, handing the event loop back between batches,
+so keys never wait behind a backlog of events. An approval waits on the core's thread only, until
+the user's answer comes back as a command.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections import deque
 
@@ -16,8 +15,7 @@ from textual.app import App
 from textual.message import Message
 
 from agent.events import Event
-from agent.interfaces import Approval, ApprovalRequest
-from agent.tui.messages import AgentEvent, ApprovalNeeded, Drain
+from agent.tui.messages import AgentEvent, Drain
 
 
 class Channel:
@@ -56,21 +54,3 @@ class UiSink:
 
     def __call__(self, event: Event) -> None:
         self.channel.send(AgentEvent(event))
-
-
-class UiApprover:
-    """Blocks the worker thread until the user answers; gives up when the app closes."""
-
-    def __init__(self, channel: Channel, closing: threading.Event) -> None:
-        self.channel = channel
-        self.closing = closing
-
-    def __call__(self, request: ApprovalRequest) -> Approval:
-        answers: queue.Queue[Approval] = queue.Queue(maxsize=1)
-        self.channel.send(ApprovalNeeded(request, answers.put))
-        while not self.closing.is_set():
-            try:
-                return answers.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        return Approval(False, "heron was closed before the user answered")

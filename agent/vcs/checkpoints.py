@@ -36,7 +36,7 @@ import git
 from agent.errors import HeronError
 from agent.events import Warning
 from agent.interfaces import EventSink
-from tools.git import git_error, open_repo, repo_state
+from tools.git import git_error
 
 REF_PREFIX = "refs/heron/sessions/"
 KEEP_SESSIONS = 20  # older sessions' refs are deleted when a new session starts
@@ -110,26 +110,6 @@ def new_session_id() -> str:
 def first_line(text: str, width: int = 72) -> str:
     line = next((s.strip() for s in text.splitlines() if s.strip()), "")
     return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def open_checkpoints(workspace: Path, emit: EventSink) -> Checkpoints:
-    """Checkpoints for a new session: git-backed in a repository, heron's journal elsewhere."""
-    from agent.vcs.journal import Journal
-
-    repo = open_repo(workspace)
-    if repo is None:
-        return Journal(workspace, new_session_id(), emit, notes=[NOT_A_REPO])
-    return GitCheckpoints(repo, new_session_id(), emit, notes=repo_state(repo).warnings())
-
-
-def latest_checkpoints(workspace: Path, emit: EventSink) -> Checkpoints | None:
-    """The most recent session recorded for this working tree (for `heron undo`), or None."""
-    from agent.vcs.journal import Journal
-
-    repo = open_repo(workspace)
-    if repo is None:
-        return Journal.latest(workspace, emit)
-    return GitCheckpoints.latest(repo, emit)
 
 
 @dataclass(frozen=True)

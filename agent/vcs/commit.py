@@ -10,16 +10,19 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import git
 
-from agent.core.loop import Loop
 from agent.errors import HeronError, UsageError
 from agent.events import Committed, Warning
 from agent.interfaces import EventSink
 from agent.vcs.checkpoints import GitCheckpoints, first_line
 from prompts import render
 from tools.git import git_error, open_repo, repo_state
+
+if TYPE_CHECKING:
+    from agent.model.client import OpenAIModel
 
 SUBJECT_CHARS = 72
 DIFF_CHARS = 20000
@@ -50,8 +53,9 @@ def check_can_commit(workspace: Path, on_new_branch: bool) -> None:
                          "finish or abort it first, or use --branch")
 
 
-def commit_session(checkpoints: GitCheckpoints, loop: Loop, model_name: str, summary: str,
-                   emit: EventSink, worktree: str = "") -> Committed | None:
+def commit_session(checkpoints: GitCheckpoints, model: OpenAIModel, messages: list[dict[str, Any]],
+                   tools: list[dict[str, Any]], summary: str, emit: EventSink,
+                   worktree: str = "") -> Committed | None:
     """Commit what the agent changed in this session; None when there is nothing to commit."""
     repo = checkpoints.repo
     changed = checkpoints.agent_paths()
@@ -64,7 +68,7 @@ def commit_session(checkpoints: GitCheckpoints, loop: Loop, model_name: str, sum
         return None
     specs = [f":(literal){p}" for p in paths]
     diff = repo.git.diff("--no-color", "--no-ext-diff", checkpoints.chain[0].tree, checkpoints.snapshot(), "--", *specs)
-    message = commit_message(loop, summary, diff, model_name)
+    message = commit_message(model, messages, tools, summary, diff)
     repo.git.add("-A", "--", *specs)
     with tempfile.NamedTemporaryFile("w", prefix="heron-commit-", suffix=".txt", encoding="utf-8") as f:
         f.write(message)
@@ -81,20 +85,21 @@ def commit_session(checkpoints: GitCheckpoints, loop: Loop, model_name: str, sum
     return event
 
 
-def commit_message(loop: Loop, summary: str, diff: str, model_name: str) -> str:
+def commit_message(model: OpenAIModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                   summary: str, diff: str) -> str:
     """Ask the model for the message, on top of the session's history so the server reuses its cached
     prefix; fall back to the task's summary if the answer is unusable."""
     if len(diff) > DIFF_CHARS:
         diff = diff[:DIFF_CHARS] + "\n... (diff cut)"
-    messages = [*loop.messages, {"role": "user", "content": render("commit", diff=diff)}]
+    messages = [*messages, {"role": "user", "content": render("commit", diff=diff)}]
     try:
-        text = loop.model.complete(messages, loop.context.tools, lambda event: None).text
+        text = model.complete(messages, tools, lambda event: None).text
     except HeronError:
         text = ""
     subject, body = parse_message(text)
     if not subject:
         subject, body = parse_message(summary, default_type="fix")
-    trailer = f"{TRAILER} ({model_name})" if model_name else TRAILER
+    trailer = f"{TRAILER} ({model.model})" if model.model else TRAILER
     return "\n\n".join(filter(None, [subject, body, trailer])) + "\n"
 
 

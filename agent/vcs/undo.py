@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from agent.errors import UsageError
-from agent.sinks import ProgressSink
-from agent.vcs.checkpoints import NothingToUndo, latest_checkpoints
+from agent.interfaces import EventSink
+from agent.vcs.checkpoints import NothingToUndo
+from agent.vcs.record import latest_checkpoints
 
 
-def run_undo(workspace: Path, n: int, list_only: bool = False) -> int:
+def run_undo(workspace: Path, n: int, emit: EventSink, list_only: bool = False) -> int:
     if n < 1:
         raise UsageError(f"undo {n}: give a number of turns, 1 or more")
     if not workspace.is_dir():
         raise UsageError(f"--repo {workspace}: not a directory")
-    checkpoints = latest_checkpoints(workspace, ProgressSink(sys.stderr))
+    checkpoints = latest_checkpoints(workspace, emit)
     if checkpoints is None:
         raise NothingToUndo(f"nothing to undo: heron has recorded no change in {workspace.resolve()}")
     if list_only:

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.config import Config  # noqa: E402
 from agent.context.transcript import Transcript  # noqa: E402
-from agent.core.build import open_runtime  # noqa: E402
-from agent.core.dispatch import deny_all  # noqa: E402
+from agent.core.build import Role, open_session  # noqa: E402
 from agent.events import Compacted, Event, ToolFinished, ToolStarted  # noqa: E402
+from agent.interfaces import Answer  # noqa: E402
 from agent.model.client import Turn  # noqa: E402
 from agent.model.tokens import count_tokens  # noqa: E402
 from prompts import render  # noqa: E402
@@ -132,12 +132,12 @@ def main() -> None:
     config = Config(base_url=server.base_url, max_retries=0, approval="full-auto",
                     context_window=args.window, max_steps=args.turns + 1)
     session = Transcript.create(repo, "benchmark", root=work / "sessions")
-    rt = open_runtime(config, repo, emit, approver=deny_all, default_mode="full-auto", session=session)
+    rt = open_session(config, repo, emit, Role(answer=Answer.NO), transcript=session)
     timed = TimedModel(rt.loop.model)
-    rt.loop.model = timed
+    rt.loop.model = timed  # a benchmark's probe: it times the model calls from inside
     began = time.perf_counter()
     for part in range(-(-args.turns // STEPS_PER_USER_TURN)):
-        rt.loop.run(f"Part {part}: read the big files and check the numbers.")
+        rt.turn(f"Part {part}: read the big files and check the numbers.", fresh_budget=False)
     total = time.perf_counter() - began
     rt.close()
     session.close()

@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.config import Config  # noqa: E402
-from agent.core.build import open_runtime  # noqa: E402
-from agent.core.dispatch import deny_all  # noqa: E402
-from agent.events import Compacted, Event, StreamRestarted, ToolStarted, Usage  # noqa: E402
+from agent.core.build import Role, open_session  # noqa: E402
+from agent.events import AssistantTurn, Compacted, Event, StreamRestarted, ToolStarted, Usage  # noqa: E402
+from agent.interfaces import Answer  # noqa: E402
 from tests.conftest import make_repo  # noqa: E402
 from tests.real_server import setup  # noqa: E402
 from tests.real_server.conftest import TOOL_TEMPLATE, start_server, stop  # noqa: E402
@@ -75,7 +75,11 @@ def main() -> int:
     calls: list[list[str]] = [[]]
     notes: list[str] = []
 
+    steps = 0
+
     def emit(event: Event) -> None:
+        nonlocal steps
+        steps += isinstance(event, AssistantTurn)
         if isinstance(event, Usage):
             usages.append(event)
             calls.append([])
@@ -85,15 +89,14 @@ def main() -> int:
             notes.append(f"turn {len(usages) + 1}: {type(event).__name__} {event}")
 
     config = Config(base_url=server.base_url, max_retries=0, temperature=0.0, max_output_tokens=args.max_output,
-                    max_steps=args.turns, approval="auto-edit")
+                    max_steps=STEPS_PER_TASK, approval="auto-edit")
     try:
-        rt = open_runtime(config, repo, emit, approver=deny_all, default_mode="auto-edit")
+        rt = open_session(config, repo, emit, Role(answer=Answer.NO))
         began = time.perf_counter()
         for task in _tasks():
-            if rt.loop.steps >= args.turns:
+            if steps >= args.turns:
                 break
-            rt.loop.max_steps = min(rt.loop.steps + STEPS_PER_TASK, args.turns)
-            rt.loop.run(task)
+            rt.turn(task)
         total = time.perf_counter() - began
         rt.close()
     finally:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from agent.config import Config
-from agent.core.build import open_runtime
-from agent.core.dispatch import deny_all
+from agent.config import Config, Mode
+from agent.core.build import Role, open_session
+from agent.interfaces import Answer
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
 from tests.repomap.test_repomap import SHOP
@@ -37,7 +37,7 @@ def test_heron_map_rejects_bad_input_in_one_line(tmp_path, home):
 
 def runtime(server: FakeOpenAIServer, root, **config):
     cfg = Config(base_url=server.base_url, max_retries=0, approval="full-auto", **config)
-    return open_runtime(cfg, root, lambda e: None, approver=deny_all, default_mode="full-auto")
+    return open_session(cfg, root, lambda e: None, Role(default_mode=Mode.FULL_AUTO, answer=Answer.NO))
 
 
 def test_the_map_comes_with_the_first_user_turn_and_again_only_after_a_change(tmp_path, fake_server):
@@ -49,10 +49,10 @@ def test_the_map_comes_with_the_first_user_turn_and_again_only_after_a_change(tm
                                        new="return PRICES.get(sku, 0)")),
                        Reply(text="edited"), Reply(text="again"))
     rt = runtime(fake_server, root, map_tokens=2000)
-    rt.loop.run("price_of fails for unknown sku")
-    rt.loop.run("anything else?")
-    rt.loop.run("make price_of return 0 for unknown sku")
-    rt.loop.run("and now?")
+    rt.turn("price_of fails for unknown sku")
+    rt.turn("anything else?")
+    rt.turn("make price_of return 0 for unknown sku")
+    rt.turn("and now?")
     rt.close()
     requests = fake_server.chat_requests
     users = [m["content"] for m in requests[-1]["messages"] if m["role"] == "user"]
@@ -73,7 +73,7 @@ def test_no_map_when_its_budget_is_zero(tmp_path, fake_server):
     make_repo(root, SHOP)
     fake_server.script(Reply(text="ok"))
     rt = runtime(fake_server, root, map_tokens=0)
-    rt.loop.run("hello")
+    rt.turn("hello")
     rt.close()
     assert fake_server.chat_requests[0]["messages"][1]["content"] == "hello"
 
@@ -85,7 +85,7 @@ def test_the_symbols_tool_finds_definitions_and_references(tmp_path, fake_server
     fake_server.script(tool_reply(*(Call("symbols", json.dumps({"name": n}))
                                     for n in ("price_of", "nothing_here", "two words"))), Reply(text="done"))
     rt = runtime(fake_server, root, map_tokens=0)
-    rt.loop.run("where is price_of?")
+    rt.turn("where is price_of?")
     rt.close()
     found, missing, bad = [m["content"] for m in fake_server.chat_requests[-1]["messages"] if m["role"] == "tool"]
     assert found.splitlines() == [

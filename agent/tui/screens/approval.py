@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 
 from rich.syntax import Syntax
 from textual.app import ComposeResult
@@ -12,15 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from agent.interfaces import ApprovalRequest
-
-
-@dataclass(frozen=True)
-class ApprovalAnswer:
-    approved: bool
-    reason: str = ""
-    always: str | None = None  # a pattern to allow from now on
-    interrupt: bool = False
+from agent.interfaces import Answer, Approval, ApprovalRequest
 
 
 def suggest_pattern(request: ApprovalRequest) -> str:
@@ -36,7 +27,7 @@ def suggest_pattern(request: ApprovalRequest) -> str:
     return " ".join(shlex.quote(w) for w in words[:2]) + " *"
 
 
-class ApprovalScreen(ModalScreen[ApprovalAnswer]):
+class ApprovalScreen(ModalScreen[Approval]):
     BINDINGS = [
         Binding("y", "yes", "yes"),
         Binding("n", "no", "no, with a reason"),
@@ -74,12 +65,12 @@ class ApprovalScreen(ModalScreen[ApprovalAnswer]):
         {"yes": self.action_yes, "no": self.action_no, "always": self.action_always}[event.button.id or "no"]()
 
     def action_yes(self) -> None:
-        self.dismiss(ApprovalAnswer(True))
+        self.dismiss(Approval(Answer.YES))
 
     def action_no(self) -> None:
         reason = self.query_one("#reason", Input)
         if reason.display:
-            self.dismiss(ApprovalAnswer(False, reason.value.strip()))
+            self.dismiss(Approval(Answer.NO, reason.value.strip()))
         else:
             reason.display = True
             reason.focus()
@@ -87,7 +78,7 @@ class ApprovalScreen(ModalScreen[ApprovalAnswer]):
     def action_always(self) -> None:
         pattern = self.query_one("#pattern", Input)
         if pattern.display:
-            self.dismiss(ApprovalAnswer(True, f"always allowed: {pattern.value}", always=pattern.value.strip()))
+            self.dismiss(Approval(Answer.ALWAYS, f"always allowed: {pattern.value}", pattern.value.strip()))
         else:
             pattern.display = True
             pattern.focus()
@@ -99,4 +90,4 @@ class ApprovalScreen(ModalScreen[ApprovalAnswer]):
             self.action_always()
 
     def action_interrupt(self) -> None:
-        self.dismiss(ApprovalAnswer(False, "the user stopped the run", interrupt=True))
+        self.dismiss(Approval(Answer.STOP, "the user stopped the run"))

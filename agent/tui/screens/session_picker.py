@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from agent.context.transcript import SessionInfo
+from agent.core.session import SessionInfo
 
 
 def describe_session(info: SessionInfo) -> str:
