@@ -26,6 +26,14 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """How a user turn ended, and the model's summary (or why it stopped)."""
+
+    status: Status
+    summary: str
+
+
+@dataclass(frozen=True)
 class Event:
     @property
     def type(self) -> str:
@@ -199,14 +207,6 @@ class ApprovalNeeded(Event):
 
 
 @dataclass(frozen=True)
-class TurnEnded(Event):
-    """A submitted message was worked on to an ending."""
-
-    status: Status
-    summary: str
-
-
-@dataclass(frozen=True)
 class TurnFailed(Event):
     """heron's own machinery failed during a turn. server: the model server did (the history is kept)."""
 
@@ -215,20 +215,10 @@ class TurnFailed(Event):
 
 
 @dataclass(frozen=True)
-class ModeChanged(Event):
-    mode: str
+class TurnEnded(Event):
+    """A submitted message was worked on to an ending."""
 
-
-@dataclass(frozen=True)
-class ModelSwitched(Event):
-    model: str
-
-
-@dataclass(frozen=True)
-class FindingReported(Event):
-    """A reviewing model reported a problem on a changed line."""
-
-    finding: Finding
+    outcome: Outcome
 
 
 @dataclass(frozen=True)
@@ -240,3 +230,22 @@ class CommandDone(Event):
     message: str
     level: str = "info"
     title: str = ""
+
+
+@dataclass(frozen=True)
+class ModeChanged(Event):
+    """The approval mode the policy applies from the next step (or plan)."""
+
+    mode: str
+
+
+@dataclass(frozen=True)
+class FindingReported(Event):
+    """A reviewing model reported a problem on a changed line."""
+
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class ModelSwitched(Event):
+    model: str  # the served model the next request names

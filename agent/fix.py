@@ -12,7 +12,6 @@ from agent.config import Config, Mode
 from agent.core.build import Role, open_session
 from agent.core.session import (
     CommitFailed,
-    Outcome,
     Session,
     Transcript,
     Workplace,
@@ -21,7 +20,7 @@ from agent.core.session import (
     open_workplace,
 )
 from agent.errors import UsageError
-from agent.events import Done, SessionOpened, SessionStarted, Status, TestRun, Warning
+from agent.events import Done, Outcome, SessionOpened, SessionStarted, Status, TestRun, Warning
 from agent.images import Picture, load_picture
 from agent.interfaces import Answer, EventSink
 from agent.sinks import JsonlSink, ProgressSink

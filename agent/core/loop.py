@@ -10,13 +10,12 @@ the server says the request did not fit.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from agent.context.history import DEFAULT_WINDOW, Budget, Context
 from agent.core.dispatch import FINISHED, Dispatcher
 from agent.errors import ContextOverflow, Interrupted
-from agent.events import AssistantTurn, Compacted, PlanUpdated, Status, Usage, Warning
+from agent.events import AssistantTurn, Compacted, Outcome, PlanUpdated, Status, Usage, Warning
 from agent.images import Picture
 from agent.interfaces import EventSink, ModelClient, TurnObserver
 from agent.model.client import Turn
@@ -38,12 +37,6 @@ class InvalidCallsLimit(Exception):
 
 class Answered(Exception):
     """The model replied without calling a tool: its text is the answer."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: Status
-    summary: str
 
 
 class Loop:

@@ -30,7 +30,6 @@ from agent.context.transcript import (
     session_info,
 )
 from agent.core.dispatch import deny_all
-from agent.core.loop import Outcome
 from agent.core.policy import Policy
 from agent.errors import HeronError, ServerError
 from agent.events import (
@@ -40,6 +39,7 @@ from agent.events import (
     FindingReported,
     ModeChanged,
     ModelSwitched,
+    Outcome,
     TurnEnded,
     TurnFailed,
 )
@@ -93,6 +93,8 @@ class AnswerApproval:
 
 @dataclass(frozen=True)
 class SetMode:
+    """The approval mode from the next step on; plan mode is read-only without allow rules."""
+
     mode: Mode
 
 
@@ -110,22 +112,26 @@ class Compact:
 
 @dataclass(frozen=True)
 class Pin:
+    """Keep `fact` in front of the model, told at the next user turn and kept through compactions."""
+
     fact: str
 
 
 @dataclass(frozen=True)
 class Unpin:
-    fact: str
+    fact: str  # as it was pinned
 
 
 @dataclass(frozen=True)
 class Undo:
+    """Put the files back as they were before the last `turns` turns."""
+
     turns: int = 1
 
 
 @dataclass(frozen=True)
 class Commit:
-    summary: str
+    summary: str  # what the model's commit message starts from
 
 
 @dataclass(frozen=True)
@@ -328,7 +334,7 @@ class Session:
         except Exception as e:  # a bug must not take the user's session down with it
             self.emit(TurnFailed(f"heron hit an internal error: {type(e).__name__}: {e}", False))
             return
-        self.emit(TurnEnded(outcome.status, outcome.summary))
+        self.emit(TurnEnded(outcome))
 
     def _prompt(self, text: str) -> str:
         if not self._resumed:

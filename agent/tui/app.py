@@ -32,7 +32,7 @@ from agent.core.session import (
 )
 from agent.errors import HeronError
 from agent.interfaces import Answer, Approval
-from agent.tui import slash
+from agent.tui import plan_flow, slash
 from agent.tui.bridge import Channel, UiSink
 from agent.tui.commands import BUILTIN, user_commands
 from agent.tui.completion import Completer
@@ -43,7 +43,6 @@ from agent.tui.messages import AgentEvent, Connected, ConnectFailed, Drain, Subm
 from agent.tui.modes import next_mode
 from agent.tui.screens.approval import ApprovalScreen
 from agent.tui.screens.no_endpoint import NoEndpointScreen
-from agent.tui.screens.plan_review import PlanDecision, PlanReviewScreen, plan_text
 from agent.tui.screens.session_picker import SessionPickerScreen
 from agent.tui.widgets.completion_menu import CompletionMenu
 from agent.tui.widgets.files_panel import FilesPanel
@@ -51,7 +50,6 @@ from agent.tui.widgets.plan_panel import PlanPanel
 from agent.tui.widgets.prompt_input import PromptInput
 from agent.tui.widgets.status_bar import StatusBar
 from agent.tui.widgets.transcript import Transcript as TranscriptView
-from prompts import render
 
 RETRY_SECONDS = 3.0
 DRAIN_BUDGET = 0.008  # seconds of worker messages handled before the UI takes its turn
@@ -280,7 +278,8 @@ class HeronApp(App[None]):
         self.running = running
         self.status.busy = running
 
-    async def run_ended(self, ended: ev.TurnEnded) -> None:
+    async def run_ended(self, event: ev.TurnEnded) -> None:
+        ended = event.outcome
         await self.view.end_turn()
         self._set_running(False)
         self.load_files()
@@ -293,7 +292,7 @@ class HeronApp(App[None]):
         elif ended.status == ev.Status.STEP_LIMIT:
             await self.say(f"{ended.summary}. Send a message to let it go on.", "warning")
         if self._sent_mode == Mode.PLAN and ended.status in (ev.Status.FINISHED, ev.Status.ANSWERED):
-            self.review_plan(ended.summary)
+            plan_flow.review_plan(self, ended.summary)
 
     async def command_done(self, done: ev.CommandDone) -> None:
         if done.command == self._job:
@@ -312,27 +311,6 @@ class HeronApp(App[None]):
         if failed.server:
             what += "\nYour conversation is kept: once the server is back, send your message again."
         await self.say(what, "error")
-
-    # -- plan, then act ----------------------------------------------------------------------
-
-    def review_plan(self, summary: str) -> None:
-        items = self.session.plan if self.session else []
-        self.push_screen(PlanReviewScreen(items, summary), self._plan_decided)
-
-    async def _plan_decided(self, decision: PlanDecision | None) -> None:
-        if decision is None or decision.action == "cancel":
-            await self.say("Still in plan mode: comment on the plan, or Shift+Tab to leave plan mode.")
-            return
-        if decision.action == "revise":
-            await self.send(render("plan_revise", plan=decision.plan, comment=decision.comment or "(none)"),
-                            shown=f"Revise the plan: {decision.comment}" if decision.comment else "Revise the plan")
-            return
-        self.set_mode(self.act_mode)
-        original = plan_text(self.session.plan) if self.session else ""
-        prompt = render("act", plan=decision.plan,
-                        edited=" (the user edited it)" if decision.plan != original else "",
-                        comment=f"\nThe user's comments: {decision.comment}" if decision.comment else "")
-        await self.send(prompt, shown="Plan approved: act on it" + (f" ({decision.comment})" if decision.comment else ""))
 
     # -- modes -------------------------------------------------------------------------------
 

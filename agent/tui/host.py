@@ -13,6 +13,7 @@ from agent.tui.entries import Entry
 class Host(Protocol):
     workspace: Path
     mode: str
+    act_mode: str  # the mode plan mode returns to
     running: bool
     last_summary: str
     user_commands: dict[str, UserCommand]
