@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 # What front-ends use, through this door, before a session opens and after it closes: recorded
 # sessions, and the branch or worktree `heron fix` works in.
-__all__ = ["CommitFailed", "Outcome", "SessionInfo", "Transcript", "Workplace", "check_can_commit",
+__all__ = ["CommitFailed", "SessionInfo", "Transcript", "Workplace", "check_can_commit",
            "close_workplace", "entries", "find_session", "latest_session", "list_sessions", "open_workplace",
            "session_info"]
 
@@ -177,7 +177,6 @@ class Session:
         self._closed = threading.Event()
         # The first message after a resume tells the model the session was resumed.
         self._resumed = transcript is not None and transcript.restored is not None
-        self._thread: threading.Thread | None = None
 
     # -- what a front-end may read ---------------------------------------------------------------
 
@@ -228,8 +227,7 @@ class Session:
 
     def start(self) -> None:
         """Run the core on a thread of its own, taking commands until close."""
-        self._thread = threading.Thread(target=self._serve, name="heron-core", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._serve, name="heron-core", daemon=True).start()
 
     def turn(self, text: str, fresh_budget: bool = True, pictures: tuple[Picture, ...] = ()) -> Outcome:
         """Work on one message on the calling thread (headless front-ends); HeronError propagates."""
@@ -242,21 +240,24 @@ class Session:
     def commit(self, summary: str, worktree: str = "", discard: bool = False) -> Committed | None:
         """Commit what the agent changed (headless); None when nothing was. CommitFailed propagates.
         discard: forget the turns' record once committed (the worktree it describes is going)."""
-        if not isinstance(self.checkpoints, GitCheckpoints):
-            raise HeronError(f"{self.workspace} is not a git repository: there is nothing to commit to")
-        event = commit_session(self.checkpoints, self.model, self.loop.messages, self.loop.context.tools,
+        checkpoints = self._git_checkpoints()
+        event = commit_session(checkpoints, self.model, self.loop.messages, self.loop.context.tools,
                                summary, self.emit, worktree=worktree)
         if event is not None and discard:
-            self.checkpoints.discard()
+            checkpoints.discard()
         return event
 
+    def _git_checkpoints(self) -> GitCheckpoints:
+        if not isinstance(self.checkpoints, GitCheckpoints):
+            raise HeronError(f"{self.workspace} is not a git repository: there is nothing to commit to")
+        return self.checkpoints
+
     def close(self) -> None:
-        """Stop what runs and the core's thread, and close the tools (not the transcript)."""
+        """Stop what runs and the core's thread, and close the tools (not the transcript). The thread
+        is a daemon that ends at its next check: closing never waits on a silent server."""
         self._closed.set()
         self.interrupt()
         self._commands.put(_Stop())
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
         self.ctx.close()
         if self.mcp is not None:
             self.mcp.close()
@@ -374,6 +375,7 @@ class Session:
                     raise HeronError("this session keeps no record of its turns to undo")
                 self.emit(CommandDone(name, self.checkpoints.undo(turns).describe() + UNDONE_NOTE))
             case Commit(summary=summary):
+                self._git_checkpoints()
                 check_can_commit(self.workspace, on_new_branch=False)
                 self.emit(CommandDone(name, "" if self.commit(summary) else "Nothing was committed."))
             case ShowMap(task=task):
