@@ -14,7 +14,7 @@ from agent.events import Event, ToolStarted
 from agent.model.client import ToolCall
 from agent.sandbox.bubblewrap import Sandbox
 from agent.secrets import KnownSecrets, found_by_form, is_secret_file
-from tools.base import ToolContext
+from tools.base import ShellSettings, ToolContext
 from tools.files import read_file, write_file
 from tools.shell import shell
 
@@ -138,7 +138,7 @@ def test_tool_outputs_are_raw_until_the_egress_and_arguments_are_restored_before
     (ws / ".env").write_text("DEBUG=true\nexport DB_PASSWORD='hunter2hunter2'\n")
     (ws / "settings.py").write_text(f"KEY = '{STRIPE}'\n")
     (ws / "id_rsa").write_text(PEM + "\n")
-    ctx = ToolContext(ws, state={"sandbox": sandbox})
+    ctx = ToolContext(ws, shell=ShellSettings(sandbox=sandbox))
     door = Egress(KnownSecrets.from_env(ws, {"OPENAI_API_KEY": "sk-live-0123456789"}).values, KEY)
     events: list[Event] = []
     dispatcher = Dispatcher((shell, read_file, write_file), Policy(mode="full-auto"), deny_all, ctx,

@@ -75,7 +75,7 @@ def test_a_servers_tools_are_offered_and_called_in_a_stable_order(tmp_path, home
     assert outputs[1] == "LOUD"
     assert "bad arguments for demo__add" in outputs[2] and "'two' is not of type 'integer'" in outputs[2]
     assert outputs[3] == "[resource file:///notes.txt]\nbuy milk"
-    assert outputs[4].startswith("[image 1: image/png")
+    assert outputs[4].startswith("[image 1: 1x1, shown below]")  # this server takes no images: not sent
 
 
 def test_the_policy_asks_for_mcp_tools_unless_a_rule_allows_the_server(tmp_path, home, fake_servers):

@@ -128,7 +128,7 @@ def test_grep_names_secret_files_and_shows_none_of_their_lines(tmp_path):
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf/.env").write_text("API_URL=https://secret.example.com\n")
     (tmp_path / "conf/tls.crt").write_text("API_URL public\n")
-    ctx = ToolContext(workspace=tmp_path, state={"secret_files": ("*.pem", ".env", "*.crt")})
+    ctx = ToolContext(workspace=tmp_path, secret_files=("*.pem", ".env", "*.crt"))
     out = run(grep, ctx, pattern="API_URL").output
     assert out == ("app.py:1:API_URL = 'https://example.com'\n"
                    "[matches in secret files not shown: conf/tls.crt, server.pem; "

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.errors import ToolError  # noqa: E402
 from agent.sandbox.bubblewrap import Sandbox, bwrap_problem  # noqa: E402
-from tools.base import ToolContext  # noqa: E402
+from tools.base import ShellSettings, ToolContext  # noqa: E402
 from tools.files import WriteFileArgs, write_file  # noqa: E402
 from tools.shell import ShellArgs, shell  # noqa: E402
 
@@ -34,7 +34,7 @@ def main(n: int) -> None:
     box = Sandbox(ws)
     if problem := bwrap_problem(box):
         sys.exit(f"bubblewrap is needed: {problem}")
-    ctx = ToolContext(ws, state={"sandbox": box})
+    ctx = ToolContext(ws, shell=ShellSettings(sandbox=box))
     try:
         shell.run(ShellArgs(command=f"mkdir -p work/d; (while true; do mv work/d work/d.real; "
                                     f"ln -s {outside} work/d; rm -f work/d; mv work/d.real work/d; "

@@ -10,13 +10,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from agent.config import Config
-from agent.core.build import open_runtime
-from agent.core.dispatch import deny_all
+from agent.config import Config, Mode
+from agent.core.build import Role, open_session
 from agent.events import Event
+from agent.interfaces import Answer
 from tests.conftest import HERON, heron_env
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call
 
+# A headless session that refuses what the policy would ask, as `heron fix` without --yes does.
+HEADLESS = Role(default_mode=Mode.FULL_AUTO, answer=Answer.NO)
 # Seconds a test waits for heron to reach the point where it is to be killed.
 REACH = 60.0
 
@@ -45,9 +47,9 @@ def run_turn(server: FakeOpenAIServer, repo: Path, events: list[Event], task: st
              **config: object) -> str:
     options: dict[str, object] = {"max_retries": 2, "request_timeout": 2.0, **config}
     cfg = Config(base_url=server.base_url, approval="full-auto", **options)  # type: ignore[arg-type]
-    rt = open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto")
+    rt = open_session(cfg, repo, events.append, HEADLESS)
     try:
-        return rt.loop.run(task).status
+        return rt.turn(task).status
     finally:
         rt.close()
 

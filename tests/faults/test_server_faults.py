@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 
 from agent.config import Config
-from agent.core.build import open_runtime
-from agent.core.dispatch import deny_all
+from agent.core.build import open_session
 from agent.errors import ServerError
 from agent.events import Event, StreamRestarted, ToolStarted
 from tests.conftest import make_repo
 from tests.fakes.openai_server import FakeOpenAIServer, call, tool_reply
-from tests.faults.support import COMMAND, FAULTS, run_turn
+from tests.faults.support import COMMAND, FAULTS, HEADLESS, run_turn
 
 pytestmark = pytest.mark.faults
 
@@ -40,7 +39,7 @@ def test_a_server_restarted_mid_session_is_used_again(tmp_path):
     first_request = first.got_request
     cfg = Config(base_url=first.base_url, approval="full-auto", max_retries=3)
     events: list[Event] = []
-    rt = open_runtime(cfg, repo, events.append, approver=deny_all, default_mode="full-auto")
+    rt = open_session(cfg, repo, events.append, HEADLESS)
     try:
         rt.loop.step()  # the first step's call runs, then the server goes away and comes back empty
         assert first_request.is_set()
@@ -63,5 +62,4 @@ def test_connection_refused_is_a_clear_server_error(tmp_path):
     server = FakeOpenAIServer().start()
     server.stop()  # nothing listens on its port now
     with pytest.raises(ServerError, match="cannot reach the model server"):
-        open_runtime(Config(base_url=server.base_url, max_retries=0), repo, [].append,
-                     approver=deny_all, default_mode="full-auto")
+        open_session(Config(base_url=server.base_url, max_retries=0), repo, [].append, HEADLESS)
