@@ -14,6 +14,7 @@ from agent.errors import ContextOverflow, ServerError
 from agent.events import ReasoningDelta, StreamRestarted, TextDelta
 from agent.events import Warning as WarningEvent
 from agent.interfaces import EventSink
+from agent.model.retry import backoff, retry_delay
 from agent.model.toolcalls import (
     ProseGate,
     is_json_object,
@@ -140,10 +141,8 @@ class OpenAIModel:
         self._recovered_ids = itertools.count(1)
         # Every request passes it just before it is sent (agent/core/egress.py, given by the factory).
         self.egress = egress or _unchanged
-        # The SDK retries connection errors, 429 and 5xx with exponential backoff.
-        self.client = openai.OpenAI(
-            base_url=base_url, api_key=api_key or "sk-local", max_retries=max_retries, timeout=timeout
-        )
+        # heron retries itself (agent/model/retry.py), so that each retry is shown as it happens.
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "sk-local", max_retries=0, timeout=timeout)
 
     def takes_images(self) -> bool:
         """Whether the server takes image parts; asked once, when the first image is to be sent."""
@@ -174,7 +173,25 @@ class OpenAIModel:
                         f"times ({e}); check the server's log"
                     ) from None
                 emit(StreamRestarted(reason=f"the stream broke ({e}); retrying"))
-                time.sleep(min(2**attempt * 0.5, 8.0))
+                time.sleep(backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _create(self, request: dict[str, Any], emit: EventSink) -> Any:
+        """Send the request, again after a failure worth retrying; each retry is an event."""
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self.client.chat.completions.create(**request)
+            except openai.APIError as e:
+                # A refusal of the tools or of the model's calls is the same every time: handled above.
+                delay = None if attempt == self.max_retries or unparsed_calls(e) or rejects_tools(e) \
+                    else retry_delay(e, attempt)
+                if delay is None:
+                    raise
+                status = getattr(e, "status_code", None)
+                what = f"answered {status} ({_error_message(e)})" if status else f"could not be reached ({type(e).__name__})"
+                emit(StreamRestarted(reason=f"the model server {what}; sending the request again in "
+                                            f"{delay:.1f} s (retry {attempt + 1} of {self.max_retries})"))
+                time.sleep(delay)
         raise AssertionError("unreachable")
 
     def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
@@ -200,7 +217,7 @@ class OpenAIModel:
               server_parses: bool = True) -> Turn:
         started = time.monotonic()
         try:
-            response = self.client.chat.completions.create(**self._request(messages, tools, server_parses))
+            response = self._create(self._request(messages, tools, server_parses), emit)
         except openai.APIError as e:
             if server_parses and tools and unparsed_calls(e):
                 raise UnparsedCalls(_error_message(e)) from None

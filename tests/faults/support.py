@@ -26,7 +26,8 @@ COMMAND = "echo ran >> runs.log"
 # The stream's chunks: 0 the role, 1 the call's name, 2.. its arguments: 4 is inside them.
 INSIDE_THE_ARGUMENTS = 4
 
-# name -> the faulty reply that comes first, and whether the client reports a stream restart.
+# name -> the faulty reply that comes first, and whether the client reports a stream restart
+# (every one does: a retry is never silent).
 FAULTS: dict[str, tuple[Reply, bool]] = {
     "reset mid-stream": (Reply(tool_calls=[call("shell", command=COMMAND)],
                                cut_after_chunks=INSIDE_THE_ARGUMENTS), True),
@@ -36,10 +37,10 @@ FAULTS: dict[str, tuple[Reply, bool]] = {
                                       fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="bad_json"), True),
     "stall past the timeout": (Reply(tool_calls=[call("shell", command=COMMAND)],
                                      fault_after_chunks=INSIDE_THE_ARGUMENTS, fault="stall", stall_seconds=4), True),
-    "429 with Retry-After": (Reply(error=(429, "too many requests"), headers={"Retry-After": "1"}), False),
-    "500": (Reply(error=(500, "internal error")), False),
-    "502 with Retry-After": (Reply(error=(502, "bad gateway"), headers={"Retry-After": "0"}), False),
-    "503": (Reply(error=(503, "loading model")), False),
+    "429 with Retry-After": (Reply(error=(429, "too many requests"), headers={"Retry-After": "1"}), True),
+    "500": (Reply(error=(500, "internal error")), True),
+    "502 with Retry-After": (Reply(error=(502, "bad gateway"), headers={"Retry-After": "0"}), True),
+    "503": (Reply(error=(503, "loading model")), True),
 }
 
 

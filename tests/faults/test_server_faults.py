@@ -10,7 +10,7 @@ from agent.core.build import open_session
 from agent.errors import ServerError
 from agent.events import Event, StreamRestarted, ToolStarted
 from tests.conftest import make_repo
-from tests.fakes.openai_server import FakeOpenAIServer, call, tool_reply
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 from tests.faults.support import COMMAND, FAULTS, HEADLESS, run_turn
 
 pytestmark = pytest.mark.faults
@@ -63,3 +63,26 @@ def test_connection_refused_is_a_clear_server_error(tmp_path):
     server.stop()  # nothing listens on its port now
     with pytest.raises(ServerError, match="cannot reach the model server"):
         open_session(Config(base_url=server.base_url, max_retries=0), repo, [].append, HEADLESS)
+
+
+def test_each_retry_is_an_event_naming_the_status_and_the_delay_the_server_asked_for(tmp_path, fake_server):
+    repo = tmp_path / "r"
+    make_repo(repo, {"a.py": "a = 1\n"})
+    fake_server.script(Reply(error=(429, "slow down"), headers={"Retry-After": "1"}),
+                       Reply(error=(503, "loading model")), tool_reply(call("finish", summary="done")))
+    events: list[Event] = []
+    assert run_turn(fake_server, repo, events) == "finished"
+    reasons = [e.reason for e in events if isinstance(e, StreamRestarted)]
+    assert len(reasons) == 2, reasons
+    assert "429 (slow down)" in reasons[0] and "again in 1.0 s (retry 1 of 2)" in reasons[0]
+    assert "503 (loading model)" in reasons[1] and "(retry 2 of 2)" in reasons[1]
+
+
+def test_a_retry_after_longer_than_a_minute_fails_at_once_with_the_servers_words(tmp_path, fake_server):
+    repo = tmp_path / "r"
+    make_repo(repo, {"a.py": "a = 1\n"})
+    fake_server.script(Reply(error=(503, "queue full"), headers={"Retry-After": "3600"}))
+    events: list[Event] = []
+    with pytest.raises(ServerError, match="answered 503: queue full"):
+        run_turn(fake_server, repo, events)
+    assert not any(isinstance(e, StreamRestarted) for e in events)
