@@ -125,7 +125,8 @@ def _header(node: Node, lines: list[bytes], language: str) -> list[str]:
 
 def _doc_line(node: Node, body: Node | None, language: str) -> str | None:
     if language == "python":
-        first = body.named_child(0) if body is not None else None
+        # A body may have no named child at all, e.g. in a file holding conflict markers.
+        first = body.named_child(0) if body is not None and body.named_child_count else None
         if first is not None and first.type == "expression_statement" and first.named_child_count:
             first = first.named_child(0)  # older grammars wrap the docstring in a statement
         return _first_line(_text(first)) if first is not None and first.type == "string" else None
