@@ -26,18 +26,11 @@ from agent.mcp.hub import McpHub
 from agent.model.client import OpenAIModel
 from agent.model.endpoint import Endpoint, find_endpoint
 from agent.repomap import session_map
-<<<<<<< HEAD
 from agent.repomap.turns import MapTurns, map_budget
 from agent.sandbox.choose import choose_sandbox
 from agent.secrets import KnownSecrets, placeholder_key
 from agent.vcs.record import open_checkpoints
-=======
-from agent.repomap.turns import MapTurns
-from agent.sandbox.bubblewrap import choose_sandbox
-from agent.secrets import Redactor
-from agent.vcs.checkpoints import Checkpoints, open_checkpoints
 from agent.vcs.turnlock import LockedTurns
->>>>>>> eb9b794 (vcs: one agent turn at a time in a working tree (flock); undo refuses while a turn runs, so two herons never take each other's work for their own)
 from prompts import render
 from tools.base import ShellSettings, Tool, ToolContext
 from tools.mcp import mcp_tools
@@ -116,21 +109,13 @@ def open_session(config: Config, workspace: Path, emit: EventSink, role: Role = 
         system_prompt,
         emit,
         max_steps=config.max_steps,
-<<<<<<< HEAD
         cancel=session.cancel,
         context_window=server.endpoint.context_window,
-        observer=checkpoints,
+        observer=LockedTurns(checkpoints, workspace, emit) if checkpoints else None,  # one turn at a time in a tree
         context=open_context(config, server.endpoint, ctx, system_prompt, dispatcher.schemas(), transcript,
                              role.instructions),
         turn_context=map_turns(config, server.endpoint, ctx) if role.repo_map else None,
         between_steps=session.apply_pending,
-=======
-        cancel=cancel,
-        context_window=endpoint.context_window,
-        observer=LockedTurns(checkpoints, workspace, emit),  # one turn at a time in a tree
-        context=open_context(config, endpoint, ctx, system_prompt, dispatcher.schemas(), session),
-        turn_context=map_turns(config, endpoint, ctx),
->>>>>>> eb9b794 (vcs: one agent turn at a time in a working tree (flock); undo refuses while a turn runs, so two herons never take each other's work for their own)
     )
     return session
 

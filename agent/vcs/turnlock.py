@@ -19,8 +19,8 @@ from typing import Callable
 
 import platformdirs
 
-from agent.core.events import Warning
-from agent.core.interfaces import EventSink, TurnObserver
+from agent.events import Warning
+from agent.interfaces import EventSink, TurnObserver
 from agent.errors import HeronError
 
 
