@@ -81,8 +81,12 @@ class Transcript:
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         self.used = self.used or entry.get("type") == "request"
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except OSError as e:  # a full disk or a quota: the run stops before it goes unrecorded
+                raise UsageError(f"cannot write the session file {self.path}: {e.strerror or e}; "
+                                 "free some space there (or set XDG_DATA_HOME elsewhere) and run again") from None
 
     def recording(self, emit: EventSink) -> EventSink:
         """An event sink that records each event, then passes it on."""
