@@ -90,7 +90,7 @@ class Lister:
             entries = _stat_all(base, names)
         found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries
                  # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
-                 if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES]
+                 if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES and _nameable(name)]
         found.sort(key=lambda f: f.path)
         self._last = (root, found, names is not None)
         return found
@@ -168,7 +168,8 @@ def _restat(base: str, changes: set[str], listed: list[FileStat], git: bool) -> 
             st = os.lstat(path)
         except OSError:
             st = None
-        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES or _skipped_by_suffix(name):
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES or _skipped_by_suffix(name) \
+                or not _nameable(rel):
             touched[rel] = None
         elif rel in known or not git:
             touched[rel] = FileStat(rel, st.st_size, st.st_mtime_ns)
@@ -252,6 +253,16 @@ def _read_directory(path: str, prefix: str, entries: list[tuple[str, os.stat_res
 
 def _vendored(name: str) -> bool:
     return any(part in VENDORED_DIRS for part in name.split("/")[:-1])
+
+
+def _nameable(name: str) -> bool:
+    """Whether the path can be named to the model: a name that is not UTF-8 (held as surrogate
+    escapes) could be neither sent nor cached, nor written back by the model."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _skipped_by_suffix(name: str) -> bool:
