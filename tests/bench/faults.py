@@ -10,12 +10,22 @@ workspace holding the user's own uncommitted work, and is killed with SIGKILL at
 then `heron undo` runs. A kill survived when every file is back as the user had it, byte for byte
 and mode for mode; each file that is not counts as an edit lost. Half the kills are in a git
 repository, half in a plain directory (heron's journal).
+
+Then the faults around the run: a context overflow mid-run (compacted, the request sent again),
+a session whose last line a kill cut in half (resumed), two `heron fix` runs at once on one
+repository (both finish; two undos give back the tree as it was), a full disk under a file
+write (a tool error, the file intact; needs root to mount a tmpfs, else reported as skipped),
+hostile content (symlink loops, links out, names not UTF-8, huge and binary files: map, read and
+undo) and git stopped on merge conflicts (`heron map` and `heron fix`). Each survived when heron
+answers without a traceback and the user's files are as they should be.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +37,13 @@ sys.path.insert(0, str(ROOT))
 from agent.events import Event  # noqa: E402
 from tests.conftest import make_repo, run_heron, write_files  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply  # noqa: E402
-from tests.faults.support import COMMAND, FAULTS, kill, run_turn, start_heron, tree_state  # noqa: E402
+from tests.faults.support import (  # noqa: E402
+    COMMAND, FAULTS, kill, running, run_turn, start_heron, tree_state, wait_for,
+)
+from tests.faults.test_full_disk import fill  # noqa: E402
+from tests.faults.test_git_states import merge_conflict  # noqa: E402
+from tests.faults.test_hostile_content import SECRET, hostile_repo  # noqa: E402
+from tests.faults.test_overflow_and_resume import OVERFLOW  # noqa: E402
 
 USER_FILES = {"a.py": "a = 1\n", "b.py": "b = 1\n"}
 
@@ -94,6 +110,111 @@ def killed_run(work: Path, git: bool, delay: float, home: Path) -> tuple[bool, i
     return undo.returncode in (0, 1) and "Traceback" not in undo.stderr and lost == 0, lost
 
 
+def fix(workspace: Path, server: FakeOpenAIServer, home: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_heron(["fix", "tidy up", "--repo", str(workspace), "--base-url", server.base_url, "--yes", *extra],
+                     home, timeout=600)
+
+
+def clean(result: subprocess.CompletedProcess[str], *codes: int) -> bool:
+    return result.returncode in (codes or (0,)) and "Traceback" not in result.stderr
+
+
+def overflow(work: Path, home: Path) -> tuple[bool, int]:
+    repo = work / "repo"
+    make_repo(repo, USER_FILES)
+    with FakeOpenAIServer() as server:
+        server.script(tool_reply(call("read_file", path="a.py")), tool_reply(call("shell", command=COMMAND)),
+                      OVERFLOW, Reply(text="Read a.py and ran the command."),
+                      tool_reply(call("finish", summary="ran it")))
+        result = fix(repo, server, home)
+    runs = len((repo / "runs.log").read_text().splitlines()) if (repo / "runs.log").exists() else 0
+    return clean(result) and "context compacted, overflow" in result.stderr and runs == 1, max(runs - 1, 0)
+
+
+def torn_transcript(work: Path, home: Path) -> tuple[bool, int]:
+    repo = work / "repo"
+    make_repo(repo, USER_FILES)
+    gate = work / "gate"
+    with FakeOpenAIServer() as server:
+        server.script(tool_reply(call("shell", command=f"{COMMAND}; sh -c 'while [ ! -e {gate} ]; do sleep 0.1; done'")))
+        heron = start_heron(["fix", "tidy up", "--repo", str(repo), "--base-url", server.base_url, "--yes"], home)
+        wait_for(lambda: bool(running(str(gate))) or heron.poll() is not None, "the command to start")
+        kill(heron)
+        session = max((home / ".local/share/heron/sessions").glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
+        with session.open("a") as f:
+            f.write('{"type": "message", "message": {"role": "to')
+        server.script(tool_reply(call("finish", summary="it ran")))
+        result = run_heron(["fix", "--resume", session.stem, "--base-url", server.base_url, "--yes"], home,
+                           cwd=work, timeout=600)
+    runs = len((repo / "runs.log").read_text().splitlines())
+    return clean(result) and runs == 1, max(runs - 1, 0)
+
+
+def two_processes(work: Path, home: Path) -> tuple[bool, int]:
+    repo = work / "repo"
+    make_repo(repo, USER_FILES)
+    before = tree_state(repo)
+    with FakeOpenAIServer() as one, FakeOpenAIServer() as two:
+        for n, server in enumerate((one, two)):
+            server.script(tool_reply(call("write_file", path=f"new{n}.py", content="x = 1\n")),
+                          tool_reply(call("shell", command=f"echo {n} >> runs.log")),
+                          tool_reply(call("finish", summary="ok")))
+        herons = [start_heron(["fix", "tidy up", "--repo", str(repo), "--base-url", s.base_url, "--yes"], home)
+                  for s in (one, two)]
+        finished = all(h.wait(timeout=600) == 0 for h in herons)
+    runs = (repo / "runs.log").read_text().split()
+    undone = [run_heron(["undo", "--repo", str(repo)], home) for _ in herons]
+    ok = finished and all(clean(u) for u in undone) and tree_state(repo) == before
+    return ok and sorted(runs) == ["0", "1"], len(runs) - len(set(runs))
+
+
+def full_disk(work: Path, home: Path) -> tuple[bool, int] | None:
+    disk = work / "disk"
+    disk.mkdir(parents=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
+        return None
+    try:
+        repo = disk / "repo"
+        make_repo(repo, USER_FILES)
+        fill(disk)
+        before = {k: v for k, v in tree_state(repo).items() if k in USER_FILES}
+        with FakeOpenAIServer() as server:
+            server.script(tool_reply(call("read_file", path="a.py")),
+                          tool_reply(call("write_file", path="a.py", content="a = 2\n" * 4000)),
+                          tool_reply(call("finish", summary="the disk is full")))
+            result = fix(repo, server, home)
+        after = {k: v for k, v in tree_state(repo).items() if k in USER_FILES}
+        return clean(result) and after == before, 0
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def hostile(work: Path, home: Path) -> tuple[bool, int]:
+    work.mkdir(parents=True)
+    repo = hostile_repo(work)
+    before = tree_state(repo)
+    mapped = run_heron(["map", str(repo)], home, timeout=600)
+    with FakeOpenAIServer() as server:
+        server.script(*[tool_reply(call("read_file", path=p)) for p in ("loop", "escape.py", "blob.bin", "huge.py")],
+                      tool_reply(call("write_file", path="escape.py", content="x = 1\n")),
+                      tool_reply(call("edit_file", path="latin1.py", old="name", new="nom")),
+                      tool_reply(call("finish", summary="looked")))
+        result = fix(repo, server, home)
+        leaked = SECRET in json.dumps(server.chat_requests)
+    undone = run_heron(["undo", "--repo", str(repo)], home)
+    return clean(mapped) and clean(result) and clean(undone) and not leaked and tree_state(repo) == before, 0
+
+
+def conflicts(work: Path, home: Path) -> tuple[bool, int]:
+    repo = merge_conflict(work)
+    mapped = run_heron(["map", str(repo)], home, timeout=600)
+    with FakeOpenAIServer() as server:
+        server.script(tool_reply(call("write_file", path="new.py", content="x = 1\n")),
+                      tool_reply(call("finish", summary="ok")))
+        result = fix(repo, server, home, "--sandbox", "off")
+    return clean(mapped) and clean(result) and (repo / "new.py").exists(), 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=8, help="SIGKILLs at random moments")
@@ -117,6 +238,18 @@ def main() -> None:
             injected, survived, lost = injected + 1, survived + ok, lost + gone
             where = "git repository" if git else "plain directory"
             print(f"SIGKILL after {delay:.2f} s in a {where}: {'survived' if ok else 'NOT SURVIVED'}")
+        around = {"context overflow mid-run": overflow, "session cut mid-line, resumed": torn_transcript,
+                  "two heron fix runs at once": two_processes, "full disk under a file write": full_disk,
+                  "hostile content (loops, links out, not UTF-8, huge, binary)": hostile,
+                  "git stopped on merge conflicts": conflicts}
+        for n, (name, case) in enumerate(around.items()):
+            outcome = case(root / f"a{n}", home)
+            if outcome is None:
+                print(f"{name}: skipped (mounting a tmpfs needs root)")
+                continue
+            ok, dup = outcome
+            injected, survived, duplicated = injected + 1, survived + ok, duplicated + dup
+            print(f"{name}: {'survived' if ok else 'NOT SURVIVED'}")
     print(f"{injected} faults injected, {survived} survived, {lost} edits lost, {duplicated} duplicated tool runs")
 
 
