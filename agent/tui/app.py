@@ -354,6 +354,7 @@ class HeronApp(App[None]):
             self.exit()
             return
         self._quit_pressed = now
+        self.action_interrupt()  # once stops the turn, as in a shell; twice quits
         self.notify("Press Ctrl+C again to quit", timeout=QUIT_WINDOW)
 
     def action_toggle_side(self) -> None:
