@@ -195,7 +195,7 @@ def hostile(work: Path, home: Path) -> tuple[bool, int]:
     before = tree_state(repo)
     mapped = run_heron(["map", str(repo)], home, timeout=600)
     with FakeOpenAIServer() as server:
-        server.script(*[tool_reply(call("read_file", path=p)) for p in ("loop", "escape.py", "blob.bin", "huge.py")],
+        server.script(*[tool_reply(call("read_file", path=p)) for p in ("loop", "escape.py", "blob.bin", "huge.py", "latin1.py")],
                       tool_reply(call("write_file", path="escape.py", content="x = 1\n")),
                       tool_reply(call("edit_file", path="latin1.py", old="name", new="nom")),
                       tool_reply(call("finish", summary="looked")))

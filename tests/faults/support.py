@@ -4,6 +4,7 @@ point, and the state of a working tree compared byte for byte before and after."
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -15,7 +16,7 @@ from agent.core.build import Role, open_session
 from agent.events import Event
 from agent.interfaces import Answer
 from tests.conftest import HERON, heron_env
-from tests.fakes.openai_server import FakeOpenAIServer, Reply, call
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 
 # A headless session that refuses what the policy would ask, as `heron fix` without --yes does.
 HEADLESS = Role(default_mode=Mode.FULL_AUTO, answer=Answer.NO)
@@ -60,6 +61,18 @@ def start_heron(args: list[str], home: Path, cwd: Path | None = None, **env: str
     return subprocess.Popen([str(HERON), *args], cwd=cwd, env=heron_env(home, **env), text=True,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
+
+
+def in_a_command(server: FakeOpenAIServer, repo: Path, home: Path, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """`heron fix` that writes new.py, then runs a long command: (heron, a token only that command
+    holds), once the command runs."""
+    token = f"300.{secrets.randbelow(10**6):06d}"
+    server.script(tool_reply(call("write_file", path="new.py", content="x = 1\n")),
+                  tool_reply(call("shell", command=f"sleep {token}")))
+    heron = start_heron(["fix", "tidy up", "--repo", str(repo), "--base-url", server.base_url, "--yes"], home, **env)
+    wait_for(lambda: bool(running(token)) or heron.poll() is not None, "the shell command to start")
+    assert heron.poll() is None, heron.communicate()
+    return heron, token
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = REACH) -> None:

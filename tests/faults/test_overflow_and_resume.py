@@ -5,13 +5,12 @@ server's words), the second resumes with `heron fix --resume`."""
 from __future__ import annotations
 
 import json
-import secrets
 
 import pytest
 
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import Reply, call, tool_reply
-from tests.faults.support import kill, running, start_heron, wait_for
+from tests.faults.support import in_a_command, kill
 
 pytestmark = pytest.mark.faults
 
@@ -57,13 +56,7 @@ def test_an_overflow_with_nothing_to_compact_exits_3_with_the_servers_words(tmp_
 def test_a_session_cut_mid_line_by_a_kill_resumes(tmp_path, home, fake_server):
     repo = tmp_path / "r"
     make_repo(repo, {"a.py": "a = 1\n"})
-    token = f"300.{secrets.randbelow(10**6):06d}"
-    fake_server.script(
-        tool_reply(call("write_file", path="b.py", content="b = 1\n")),
-        tool_reply(call("shell", command=f"sleep {token}")),
-    )
-    heron = start_heron(["fix", "tidy up", "--repo", str(repo), "--base-url", fake_server.base_url, "--yes"], home)
-    wait_for(lambda: bool(running(token)) or heron.poll() is not None, "the shell command to start")
+    heron, _ = in_a_command(fake_server, repo, home)
     kill(heron)
     [session] = (home / ".local/share/heron/sessions").glob("*.jsonl")
     # What a kill in the middle of an append leaves: the start of a line, no newline.
@@ -71,7 +64,7 @@ def test_a_session_cut_mid_line_by_a_kill_resumes(tmp_path, home, fake_server):
         f.write('{"type": "message", "message": {"role": "tool", "content": "(sle')
     killed_request = fake_server.chat_requests[-1]["messages"]
 
-    fake_server.script(tool_reply(call("finish", summary="b.py is written")))
+    fake_server.script(tool_reply(call("finish", summary="new.py is written")))
     resumed = run_heron(["fix", "--resume", session.stem, "--base-url", fake_server.base_url, "--yes"],
                         home, cwd=tmp_path, timeout=240)
     assert resumed.returncode == 0, resumed.stderr

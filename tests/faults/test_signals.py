@@ -3,14 +3,12 @@ closed (undo has it), no traceback, and no process of the shell left behind."""
 
 from __future__ import annotations
 
-import secrets
 import signal
 
 import pytest
 
 from tests.conftest import make_repo, run_heron
-from tests.fakes.openai_server import call, tool_reply
-from tests.faults.support import kill, running, start_heron, wait_for
+from tests.faults.support import in_a_command, kill, running, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -19,15 +17,8 @@ pytestmark = pytest.mark.faults
 def test_a_signal_mid_command_ends_heron_cleanly(tmp_path, home, fake_server, sig):
     repo = tmp_path / "r"
     make_repo(repo, {"a.py": "a = 1\n"})
-    token = f"300.{secrets.randbelow(10**6):06d}"
-    fake_server.script(
-        tool_reply(call("write_file", path="new.py", content="x = 1\n")),
-        tool_reply(call("shell", command=f"sleep {token}")),
-    )
     state = {"XDG_STATE_HOME": str(home / "state")}
-    heron = start_heron(["fix", "tidy up", "--repo", str(repo), "--base-url", fake_server.base_url, "--yes"],
-                        home, **state)
-    wait_for(lambda: bool(running(token)) or heron.poll() is not None, "the shell command to start")
+    heron, token = in_a_command(fake_server, repo, home, **state)
     _, err = kill(heron, sig)
     assert heron.returncode == 130, err
     assert "Traceback" not in err
