@@ -188,7 +188,8 @@ class OpenAIModel:
                 if delay is None:
                     raise
                 status = getattr(e, "status_code", None)
-                what = f"answered {status} ({_error_message(e)})" if status else f"could not be reached ({type(e).__name__})"
+                what = (f"answered {status} ({_error_message(e)})" if status
+                        else f"could not be reached ({type(e).__name__})")
                 emit(StreamRestarted(reason=f"the model server {what}; sending the request again in "
                                             f"{delay:.1f} s (retry {attempt + 1} of {self.max_retries})"))
                 time.sleep(delay)

@@ -136,7 +136,8 @@ def torn_transcript(work: Path, home: Path) -> tuple[bool, int]:
     make_repo(repo, USER_FILES)
     gate = work / "gate"
     with FakeOpenAIServer() as server:
-        server.script(tool_reply(call("shell", command=f"{COMMAND}; sh -c 'while [ ! -e {gate} ]; do sleep 0.1; done'")))
+        wait = f"sh -c 'while [ ! -e {gate} ]; do sleep 0.1; done'"
+        server.script(tool_reply(call("shell", command=f"{COMMAND}; {wait}")))
         heron = start_heron(["fix", "tidy up", "--repo", str(repo), "--base-url", server.base_url, "--yes"], home)
         wait_for(lambda: bool(running(str(gate))) or heron.poll() is not None, "the command to start")
         kill(heron)
@@ -195,7 +196,8 @@ def hostile(work: Path, home: Path) -> tuple[bool, int]:
     before = tree_state(repo)
     mapped = run_heron(["map", str(repo)], home, timeout=600)
     with FakeOpenAIServer() as server:
-        server.script(*[tool_reply(call("read_file", path=p)) for p in ("loop", "escape.py", "blob.bin", "huge.py", "latin1.py")],
+        reads = ("loop", "escape.py", "blob.bin", "huge.py", "latin1.py")
+        server.script(*[tool_reply(call("read_file", path=p)) for p in reads],
                       tool_reply(call("write_file", path="escape.py", content="x = 1\n")),
                       tool_reply(call("edit_file", path="latin1.py", old="name", new="nom")),
                       tool_reply(call("finish", summary="looked")))
