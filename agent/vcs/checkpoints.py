@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,13 +140,19 @@ class GitCheckpoints:
 
     @classmethod
     def latest(cls, repo: git.Repo, emit: EventSink) -> "GitCheckpoints | None":
+        """The session whose last turn is the latest: with two herons in one tree, the one that
+        began first may have changed files last (their turns take turns, see turnlock)."""
         root = str(Path(repo.working_tree_dir or ".").resolve())
+        ours = []
         for ref in _session_refs(repo):
-            body = repo.git.log("-1", "--format=%b", ref)
-            if f"Heron-Workspace: {root}" in body.splitlines():
-                found = cls(repo, ref.removeprefix(REF_PREFIX), emit, chain=_read_chain(repo, ref))
-                if found.close_cut_turn():
-                    return found
+            body = repo.git.log("-1", "--format=%b", ref).splitlines()
+            if f"Heron-Workspace: {root}" in body:
+                when = next((int(line.split(": ", 1)[1]) for line in body if line.startswith("Heron-Time: ")), 0)
+                ours.append((when, ref))
+        for _, ref in sorted(ours, key=lambda found: found[0], reverse=True):  # stable: newer ids first on ties
+            found = cls(repo, ref.removeprefix(REF_PREFIX), emit, chain=_read_chain(repo, ref))
+            if found.close_cut_turn():
+                return found
         return None
 
     def close_cut_turn(self) -> bool:
@@ -221,7 +228,8 @@ class GitCheckpoints:
     def _record(self, tree: str, kind: str, extra: str = "", label: str = "") -> None:
         number = sum(snap.kind == TURN for snap in self.chain) + 1
         subject = f"{kind} {number}: {label}" if kind in (TURN, OPEN) else kind
-        body = "\n".join(filter(None, [f"Heron-Workspace: {self.root}", extra]))
+        # Heron-Time orders the sessions of one tree by their latest turn (commit dates are seconds).
+        body = "\n".join(filter(None, [f"Heron-Workspace: {self.root}", f"Heron-Time: {time.time_ns()}", extra]))
         argv = [tree, "-m", subject, "-m", body]
         if self.chain:
             argv += ["-p", self.chain[-1].sha]

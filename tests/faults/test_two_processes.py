@@ -106,3 +106,21 @@ def test_maps_and_a_review_beside_a_running_fix_leave_each_other_intact(tmp_path
     assert again.stdout == alone.stdout
     # The fix's snapshots go through a private index: what the user staged is as they left it.
     assert subprocess.run(["git", "-C", str(repo), "diff", "--cached"], capture_output=True, text=True).stdout == staged
+
+
+def test_undo_takes_back_the_latest_turn_even_from_the_session_that_began_first(tmp_path):
+    from agent.vcs.checkpoints import GitCheckpoints, latest_checkpoints, new_session_id
+
+    repo = make_repo(tmp_path / "r", {"a.py": "a = 1\n"})
+    root = Path(repo.working_tree_dir)
+    first = GitCheckpoints(repo, new_session_id(), [].append)  # e.g. a TUI opened a while ago
+    second = GitCheckpoints(repo, new_session_id(), [].append)  # a `heron fix` started since
+    for session, text in ((second, "from the fix\n"), (first, "from the TUI\n")):
+        session.begin_turn("write")
+        session.before_change(root / "shared.txt")
+        (root / "shared.txt").write_text(text)
+        session.end_turn("wrote shared.txt")
+    latest = latest_checkpoints(root, [].append)
+    assert latest is not None and latest.session == first.session
+    latest.undo()
+    assert (root / "shared.txt").read_text() == "from the fix\n"
