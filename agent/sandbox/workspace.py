@@ -60,7 +60,8 @@ def resolve(workspace: Path, path: str, write: bool = False) -> Path:
     try:
         real = candidate.resolve()
     except (OSError, RuntimeError) as e:  # a link loop, or a path changing underneath
-        raise ToolError(f"{path}: cannot resolve it ({e})") from None
+        raise ToolError(f"{path}: cannot be followed ({e}); a symlink there leads in a circle, "
+                        "or the path changed underneath") from None
     if real != root and root not in real.parents:
         raise ToolError(
             f"{path}: outside the workspace ({root}); use a path inside it, relative to its root"

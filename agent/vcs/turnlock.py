@@ -19,9 +19,9 @@ from typing import Callable
 
 import platformdirs
 
+from agent.errors import HeronError
 from agent.events import Warning
 from agent.interfaces import EventSink, TurnObserver
-from agent.errors import HeronError
 
 
 class TreeBusy(HeronError):

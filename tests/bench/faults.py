@@ -38,7 +38,14 @@ from agent.events import Event  # noqa: E402
 from tests.conftest import make_repo, run_heron, write_files  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply  # noqa: E402
 from tests.faults.support import (  # noqa: E402
-    COMMAND, FAULTS, kill, running, run_turn, start_heron, tree_state, wait_for,
+    COMMAND,
+    FAULTS,
+    kill,
+    run_turn,
+    running,
+    start_heron,
+    tree_state,
+    wait_for,
 )
 from tests.faults.test_full_disk import fill  # noqa: E402
 from tests.faults.test_git_states import merge_conflict  # noqa: E402

@@ -10,11 +10,11 @@ as a whole process beside aider's side. Prints one JSON object.
 """
 
 import json
-from collections import Counter
 import os
 import resource
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from edit_turn import edited
