@@ -109,7 +109,8 @@ def test_maps_and_a_review_beside_a_running_fix_leave_each_other_intact(tmp_path
 
 
 def test_undo_takes_back_the_latest_turn_even_from_the_session_that_began_first(tmp_path):
-    from agent.vcs.checkpoints import GitCheckpoints, latest_checkpoints, new_session_id
+    from agent.vcs.checkpoints import GitCheckpoints, new_session_id
+    from agent.vcs.record import latest_checkpoints
 
     repo = make_repo(tmp_path / "r", {"a.py": "a = 1\n"})
     root = Path(repo.working_tree_dir)
