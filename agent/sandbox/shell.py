@@ -71,7 +71,7 @@ class ShellStartError(HeronError):
 
 
 # The Debian package of each program the shell is started through, for the error naming it.
-PACKAGES = {"bash": "bash", "setsid": "util-linux", "bwrap": "bubblewrap", "sh": "dash"}
+PACKAGES = {"bash": "bash", "setsid": "util-linux", "bwrap": "bubblewrap"}
 
 
 @dataclass(frozen=True)
@@ -410,9 +410,9 @@ def _group_reaper(shell_pid: int) -> subprocess.Popen[bytes]:
     when heron ends, however it ends: the pipe it reads closes even on SIGKILL. Without it a command
     running when heron is killed would outlive it (the sandbox's --die-with-parent covers only
     bubblewrap's tier)."""
-    _require("sh", os.environ)
+    _require("bash", os.environ)  # bash, which the shell needs anyway: no other program is assumed
     pgid = os.getpgid(shell_pid)
-    return subprocess.Popen(["sh", "-c", f"read _; kill -KILL -{pgid} 2>/dev/null"],
+    return subprocess.Popen(["bash", "--noprofile", "--norc", "-c", f"read _; kill -KILL -{pgid} 2>/dev/null"],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
 
