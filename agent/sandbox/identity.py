@@ -142,7 +142,12 @@ def _owner_as_nobody(uid: int, gid: int) -> tuple[int, int]:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - a helper that only holds the namespace open
         try:
-            os.close(go[1])
+            # Forked without exec, the helper would keep every descriptor heron has open, and with
+            # them the locks they hold (a turn's tree lock would outlive the turn): keep two pipes.
+            low, high = sorted((ready[1], go[0]))
+            os.closerange(3, low)
+            os.closerange(low + 1, high)
+            os.closerange(high + 1, os.sysconf("SC_OPEN_MAX"))
             ok = libc.unshare(_CLONE_NEWUSER) == 0
             os.write(ready[1], b"1" if ok else b"0")
             os.read(go[0], 1)
