@@ -258,7 +258,9 @@ def test_reading_a_few_lines_of_a_huge_file_streams_it(repo: Path, home: Path, t
                        tool_reply(call("finish", summary="done")))
     with open(tmp_path / "stderr", "w") as err:
         proc = subprocess.Popen([str(HERON), "fix", "x", "--repo", str(repo), "--base-url", fake_server.base_url,
-                                 "--sandbox", "off", "--yes", "--json"], env=heron_env(home),
+                                 "--sandbox", "off", "--yes", "--json"],
+                                # A cache of its own: what earlier tests left there is not this run's.
+                                env=heron_env(home, XDG_CACHE_HOME=str(tmp_path / "cache")),
                                 stdout=subprocess.PIPE, stderr=err, text=True)
         out = proc.stdout.read() if proc.stdout else ""
         status, usage = os.wait4(proc.pid, 0)[1:]
