@@ -172,7 +172,7 @@ def test_3_a_directory_swapped_for_a_link_never_gets_a_write_outside(
     results = outputs(events, "write_file")
     assert len(results) == 150
     allowed = ("Created", "Updated", "outside the workspace", "changed while heron used it", "does not exist",
-               "cannot resolve")
+               "cannot be followed")
     assert all(any(word in out for word in allowed) for out in results), results
 
 
