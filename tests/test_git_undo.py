@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,21 @@ def test_the_model_reads_git_through_its_tools(tmp_path):
     bad = git_show.args_model(rev="nope")
     with pytest.raises(ToolError, match="git show failed: fatal: bad revision 'nope'$"):
         git_show.run(bad, ctx)
+
+
+def test_a_checkpoint_streams_a_big_file_instead_of_loading_it(tmp_path):
+    repo = tmp_path / "r"
+    make_repo(repo, {"a.py": "a\n"})
+    with open(repo / "big.bin", "wb") as f:
+        for _ in range(150):
+            f.write(os.urandom(1 << 20))
+    snapshot = ("from pathlib import Path; from tools.git import open_repo; "
+                "from agent.vcs.checkpoints import snapshot_tree; "
+                f"repo = open_repo(Path({str(repo)!r})); print(snapshot_tree(repo, {str(tmp_path / 'index')!r}))")
+    proc = subprocess.Popen([sys.executable, "-c", snapshot], stdout=subprocess.PIPE, text=True)
+    tree = proc.stdout.read().strip() if proc.stdout else ""
+    status, usage = os.wait4(proc.pid, 0)[1:]
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert "big.bin" in git(repo, "ls-tree", "--name-only", tree)
+    # The largest of the process and its git runs: git holds a file below core.bigFileThreshold whole.
+    assert usage.ru_maxrss < 120 << 10, f"peak memory: {usage.ru_maxrss >> 10} MiB"

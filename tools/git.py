@@ -6,6 +6,7 @@ model only reads: git_status, git_diff, git_log, git_show.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from agent.errors import UsageError
 from tools.base import ToolContext, ToolError, ToolResult, tool
 
 MAX_OUTPUT_CHARS = 30000
+# Git reads a file below this size whole into memory to hash and deflate it; above, it streams it.
+# Its default (512 MiB) lets one big untracked file cost heron's checkpoint that much memory.
+BIG_FILE_THRESHOLD = "32m"
 
 
 def open_repo(workspace: Path) -> git.Repo | None:
@@ -29,7 +33,17 @@ def open_repo(workspace: Path) -> git.Repo | None:
             f"{workspace} is a bare repository (no working tree); clone it or run "
             "`git worktree add DIR` and point --repo at that directory"
         )
+    repo.git.update_environment(**_config_env({"core.bigFileThreshold": BIG_FILE_THRESHOLD}))
     return repo
+
+
+def _config_env(settings: dict[str, str]) -> dict[str, str]:
+    """`settings` as GIT_CONFIG_* variables for every git command heron runs, after any the user set."""
+    first = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    env = {"GIT_CONFIG_COUNT": str(first + len(settings))}
+    for n, (key, value) in enumerate(settings.items(), start=first):
+        env[f"GIT_CONFIG_KEY_{n}"], env[f"GIT_CONFIG_VALUE_{n}"] = key, value
+    return env
 
 
 def _inside_git_dir(workspace: Path, repo: git.Repo) -> bool:
