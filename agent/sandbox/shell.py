@@ -169,7 +169,6 @@ class ShellSession:
         ).result()
         # pexpect waits 50 ms before every send by default; a shell round trip needs none of it.
         self.child.delaybeforesend = None
-        _raw_input(self.child.child_fd)
         result = self._run_raw(SHELL_SETUP, START_TIMEOUT, START_TIMEOUT)
         self.shell_pid = next((p for p in _descendants(self.child.pid) if _comm(p) == "bash"), None)
         if result.exit_code is None or self.shell_pid is None:
@@ -267,6 +266,7 @@ class ShellSession:
 
     def _run_raw(self, command: str, timeout: float, idle: float, prefix: str = "") -> CommandResult:
         self._drain()
+        _raw_input(self.child.child_fd)  # again: a command may have run `stty sane` or `reset`
         token = secrets.token_hex(8)
         end = f"__HERON_DONE_{token}:"
         begin = f"__HERON_BEGIN_{token}"
@@ -281,7 +281,7 @@ class ShellSession:
             f"__heron_done=1; printf '\\n{end}%s\\n' \"$__heron_rc\"\n"
             f"__heron_rc=$?; [ -n \"$__heron_done\" ] || {{ {reset}; printf '\\n{end}%s\\n' \"$__heron_rc\"; }}\n"
         )
-        marker = re.compile(re.escape(end) + r"(\d+)\n")
+        marker = re.compile(re.escape(end) + r"(\d+)\r?\n")
         out = _Output(begin=begin + "\n")
         found = self._read(out, marker, timeout, idle)
         if isinstance(found, re.Match):
@@ -345,8 +345,18 @@ class ShellSession:
         return f"it {why} and would not stop; the shell was replaced"
 
     def _kill_children(self) -> None:
-        # Again, until a forking command (a fork bomb) has had no children twice in a row: a
-        # process killed mid-fork can leave a child that appears only after a round found none.
+        # A fork bomb outruns kills sent one process at a time: the survivors fork into the slots
+        # the killed free. A stopped process cannot fork, so first stop them all, again until two
+        # rounds in a row find none that was not stopped already (a process stopped mid-fork can
+        # leave a child that appears only after a round); then kill them, until none is left.
+        stopped: set[int] = set()
+        quiet = 0
+        for _ in range(400):
+            found = set(self._signal(signal.SIGSTOP, include_shell=False))
+            quiet = quiet + 1 if found <= stopped else 0
+            stopped |= found
+            if quiet == 2:
+                break
         quiet = 0
         for _ in range(400):
             quiet = 0 if self._signal(signal.SIGKILL, include_shell=False) else quiet + 1
@@ -392,6 +402,9 @@ def _in_child(launch: Launch) -> None:
     """In the forked child before exec: the default signal handling Python changed, then the launch's own."""
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
+    # Before bash starts: it keeps the modes it finds, and puts them back whenever a job dies of
+    # a signal; cooked modes then would turn every later \n into \r\n.
+    _raw_input(0)
     if launch.in_child:
         launch.in_child()
 
