@@ -17,6 +17,7 @@ from agent.vcs.checkpoints import NothingToUndo
 from agent.vcs.record import latest_checkpoints
 from tests.conftest import make_repo, run_heron
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
+from tests.peak_memory import measured, peak_kib
 from tools.base import ToolContext, ToolError
 from tools.git import git_diff, git_log, git_show, git_status
 
@@ -216,10 +217,10 @@ def test_a_checkpoint_streams_a_big_file_instead_of_loading_it(tmp_path):
     snapshot = ("from pathlib import Path; from tools.git import open_repo; "
                 "from agent.vcs.checkpoints import snapshot_tree; "
                 f"repo = open_repo(Path({str(repo)!r})); print(snapshot_tree(repo, {str(tmp_path / 'index')!r}))")
-    proc = subprocess.Popen([sys.executable, "-c", snapshot], stdout=subprocess.PIPE, text=True)
-    tree = proc.stdout.read().strip() if proc.stdout else ""
-    status, usage = os.wait4(proc.pid, 0)[1:]
-    assert os.waitstatus_to_exitcode(status) == 0
+    proc = subprocess.run(measured([sys.executable, "-c", snapshot], tmp_path / "peak"),
+                          stdout=subprocess.PIPE, text=True, check=True)
+    tree = proc.stdout.strip()
     assert "big.bin" in git(repo, "ls-tree", "--name-only", tree)
     # The largest of the process and its git runs: git holds a file below core.bigFileThreshold whole.
-    assert usage.ru_maxrss < 120 << 10, f"peak memory: {usage.ru_maxrss >> 10} MiB"
+    peak = peak_kib(tmp_path / "peak") >> 10
+    assert peak < 120, f"peak memory: {peak} MiB"

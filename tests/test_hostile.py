@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import HERON, heron_env, make_repo, run_heron
 from tests.fakes.openai_server import Call, FakeOpenAIServer, call, tool_reply
+from tests.peak_memory import measured, peak_kib
 
 TIERS = ["require", "landlock"]  # bubblewrap, and the Landlock tier
 
@@ -261,15 +262,14 @@ def test_reading_a_few_lines_of_a_huge_file_streams_it(repo: Path, home: Path, t
         fake_server.script(tool_reply(call("read_file", path="work/huge.txt", offset=3, limit=2)),
                            tool_reply(call("finish", summary="done")))
         with open(tmp_path / "stderr", "w") as err:
-            proc = subprocess.Popen([str(HERON), "fix", "x", "--repo", str(repo), "--base-url", fake_server.base_url,
-                                     "--sandbox", "off", "--yes", "--json"],
-                                    # A cache of its own: what earlier tests left there is not this run's.
-                                    env=heron_env(home, XDG_CACHE_HOME=str(tmp_path / "cache")),
-                                    stdout=subprocess.PIPE, stderr=err, text=True)
-            out = proc.stdout.read() if proc.stdout else ""
-            status, usage = os.wait4(proc.pid, 0)[1:]
-        assert os.waitstatus_to_exitcode(status) == 0, (tmp_path / "stderr").read_text()
-        return outputs([json.loads(x) for x in out.splitlines()], "read_file")[0], usage.ru_maxrss
+            proc = subprocess.run(measured([str(HERON), "fix", "x", "--repo", str(repo), "--base-url",
+                                            fake_server.base_url, "--sandbox", "off", "--yes", "--json"],
+                                           tmp_path / "peak"),
+                                  # A cache of its own: what earlier tests left there is not this run's.
+                                  env=heron_env(home, XDG_CACHE_HOME=str(tmp_path / "cache")),
+                                  stdout=subprocess.PIPE, stderr=err, text=True)
+        assert proc.returncode == 0, (tmp_path / "stderr").read_text()
+        return outputs([json.loads(x) for x in proc.stdout.splitlines()], "read_file")[0], peak_kib(tmp_path / "peak")
 
     _, baseline = read_three_and_four(10)
     read, peak = read_three_and_four(2_000_000)  # 200 MB

@@ -25,7 +25,8 @@ SMOLLM2 = Path(os.environ.get("HERON_TEST_CACHE") or Path.home() / ".cache" / "h
 
 def gguf_bytes() -> bytes:
     """The real-server tier's small real GGUF when it is cached, else a valid GGUF header written
-    here (the keys llama.cpp writes for a Qwen2 model) padded to a few MB."""
+    here (the keys llama.cpp writes for a Qwen2 model) padded to 16 MB: past one of
+    huggingface_hub's 10 MB download chunks, so a cut after a chunk leaves something to resume from."""
     if SMOLLM2.is_file():
         return SMOLLM2.read_bytes()
 
@@ -39,7 +40,7 @@ def gguf_bytes() -> bytes:
                u32("qwen2.context_length", 32768), u32("qwen2.block_count", 24), u32("qwen2.embedding_length", 896),
                u32("qwen2.attention.head_count", 14), u32("qwen2.attention.head_count_kv", 2)]
     header = b"GGUF" + struct.pack("<IQQ", 3, 0, len(entries)) + b"".join(entries)
-    return header + bytes(range(256)) * (3 << 12)
+    return header + bytes(range(256)) * (1 << 16)
 
 
 @pytest.fixture
@@ -79,16 +80,16 @@ def cached_file(tmp_path: Path) -> Path:
 
 def test_download_resumes_after_a_cut_checks_sha256_then_serves(tmp_path, home, hub, stub_bin):
     content = hub.files[f"{REPO}/{FILE}"]
-    hub.cut_first_get_at = len(content) // 3
+    hub.cut_first_get_at = len(content) * 3 // 4
     result = serve(home, tmp_path, hub, stub_bin, "--yes")
     out = result.stdout
     try:
         assert result.returncode == 0, out + result.stderr
-        # The first GET broke off after a third; huggingface_hub resumed with a Range from what it
+        # The first GET broke off after three quarters; huggingface_hub resumed with a Range from what it
         # had written (whole chunks of its download buffer), not from the start.
         first, resumed = hub.gets()
         offset = int(resumed.removeprefix("bytes=").removesuffix("-"))
-        assert first is None and 0 < offset <= len(content) // 3
+        assert first is None and 0 < offset <= len(content) * 3 // 4
         assert cached_file(tmp_path).read_bytes() == content
         assert f"sha256 {hashlib.sha256(content).hexdigest()} checked" in out
         assert "yes (--yes)" in out and "kv cache" in out
