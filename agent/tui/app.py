@@ -300,7 +300,8 @@ class HeronApp(App[None]):
             self._set_running(False)
             self.load_files()
         if done.title:
-            await self.transcript.add(PanelEntry(title=done.title, body=done.message, status="ok", expanded=True))
+            status = "ok" if done.level == "info" else "error"
+            await self.transcript.add(PanelEntry(title=done.title, body=done.message, status=status, expanded=True))
         elif done.message:
             await self.say(done.message, done.level)
 
