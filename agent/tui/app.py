@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -46,6 +46,7 @@ from agent.tui.screens.no_endpoint import NoEndpointScreen
 from agent.tui.screens.session_picker import SessionPickerScreen
 from agent.tui.widgets.completion_menu import CompletionMenu
 from agent.tui.widgets.files_panel import FilesPanel
+from agent.tui.widgets.fold import Fold
 from agent.tui.widgets.plan_panel import PlanPanel
 from agent.tui.widgets.prompt_input import PromptInput
 from agent.tui.widgets.status_bar import StatusBar
@@ -342,6 +343,14 @@ class HeronApp(App[None]):
         self.push_screen(ApprovalScreen(request, request.preview), answered)
 
     # -- keys --------------------------------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while a panel has the focus (Tab reaches them) goes on in the input box."""
+        if event.is_printable and event.character and isinstance(self.focused, Fold):
+            prompt = self.query_one(PromptInput)
+            prompt.focus()
+            prompt.insert(event.character)
+            event.stop()
 
     def action_interrupt(self) -> None:
         if not self.running or self.session is None:
