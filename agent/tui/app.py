@@ -7,6 +7,7 @@ through one ordered channel. Attributes go down to widgets, messages come up fro
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -31,8 +32,10 @@ from agent.core.session import (
     list_sessions,
 )
 from agent.errors import HeronError
+from agent.images import ImageError
 from agent.interfaces import Answer, Approval
 from agent.tui import plan_flow, slash
+from agent.tui.attachments import attach
 from agent.tui.bridge import Channel, UiSink
 from agent.tui.commands import BUILTIN, user_commands
 from agent.tui.completion import Completer
@@ -232,17 +235,25 @@ class HeronApp(App[None]):
         await slash.handle(self, message.text)
 
     async def send(self, prompt: str, shown: str) -> None:
-        """Show the user's words and hand the prompt to the session."""
-        if self.session is None:
-            await self.say("Not connected to a model server yet; heron keeps trying.", "warning")
+        """Show the user's words and hand the prompt, with the images they attach, to the session.
+        A message that cannot be sent goes back to the input box."""
+        session = self.session
+        if session is None or self.running:
+            await self.say("Not connected to a model server yet; heron keeps trying." if session is None else
+                           "The model is still working: wait, or press Esc to interrupt it.", "warning")
+            self.query_one(PromptInput).keep(shown)
             return
-        if self.running:
-            await self.say("The model is still working: wait, or press Esc to interrupt it.", "warning")
+        self._set_running(True)  # nothing else is sent while the images load
+        try:
+            attached = await asyncio.to_thread(attach, shown, self.workspace)
+        except ImageError as e:
+            self._set_running(False)
+            await self.say(f"{e}. Nothing was sent: your message is back in the input box.", "error")
+            self.query_one(PromptInput).keep(shown)
             return
-        await self.transcript.add(UserEntry(shown))
-        self._set_running(True)
+        await self.transcript.add(UserEntry(shown, [a.label for a in attached]))
         self._sent_mode = self.mode
-        self.session.send(Submit(prompt))
+        session.send(Submit(prompt, pictures=tuple(a.picture for a in attached)))
 
     def run_command(self, command: Command) -> None:
         """A session command the input waits for, as it does for the model (/undo, /commit…)."""
