@@ -24,9 +24,11 @@ HERON = Path(sys.executable).parent / "heron"
 
 @pytest.fixture(autouse=True, scope="session")
 def private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Keep the repo map's caches and the sessions of tests out of the user's directories."""
+    """Keep the repo map's caches, the sessions and the MCP servers' logs of tests out of the user's
+    directories."""
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data"))
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
 
 
 @pytest.fixture

@@ -46,6 +46,11 @@ def tool_messages(server: FakeOpenAIServer) -> list[str]:
     return [m["content"] for m in server.chat_requests[-1]["messages"] if m["role"] == "tool"]
 
 
+def panel_lines(panel: ToolPanel) -> list[str]:
+    """The panel's lines on screen, without its left border."""
+    return [line.lstrip("█ ") for line in shown_text(panel).splitlines()]
+
+
 async def test_streams_markdown_and_folds_reasoning(repo, fake_server):
     fake_server.script(Reply(text="The bug is in **add**.", reasoning="Let me look at calc.py first.",
                              prompt_tokens=5000, completion_tokens=40, cached_tokens=4000))
@@ -70,29 +75,47 @@ async def test_streams_markdown_and_folds_reasoning(repo, fake_server):
         assert status.tokens_per_second and status.tokens_per_second > 0
 
 
-async def test_tool_panels_show_the_diff_and_the_output_and_fold(repo, fake_server):
+async def test_tool_panels_show_the_diff_and_the_output_at_a_glance(repo, fake_server):
     fake_server.script(
         tool_reply(call("read_file", path="calc.py")),
         tool_reply(call("edit_file", path="calc.py", old="a - b", new="a + b")),
         tool_reply(call("shell", command="python -c 'print(6 * 7)'")),
+        tool_reply(call("shell", command="seq 30")),
         Reply(text="Fixed."),
     )
     async with make_app(fake_server, repo, approval="full-auto").run_test(size=SIZE) as pilot:
         app = await connected(pilot)
         await say(pilot, "fix add")
         await idle(pilot)
-        read, edit, shell = [e for e in app.transcript.entries if isinstance(e, PanelEntry)]
+        read, edit, short, long = [e for e in app.transcript.entries if isinstance(e, PanelEntry)]
         assert read.title == "read_file  calc.py" and read.status == "ok"
         assert edit.title == "edit_file  calc.py" and edit.status == "ok"
         assert edit.lexer == "diff" and "+    return a + b" in edit.body and edit.expanded
-        assert shell.title == "shell  $ python -c 'print(6 * 7)'" and shell.body == "42"
-        assert not shell.expanded
+        assert short.title == "shell  $ python -c 'print(6 * 7)'" and short.body == "42"
         assert app.query_one(FilesPanel).paths == ["calc.py"]
-        panel = [p for p in app.query(ToolPanel) if p.entry is shell][0]
-        await pilot.click(panel)
-        assert panel.expanded and shell.expanded
-        await pilot.click(panel)
-        assert not panel.expanded and not shell.expanded
+        panels = {p.entry.title: p for p in app.query(ToolPanel)}
+        # A one-line output shows whole under its call, folded; there is nothing more to open.
+        short_panel = panels[short.title]
+        assert panel_lines(short_panel) == ["• ✓ shell  $ python -c 'print(6 * 7)'", "42"]
+        await pilot.click(short_panel)
+        assert not short_panel.expanded
+        # A long one shows its head and how many lines the fold holds; a click opens it.
+        long_panel = panels[long.title]
+        assert panel_lines(long_panel) == ["▶ ✓ shell  $ seq 30", "1", "2", "3", "4", "… +26 lines"]
+        await pilot.click(long_panel)
+        assert long_panel.expanded and long.expanded
+        assert panel_lines(long_panel)[-1] == "30"
+        # From the keys: Tab reaches a panel, Enter folds it; typing goes back to the input box.
+        prompt = app.query_one(PromptInput)
+        assert prompt.has_focus
+        await pilot.press("tab")
+        assert app.focused is panels[read.title]
+        await pilot.press("tab", "tab", "tab")
+        assert app.focused is long_panel
+        await pilot.press("enter")
+        assert not long_panel.expanded and not long.expanded
+        await pilot.press("o", "k")
+        assert prompt.has_focus and prompt.text == "ok"
 
 
 async def test_approval_yes_no_with_reason_and_always(repo, fake_server):

@@ -46,7 +46,8 @@ from agent.events import (
 from agent.findings import Finding
 from agent.images import Picture
 from agent.interfaces import Answer, Approval, ApprovalRequest, EventSink
-from agent.mcp.hub import McpHub
+from agent.mcp.hub import McpHub, ServerState
+from agent.mcp.report import describe
 from agent.model.endpoint import Endpoint, served_models
 from agent.model.tokens import count_tokens
 from agent.repomap import session_map
@@ -142,12 +143,17 @@ class ShowMap:
 
 
 @dataclass(frozen=True)
+class ShowMcp:
+    """The MCP servers, their state and their tools, as `heron mcp list` shows them; starts any not tried yet."""
+
+
+@dataclass(frozen=True)
 class _Stop:
     """The core thread's last command (close)."""
 
 
 Command = (Submit | Interrupt | AnswerApproval | SetMode | SwitchModel | Compact | Pin | Unpin | Undo
-           | Commit | ShowMap)
+           | Commit | ShowMap | ShowMcp)
 
 # Why a headless run's standing answer was given.
 STANDING_REASONS = {Answer.YES: "approved by --yes"}
@@ -380,6 +386,8 @@ class Session:
                 self.emit(CommandDone(name, "" if self.commit(summary) else "Nothing was committed."))
             case ShowMap(task=task):
                 self._show_map(task)
+            case ShowMcp():
+                self._show_mcp()
             case AnswerApproval():
                 pass  # an answer to a request that is no longer waiting (the run was stopped)
 
@@ -409,3 +417,13 @@ class Session:
         title = f"repo map: {index.stats.files} files, {count_tokens(text):,} of {budget:,} tokens"
         self.emit(CommandDone("showmap", text or "(no source files found)",
                               title=title + (f", for: {task}" if task else "")))
+
+    def _show_mcp(self) -> None:
+        if self.mcp is None:
+            self.emit(CommandDone("showmcp", describe(())))
+            return
+        self.mcp.start()  # the tools offered change only at the next turn; this only reports
+        statuses = list(self.mcp.status.values())
+        ready = sum(s.state is ServerState.READY for s in statuses)
+        self.emit(CommandDone("showmcp", describe(statuses), "info" if ready == len(statuses) else "warning",
+                              title=f"MCP servers: {ready} of {len(statuses)} ready"))

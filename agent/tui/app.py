@@ -7,11 +7,12 @@ through one ordered channel. Attributes go down to widgets, messages come up fro
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -31,8 +32,10 @@ from agent.core.session import (
     list_sessions,
 )
 from agent.errors import HeronError
+from agent.images import ImageError
 from agent.interfaces import Answer, Approval
 from agent.tui import plan_flow, slash
+from agent.tui.attachments import attach
 from agent.tui.bridge import Channel, UiSink
 from agent.tui.commands import BUILTIN, user_commands
 from agent.tui.completion import Completer
@@ -46,6 +49,7 @@ from agent.tui.screens.no_endpoint import NoEndpointScreen
 from agent.tui.screens.session_picker import SessionPickerScreen
 from agent.tui.widgets.completion_menu import CompletionMenu
 from agent.tui.widgets.files_panel import FilesPanel
+from agent.tui.widgets.fold import Fold
 from agent.tui.widgets.plan_panel import PlanPanel
 from agent.tui.widgets.prompt_input import PromptInput
 from agent.tui.widgets.status_bar import StatusBar
@@ -231,17 +235,25 @@ class HeronApp(App[None]):
         await slash.handle(self, message.text)
 
     async def send(self, prompt: str, shown: str) -> None:
-        """Show the user's words and hand the prompt to the session."""
-        if self.session is None:
-            await self.say("Not connected to a model server yet; heron keeps trying.", "warning")
+        """Show the user's words and hand the prompt, with the images they attach, to the session.
+        A message that cannot be sent goes back to the input box."""
+        session = self.session
+        if session is None or self.running:
+            await self.say("Not connected to a model server yet; heron keeps trying." if session is None else
+                           "The model is still working: wait, or press Esc to interrupt it.", "warning")
+            self.query_one(PromptInput).keep(shown)
             return
-        if self.running:
-            await self.say("The model is still working: wait, or press Esc to interrupt it.", "warning")
+        self._set_running(True)  # nothing else is sent while the images load
+        try:
+            attached = await asyncio.to_thread(attach, shown, self.workspace)
+        except ImageError as e:
+            self._set_running(False)
+            await self.say(f"{e}. Nothing was sent: your message is back in the input box.", "error")
+            self.query_one(PromptInput).keep(shown)
             return
-        await self.transcript.add(UserEntry(shown))
-        self._set_running(True)
+        await self.transcript.add(UserEntry(shown, [a.label for a in attached]))
         self._sent_mode = self.mode
-        self.session.send(Submit(prompt))
+        session.send(Submit(prompt, pictures=tuple(a.picture for a in attached)))
 
     def run_command(self, command: Command) -> None:
         """A session command the input waits for, as it does for the model (/undo, /commit…)."""
@@ -300,7 +312,8 @@ class HeronApp(App[None]):
             self._set_running(False)
             self.load_files()
         if done.title:
-            await self.transcript.add(PanelEntry(title=done.title, body=done.message, status="ok", expanded=True))
+            status = "ok" if done.level == "info" else "error"
+            await self.transcript.add(PanelEntry(title=done.title, body=done.message, status=status, expanded=True))
         elif done.message:
             await self.say(done.message, done.level)
 
@@ -341,6 +354,14 @@ class HeronApp(App[None]):
         self.push_screen(ApprovalScreen(request, request.preview), answered)
 
     # -- keys --------------------------------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while a panel has the focus (Tab reaches them) goes on in the input box."""
+        if event.is_printable and event.character and isinstance(self.focused, Fold):
+            prompt = self.query_one(PromptInput)
+            prompt.focus()
+            prompt.insert(event.character)
+            event.stop()
 
     def action_interrupt(self) -> None:
         if not self.running or self.session is None:

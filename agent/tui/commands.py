@@ -21,6 +21,7 @@ BUILTIN: dict[str, str] = {
     "compact": "summarize the older turns now, to free the window",
     "pin": "/pin FACT: keep FACT in front of the model, even after compaction",
     "map": "show the repo map the model gets (/map TASK: ranked for TASK)",
+    "mcp": "the MCP servers, their state and their tools",
     "sessions": "list this repository's recorded sessions",
     "resume": "continue a recorded session (/resume ID, or choose from a list)",
     "clear": "start a new conversation (the old one stays in /sessions)",

@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.images import is_image_path
+
 MAX_FILES = 50_000
 MAX_OPTIONS = 12
 AT_PATH = re.compile(r"(?:^|\s)@([^\s@]*)$")
@@ -42,7 +44,8 @@ class Completer:
         if match is None:
             return None
         query = match.group(1)
-        options = [(f"@{path} ", "") for path in rank_paths(self.files, query)]
+        options = [(f"@{path} ", "image, sent with the message" if is_image_path(path) else "")
+                   for path in rank_paths(self.files, query)]
         return Completion(len(query) + 1, options) if options else None
 
 

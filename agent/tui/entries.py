@@ -17,6 +17,7 @@ class Entry:
 @dataclass
 class UserEntry(Entry):
     text: str
+    images: list[str] = field(default_factory=list)  # what each attached image is, as shown
 
 
 @dataclass

@@ -12,19 +12,31 @@ def history_entries(recorded: Iterable[dict[str, Any]]) -> list[Entry]:
     """User requests, answers and folded tool panels from a session file's entries."""
     entries: list[Entry] = []
     panels: dict[str, PanelEntry] = {}
+    asked: UserEntry | None = None  # a request whose message, next, holds the images it attached
     for entry in recorded:
         kind = entry.get("type")
         if kind == "request":  # the words as asked, without the map heron put in front of them
-            entries.append(UserEntry(str(entry.get("text", ""))))
+            asked = UserEntry(str(entry.get("text", "")))
+            entries.append(asked)
         elif kind == "compaction":
             entries.append(NoticeEntry("Older turns were summarized here to make room."))
         elif kind == "message":
             message = entry.get("message") or {}
+            if asked is not None and message.get("role") == "user":
+                asked.images = [""] * _images_in(message)  # their names are not recorded
+            asked = None
             if message.get("role") == "assistant":
                 entries += _answer(message, panels)
             elif message.get("role") == "tool" and (panel := panels.get(message.get("tool_call_id", ""))):
                 panel.body = message.get("content") or ""
     return entries
+
+
+def _images_in(message: dict[str, Any]) -> int:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return 0
+    return sum(isinstance(part, dict) and part.get("type") in ("image_ref", "image_url") for part in content)
 
 
 def _answer(message: dict[str, Any], panels: dict[str, PanelEntry]) -> list[Entry]:

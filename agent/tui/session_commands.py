@@ -1,14 +1,14 @@
-"""Slash commands about the session: /undo /commit /compact /pin /map /sessions /resume /clear.
+"""Slash commands about the session: /undo /commit /compact /pin /map /mcp /sessions /resume /clear.
 
-The ones that touch git, the model or the map are commands the core runs on its own thread, so
-the UI never waits.
+The ones that touch git, the model, the map or MCP servers are commands the core runs on its own
+thread, so the UI never waits.
 """
 
 from __future__ import annotations
 
 from typing import Awaitable, Callable
 
-from agent.core.session import Commit, Compact, Pin, Session, ShowMap, Undo, list_sessions, session_info
+from agent.core.session import Commit, Compact, Pin, Session, ShowMap, ShowMcp, Undo, list_sessions, session_info
 from agent.errors import HeronError
 from agent.tui.host import Host
 from agent.tui.screens.session_picker import SessionPickerScreen, describe_session
@@ -69,6 +69,12 @@ async def repo_map(app: Host, arguments: str) -> None:
         app.run_command(ShowMap(arguments))
 
 
+async def mcp(app: Host, arguments: str) -> None:
+    """/mcp: the MCP servers, their state and their tools (servers not started yet start now)."""
+    if await _ready(app, "mcp") is not None:
+        app.run_command(ShowMcp())
+
+
 async def sessions(app: Host, arguments: str) -> None:
     found = list_sessions(app.workspace)
     if not found:
@@ -118,5 +124,5 @@ async def clear(app: Host, arguments: str) -> None:
     await app.switch_session(None)
 
 
-HANDLERS = {"undo": undo, "commit": commit, "compact": compact, "pin": pin, "map": repo_map,
+HANDLERS = {"undo": undo, "commit": commit, "compact": compact, "pin": pin, "map": repo_map, "mcp": mcp,
             "sessions": sessions, "resume": resume, "clear": clear}

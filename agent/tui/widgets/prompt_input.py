@@ -84,6 +84,12 @@ class PromptInput(TextArea):
         self.clear()
         self.post_message(Submitted(text))
 
+    def keep(self, text: str) -> None:
+        """Put back a message that was not sent, before anything typed since."""
+        typed = self.text
+        self.load_text(text + ("\n" + typed if typed.strip() else ""))
+        self.move_cursor(self.document.end)
+
     def _walk_history(self, step: int) -> None:
         if self._history_at is None:
             self._draft = self.text

@@ -1,7 +1,8 @@
-"""A message the user sent."""
+"""A message the user sent, and a line for each image it attached."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 from agent.tui.entries import UserEntry
@@ -9,5 +10,8 @@ from agent.tui.entries import UserEntry
 
 class UserMessage(Static):
     def __init__(self, entry: UserEntry) -> None:
-        super().__init__(entry.text, markup=False)
+        shown = Text(entry.text)
+        for image in entry.images:
+            shown.append("\n+ image" + (f" {image}" if image else ""), style="dim")
+        super().__init__(shown)
         self.entry = entry
