@@ -98,6 +98,16 @@ def test_a_damaged_middle_line_is_a_clear_error(tmp_path):
         restore(session.path)
 
 
+def test_events_after_the_front_end_closed_the_session_are_dropped(tmp_path):
+    # The core's thread is a daemon that may still end its turn after the app closed the file.
+    session = Transcript.create(tmp_path, "task", root=tmp_path / "sessions")
+    session.record({"type": "message", "message": {"role": "user", "content": "hi"}})
+    session.close()
+    before = session.path.read_text()
+    session.record({"type": "message", "message": {"role": "assistant", "content": "late"}})
+    assert session.path.read_text() == before
+
+
 def test_resume_of_an_unknown_session_exits_2(tmp_path, home):
     result = run_heron(["fix", "--resume", "nope"], home, cwd=tmp_path)
     assert result.returncode == 2

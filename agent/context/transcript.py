@@ -81,6 +81,8 @@ class Transcript:
         line = json.dumps(entry, ensure_ascii=False) + "\n"
         self.used = self.used or entry.get("type") == "request"
         with self._lock:
+            if self._file.closed:  # the front-end closed the session while the core's turn ran on
+                return
             try:
                 self._file.write(line)
                 self._file.flush()
@@ -99,7 +101,8 @@ class Transcript:
         return sink
 
     def close(self) -> None:
-        self._file.close()
+        with self._lock:
+            self._file.close()
 
     def close_or_discard(self) -> None:
         """Close; a session in which nothing was said is deleted, so the list holds only real ones."""
