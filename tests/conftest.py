@@ -100,8 +100,10 @@ def make_repo(path: Path, files: dict[str, str] | None = None, source: Path | No
 
 
 def heron_env(home: Path, **extra: str) -> dict[str, str]:
+    # COLUMNS and LINES: pytest-xdist sets them in its workers, and a terminal app would take them
+    # for its size over the terminal's own.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HERON_", "OPENAI_")) and k not in ("XDG_CONFIG_HOME", "XDG_DATA_HOME")}
+           if not k.startswith(("HERON_", "OPENAI_")) and k not in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "COLUMNS", "LINES")}
     # PYTHONPATH: the CLI runs this checkout's code, whichever checkout pip installed.
     env.update(HOME=str(home), HERON_MAX_RETRIES="0", PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **extra)
     return env
