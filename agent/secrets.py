@@ -41,6 +41,9 @@ PRIVATE_KEY_BLOCK = re.compile(
 ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$")
 # Shorter values (`1`, `true`, `dev`) are too common to redact without mangling unrelated output.
 MIN_SECRET_CHARS = 6
+# Keys that local model servers take and ignore (heron's default, llama.cpp's, vLLM's, Ollama's,
+# LM Studio's): no secret, and redacting them would garble any text that holds them ("task-local1").
+PLACEHOLDER_KEYS = frozenset({"sk-local", "sk-no-key-required", "EMPTY", "ollama", "lm-studio"})
 # A credential-named assignment is a secret when its value looks like one: long enough, letters
 # and digits, and this many bits of Shannon entropy a character (`hunter2` or `os.environ` are not).
 MIN_ASSIGNED_CHARS = 8
@@ -172,7 +175,7 @@ class KnownSecrets:
                 values |= env_file_secrets(path.read_text(encoding="utf-8", errors="replace"))
             except OSError:
                 continue
-        return {v for v in values if len(v) >= MIN_SECRET_CHARS}
+        return {v for v in values if len(v) >= MIN_SECRET_CHARS and v not in PLACEHOLDER_KEYS}
 
 
 def placeholder_key() -> bytes:

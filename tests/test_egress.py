@@ -124,6 +124,14 @@ def test_known_secrets_come_from_the_environment_and_the_env_files(tmp_path: Pat
     assert known.values() == {"hunter2hunter2", "sk_test_abcdef", "sk-live-0123456789"}
 
 
+def test_the_keys_local_servers_ignore_are_no_secrets_and_text_holding_them_is_kept() -> None:
+    env = {"HERON_API_KEY": "sk-local", "OPENAI_API_KEY": "sk-no-key-required", "VLLM_API_KEY": "EMPTY"}
+    known = KnownSecrets.from_env(None, env)
+    assert known.values() == set()
+    egress = Egress(known.values, b"k" * 32)
+    assert egress.text("task-local1-000: check the ledger") == "task-local1-000: check the ledger"
+
+
 def test_secret_files_are_known_by_their_names() -> None:
     for name in (".env", ".env.production", "certs/server.pem", "tls.key", "id_rsa", "id_ed25519.pub",
                  ".aws/credentials", "gcp-credentials.json", ".netrc"):
