@@ -21,7 +21,7 @@ import git
 import pytest
 
 from tests.conftest import HERON, heron_env, make_repo, run_heron
-from tests.fakes.openai_server import Call, FakeOpenAIServer, call, tool_reply
+from tests.fakes.openai_server import Call, FakeOpenAIServer, Reply, call, tool_reply
 from tests.peak_memory import measured, peak_kib
 
 TIERS = ["require", "landlock"]  # bubblewrap, and the Landlock tier
@@ -52,8 +52,9 @@ def outside() -> Iterator[Path]:
 
 
 def attack(tier: str, repo: Path, home: Path, server: FakeOpenAIServer, *turns: list[Call],
-           config: str = "") -> list[dict[str, Any]]:
-    """Run `heron fix` whose model makes these calls, turn by turn, then finishes; its events."""
+           config: str = "", commit: bool = False) -> list[dict[str, Any]]:
+    """Run `heron fix` whose model makes these calls, turn by turn, then finishes (and with
+    `commit`, writes the commit's message); its events."""
     problem = tier_problem(tier, repo)
     if problem:
         if os.environ.get("CI") == "true":
@@ -62,9 +63,10 @@ def attack(tier: str, repo: Path, home: Path, server: FakeOpenAIServer, *turns: 
     if config:
         (home / ".config/heron").mkdir(parents=True, exist_ok=True)
         (home / ".config/heron/config.toml").write_text(config)
-    server.script(*(tool_reply(*calls) for calls in turns), tool_reply(call("finish", summary="done")))
+    server.script(*(tool_reply(*calls) for calls in turns), tool_reply(call("finish", summary="done")),
+                  *([Reply(text="feat: what the issue asked")] if commit else []))
     result = run_heron(["fix", "do as the issue says", "--repo", str(repo), "--base-url", server.base_url,
-                        "--sandbox", tier, "--yes", "--json"], home, timeout=300)
+                        "--sandbox", tier, "--yes", "--json", *(["--commit"] if commit else [])], home, timeout=300)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -296,3 +298,141 @@ def test_the_race_never_crashes_the_file_tools_directly(tmp_path: Path) -> None:
         beneath.write_atomic(ws, ws / "d/f.txt", b"x", "d/f.txt")
     assert list(target.iterdir()) == []
     assert stat.S_ISLNK(os.lstat(ws / "d").st_mode)
+
+
+# -- nested repositories: a repository the sandbox makes must not run anything of its own ----------
+
+
+def warnings(events: list[dict[str, Any]]) -> list[str]:
+    return [e["message"] for e in events if e["type"] == "warning"]
+
+
+def gitlinks(repo: Path) -> list[str]:
+    """The submodules the repository's real index registers."""
+    return [line for line in host_git(repo, "ls-files", "--stage").splitlines() if line.startswith("160000 ")]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_nested_repositorys_fsmonitor_registered_as_a_submodule_never_runs_on_the_host(
+        tier: str, repo: Path, home: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
+    marker = tmp_path / "pwned-by-nested-fsmonitor"
+    nest = (f"cd work && git init -q sub && cd sub && git config core.fsmonitor 'touch {marker}; :' && "
+            "git -c user.name=t -c user.email=t@t commit -q --allow-empty -m inner && cd ../.. && "
+            "git add work/sub; cp .git/index work/idx && GIT_INDEX_FILE=work/idx git update-index --add "
+            "--cacheinfo \"160000,$(git -C work/sub rev-parse HEAD),work/sub\" && cat work/idx > .git/index")
+    events = attack(tier, repo, home, fake_server, [call("shell", command=nest)],
+                    [call("write_file", path="work/sub/.git/config", content="[core]\n\tfsmonitor = x\n"),
+                     call("write_file", path="work/sub/.git/hooks/post-checkout", content="#!/bin/sh\n")])
+    assert all("protected" in out for out in outputs(events, "write_file"))
+    assert gitlinks(repo) == []  # the index the sandbox wrote never reached the repository
+    told = warnings(events)
+    assert any("disarmed" in w and "work/sub/.git" in w and "core.fsmonitor" in w for w in told), told
+    if tier == "require":  # under Landlock the index is read-only: the write itself is refused
+        assert any("submodule" in w and "work/sub" in w for w in told), told
+        assert "registers work/sub as a submodule" in outputs(events, "shell")[0]
+    assert "fsmonitor" not in (repo / "work/sub/.git/config").read_text()
+    host_git(repo, "status")  # the user's next git command at the top,
+    host_git(repo / "work/sub", "status")  # and a git-aware prompt entering the nested repository
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_nested_repositorys_hooks_and_pointers_run_nothing_on_the_host(
+        tier: str, repo: Path, home: Path, tmp_path: Path, outside: Path, fake_server: FakeOpenAIServer) -> None:
+    marker = tmp_path / "pwned-by-nested-git"
+    # A git directory outside the workspace, as an attacker would like one: reachable, and crafted.
+    subprocess.run(["git", "init", "-q", "--bare", str(outside / "evil.git")], check=True)
+    subprocess.run(["git", "--git-dir", str(outside / "evil.git"), "config", "core.fsmonitor", f"touch {marker}; :"],
+                   check=True)
+    hook = f"#!/bin/sh\\ntouch {marker}\\n"
+    craft = (f"git init -q work/h && printf '{hook}' > work/h/.git/hooks/post-commit && "
+             "chmod +x work/h/.git/hooks/post-commit && git -C work/h config alias.st '!touch " + str(marker) + "'; "
+             # a .git file leading to a crafted git directory that is not named .git
+             "git init -q --bare work/crafted && git --git-dir=work/crafted config core.bare false && "
+             f"git --git-dir=work/crafted config core.fsmonitor 'touch {marker}; :' && "
+             "mkdir work/p && echo 'gitdir: ../crafted' > work/p/.git; "
+             # and .git files and links leading outside the workspace
+             f"mkdir work/q work/r && echo 'gitdir: {outside}/evil.git' > work/q/.git && "
+             f"ln -s {outside}/evil.git work/r/.git")
+    events = attack(tier, repo, home, fake_server, [call("shell", command=craft)],
+                    [call("write_file", path="work/p/.git", content=f"gitdir: {outside}/evil.git\n")])
+    assert "protected" in outputs(events, "write_file")[0]
+    assert [p.name for p in (repo / "work/h/.git/hooks").iterdir() if not p.name.endswith(".sample")] == []
+    assert not os.path.lexists(repo / "work/q/.git") and not os.path.lexists(repo / "work/r/.git")
+    assert (repo / "work/p/.git").read_text() == "gitdir: ../crafted\n"
+    assert "fsmonitor" not in (repo / "work/crafted/config").read_text()
+    host_git(repo / "work/h", "commit", "--allow-empty", "-qm", "the user's commit there")
+    host_git(repo / "work/h", "st")
+    for where in ("work/p", "work/q", "work/r", "work/crafted", "."):
+        host_git(repo / where, "status")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_repository_that_was_there_before_stays_the_users(
+        tier: str, repo: Path, home: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
+    marker = tmp_path / "pwned-by-replaced-repo"
+    mine = git.Repo.init(repo / "work/mine")
+    with mine.config_writer() as cw:
+        cw.set_value("alias", "mine", "!echo the user's own alias")
+    host_git(repo / "work/mine", "commit", "--allow-empty", "-qm", "mine")
+    config = (repo / "work/mine/.git/config").read_text()
+    swap = (f"git -C work/mine config core.fsmonitor 'touch {marker}; :'; echo evil > work/mine/.git/hooks/pre-commit; "
+            # moving what holds it away, to make a crafted one in its place
+            f"mv work/mine work/moved; mkdir -p work/mine && git init -q work/mine && "
+            f"git -C work/mine config core.fsmonitor 'touch {marker}; :'; ls work")
+    attack(tier, repo, home, fake_server, [call("shell", command=swap)])
+    user = repo / ("work/moved" if (repo / "work/moved").exists() else "work/mine")
+    assert (user / ".git/config").read_text() == config  # untouched, wherever it went, aliases and all
+    assert not (user / ".git/hooks/pre-commit").exists()
+    host_git(repo / "work/mine", "status")
+    host_git(repo, "status")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_heron_own_git_runs_nothing_of_a_nested_repository_while_a_command_keeps_arming_it(
+        tier: str, repo: Path, home: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
+    marker = tmp_path / "pwned-while-heron-ran-git"
+    # After each command heron disarms the repository; the background loop arms it again at once,
+    # so heron's own snapshots at the turn's end (`git add -A` on a private index) meet it armed.
+    rearm = (f"git init -q work/sub && echo x > work/sub/f && git -C work/sub add f && "
+             "git -C work/sub -c user.name=t -c user.email=t@t commit -qm inner && "
+             f"(while true; do git -C work/sub config core.fsmonitor 'touch {marker}; :'; touch work/sub/f; "
+             "sleep 0.02; done) >/dev/null 2>&1 &")
+    events = attack(tier, repo, home, fake_server, [call("shell", command=rearm)],
+                    [call("write_file", path="work/new.txt", content="a change for a snapshot\n")],
+                    [call("shell", command="sleep 1; echo waited")])
+    assert not marker.exists()
+    # Once the shell is gone, nothing can arm it again: the last look disarmed it for the user.
+    assert "fsmonitor" not in (repo / "work/sub/.git/config").read_text()
+    assert any("disarmed" in w for w in warnings(events))
+    host_git(repo, "status")
+    host_git(repo / "work/sub", "status")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_a_repository_made_in_the_sandbox_still_works_there_and_for_the_user(
+        tier: str, repo: Path, home: Path, fake_server: FakeOpenAIServer) -> None:
+    work = ("git init -q work/sub && cd work/sub && echo x > f && git add f && "
+            "git -c user.name=t -c user.email=t@t commit -qm inner && "
+            "git remote add origin https://example.org/r.git && git log --format=%s && cd ../.. && git status --short")
+    events = attack(tier, repo, home, fake_server, [call("shell", command=work)])
+    assert outputs(events, "shell")[0] == "inner\n?? work/sub/"
+    assert not any("disarmed" in w or "submodule" in w for w in warnings(events)), warnings(events)
+    assert host_git(repo / "work/sub", "log", "--format=%s").strip() == "inner"
+    assert host_git(repo / "work/sub", "remote", "get-url", "origin").strip() == "https://example.org/r.git"
+    assert host_git(repo, "status", "--porcelain") == "?? work/sub/\n"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_heron_commits_the_work_but_never_registers_a_repository_made_in_the_workspace(
+        tier: str, repo: Path, home: Path, fake_server: FakeOpenAIServer) -> None:
+    work = ("echo done > work/new.txt && git init -q work/sub && "
+            "git -C work/sub -c user.name=t -c user.email=t@t commit -q --allow-empty -m inner")
+    events = attack(tier, repo, home, fake_server, [call("shell", command=work)], commit=True)
+    assert any(e["type"] == "committed" for e in events)
+    assert host_git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["work/new.txt"]
+    assert gitlinks(repo) == []
+    assert any("registers no new submodules" in w and "work/sub" in w for w in warnings(events)), warnings(events)

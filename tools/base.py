@@ -54,6 +54,9 @@ class ToolResult:
     data: dict[str, Any] = field(default_factory=dict)
     # Images for the model to see (view_image, an MCP server's answer), sent after the tool answers.
     pictures: list[Picture] = field(default_factory=list)
+    # For the user as warning events (the model reads them in `output`): what heron undid or
+    # refused of the tool's effects, such as a sandboxed command's escape attempt.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,13 @@ class ToolContext:
         if self.shell_session is not None:
             self.shell_session.interrupt()
 
-    def close(self) -> None:
-        for engine in (self.shell_session, self.repo_map):
-            if engine is not None:
-                engine.close()
+    def close(self) -> list[str]:
+        """Close the engines; what closing the shell undid or refused, for the user."""
+        warnings = self.shell_session.close() if self.shell_session is not None else []
+        if self.repo_map is not None:
+            self.repo_map.close()
         self.shell_session = self.repo_map = None
+        return warnings
 
 
 Runner = Callable[[Any, ToolContext], "ToolResult | str"]

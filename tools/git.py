@@ -20,6 +20,9 @@ MAX_OUTPUT_CHARS = 30000
 # Git reads a file below this size whole into memory to hash and deflate it; above, it streams it.
 # Its default (512 MiB) lets one big untracked file cost heron's checkpoint that much memory.
 BIG_FILE_THRESHOLD = "32m"
+# A submodule's new commits are shown, but git is not run inside it to look for changes there:
+# that run reads the submodule's config, which a sandboxed command may have written.
+NO_SUBMODULE_RUNS = "--ignore-submodules=dirty"
 
 
 def open_repo(workspace: Path) -> git.Repo | None:
@@ -108,7 +111,7 @@ class GitStatusArgs(BaseModel):
 @tool(kind="read")
 def git_status(args: GitStatusArgs, ctx: ToolContext) -> ToolResult:
     """Show the branch and which files are modified, staged or untracked (`git status --short --branch`)."""
-    return ToolResult(_git(ctx, "status", "--short", "--branch") or "(clean)")
+    return ToolResult(_git(ctx, "status", "--short", "--branch", NO_SUBMODULE_RUNS) or "(clean)")
 
 
 class GitDiffArgs(BaseModel):
@@ -119,7 +122,7 @@ class GitDiffArgs(BaseModel):
 @tool(kind="read")
 def git_diff(args: GitDiffArgs, ctx: ToolContext) -> ToolResult:
     """Show uncommitted changes as a unified diff: unstaged by default, or staged ones."""
-    argv = ["diff", "--no-color", "--no-ext-diff"]
+    argv = ["diff", "--no-color", "--no-ext-diff", NO_SUBMODULE_RUNS]
     if args.staged:
         argv.append("--cached")
     if args.path:

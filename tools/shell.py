@@ -31,5 +31,7 @@ def shell(args: ShellArgs, ctx: ToolContext) -> ToolResult:
         notes.append(f"(the command did not finish: {result.stopped}; the shell is still usable)")
     elif result.exit_code != 0:
         notes.append(f"(exit code {result.exit_code})")
+    notes += [f"({warning})" for warning in result.warnings]
     text = "\n".join([result.output or "(no output)", *notes])
-    return ToolResult(text, is_error=result.exit_code != 0, data={"exit_code": result.exit_code})
+    return ToolResult(text, is_error=result.exit_code != 0, data={"exit_code": result.exit_code},
+                      warnings=list(result.warnings))

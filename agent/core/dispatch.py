@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from agent.core.policy import Policy
 from agent.core.preview import approval_preview
-from agent.events import ApprovalRequested, ToolFinished, ToolStarted
+from agent.events import ApprovalRequested, ToolFinished, ToolStarted, Warning
 from agent.interfaces import Answer, Approval, ApprovalRequest, Approver, EventSink
 from agent.model.client import ToolCall
 from tools.base import InvalidArguments, TaskFinished, Tool, ToolContext, ToolError, ToolResult
@@ -78,6 +78,8 @@ class Dispatcher:
             emit(ToolFinished(call.id, call.name, FINISHED, False, {}))
             raise
         emit(ToolFinished(call.id, call.name, result.output, result.is_error, result.data))
+        for warning in result.warnings:
+            emit(Warning(warning))
         return result
 
     def _run(self, call: ToolCall, arguments: Any, emit: EventSink) -> ToolResult:

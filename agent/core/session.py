@@ -42,6 +42,7 @@ from agent.events import (
     Outcome,
     TurnEnded,
     TurnFailed,
+    Warning,
 )
 from agent.findings import Finding
 from agent.images import Picture
@@ -264,7 +265,8 @@ class Session:
         self._closed.set()
         self.interrupt()
         self._commands.put(_Stop())
-        self.ctx.close()
+        for warning in self.ctx.close():
+            self.emit(Warning(warning))
         if self.mcp is not None:
             self.mcp.close()
 

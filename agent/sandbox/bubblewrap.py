@@ -1,8 +1,9 @@
 """The bubblewrap sandbox of the shell: its argv as plain data, its seccomp filter, its launch.
 
 Inside: the whole filesystem read-only, the workspace writable except for what would run code
-outside the sandbox (git metadata beyond git's data, by allow-list: gitmeta.py; what host tools
-run from a workspace: workspace.HOST_EXECUTED), a private size-capped /tmp, an empty home, /run
+outside the sandbox (git metadata beyond git's data, by allow-list: gitmeta.py; the git
+directories below the workspace that were there before: nested.py; what host tools run from a
+workspace: workspace.HOST_EXECUTED), a private size-capped /tmp, an empty home, /run
 hidden, no network unless configured, a new session and PID namespace, and no privilege: the
 sandbox runs as uid 1000 in a user namespace with every capability dropped and no further user
 namespaces, and when heron runs as root, as the host's `nobody` (identity.py), never as root.
@@ -21,7 +22,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from agent.sandbox.gitmeta import Shadow, git_dirs
 from agent.sandbox.identity import Identity, idmap_problem
@@ -47,6 +48,8 @@ class Mounts:
     shadows: tuple[Shadow, ...] = ()
     empty: Path | None = None
     view: Callable[[Path], str] = str
+    # Git directories and .git files below the workspace that were there before the session.
+    kept: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class Sandbox:
             args += ["--ro-bind", view(ws / ".git"), str(ws / ".git")]
         for shadow in mounts.shadows:
             args += shadow.bind_args(view)
+        for path in mounts.kept:
+            args += ["--ro-bind", view(path), str(path)]
         for name in HOST_EXECUTED:
             path = ws / name
             if path.exists() or path.is_symlink():
@@ -101,8 +106,9 @@ class Sandbox:
         args += ["--new-session", "--die-with-parent", "--chdir", str(ws), "--", *command]
         return args
 
-    def launch(self, command: list[str], env: Mapping[str, str]) -> "Launch":
-        """Everything needed to start `command` inside; `env` must already be scrubbed.
+    def launch(self, command: list[str], env: Mapping[str, str], kept: Sequence[Path] = ()) -> "Launch":
+        """Everything needed to start `command` inside; `env` must already be scrubbed; `kept`:
+        git directories and .git files below the workspace, read-only inside (nested.py).
 
         bwrap itself gets `env` (not only the command): the sandbox can read bwrap's environment
         through /proc/1/environ. As root, the sandbox runs as an unprivileged identity
@@ -118,7 +124,7 @@ class Sandbox:
             outside = [s.real for s in shadows if self.workspace not in s.real.parents]
             roots = [self.workspace, *outside, *(s.copy for s in shadows), empty, *toolchains(env)]
             identity = Identity.create((owner.st_uid, owner.st_gid), roots)
-        mounts = Mounts(shadows, empty, identity.view if identity else str)
+        mounts = Mounts(shadows, empty, identity.view if identity else str, kept)
         cgroups = CgroupSet.create(self.limits)
         program = seccomp_program()
 
@@ -132,20 +138,19 @@ class Sandbox:
             if identity:
                 identity.enter()
 
-        def settle() -> None:
-            for shadow in shadows:
-                shadow.sync()
+        def settle() -> list[str]:
+            return [why for shadow in shadows for why in shadow.sync()]
 
-        def cleanup() -> None:
+        def cleanup() -> list[str]:
             cgroups.remove()
-            for shadow in shadows:
-                shadow.close()
+            refused = [why for shadow in shadows for why in shadow.close()]
             if identity:
                 identity.close()
             for path in placed:
                 with contextlib.suppress(OSError):  # only the empty directory the mount left
                     path.rmdir()
             shutil.rmtree(empty, ignore_errors=True)
+            return refused
 
         return Launch(self.argv(command, env, as_root, mounts=mounts), dict(env), in_child,
                       cleanup, cgroups.problems, cgroups.forks_refused, cgroups.members, settle)
@@ -183,15 +188,17 @@ class Launch:
     argv: list[str]
     env: dict[str, str]
     in_child: Callable[[], None] | None = None
-    cleanup: Callable[[], None] = lambda: None
+    # Ends what the launch left (processes, mounts' stand-ins); returns what it would not sync.
+    cleanup: Callable[[], list[str]] = lambda: []
     # Limits that could not be set, for the user to hear about.
     problems: list[str] = field(default_factory=list)
     # How often the process limit has refused a fork so far.
     forks_refused: Callable[[], int] = lambda: 0
     # The processes in its cgroup: orphans of commands too, wherever they were reparented.
     members: Callable[[], list[int]] = lambda: []
-    # Called before and after each command: syncs what the sandbox may hand back (gitmeta.py).
-    settle: Callable[[], None] = lambda: None
+    # Called before and after each command: syncs what the sandbox may hand back (gitmeta.py),
+    # and says what it would not.
+    settle: Callable[[], list[str]] = lambda: []
 
 
 def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:
@@ -254,4 +261,4 @@ class ShellSandbox(Protocol):
     workspace: Path
     limits: Limits
 
-    def launch(self, command: list[str], env: Mapping[str, str]) -> Launch: ...
+    def launch(self, command: list[str], env: Mapping[str, str], kept: Sequence[Path] = ()) -> Launch: ...

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from agent.errors import UsageError
 from agent.sandbox.bubblewrap import Launch
@@ -32,7 +32,9 @@ class ContainerSandbox:
     image_env: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)  # the container's own limits apply inside
 
-    def launch(self, command: list[str], env: Mapping[str, str]) -> Launch:
+    def launch(self, command: list[str], env: Mapping[str, str], kept: Sequence[Path] = ()) -> Launch:
+        """`command` in the container; `kept` is not made read-only: the container guards nothing
+        of the workspace's git (the task's worktree is the batch's own)."""
         inside = {**env, **{k: self.image_env[k] for k in ("PATH", "HOME") if k in self.image_env}}
         argv = ["nsenter", "--target", str(self.pid), "--mount", "--uts", "--ipc", "--net", "--pid",
                 "--root", "--wd", "--", *command]

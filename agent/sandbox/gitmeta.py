@@ -8,7 +8,8 @@ host directory bound over it) in which:
 - every other existing entry is the real one, bound read-only;
 - the top-level files git writes during ordinary work (HEAD, index, packed-refs, the *_HEAD
   files, COMMIT_EDITMSG, MERGE_MSG...) and the rebase / cherry-pick state directories are
-  copies, synced both ways by heron before and after each command (`Shadow.sync`).
+  copies, synced both ways by heron before and after each command (`Shadow.sync`), an index
+  only when it registers no submodule the repository did not have (gitlinks.py).
 Anything else made in the stand-in (a `commondir`, a `hooks/`) stays there and is never copied
 back. The file tools apply the same rule (`writable`).
 """
@@ -26,6 +27,7 @@ from typing import Callable
 
 from agent.edits import beneath
 from agent.errors import ToolError
+from agent.sandbox.gitlinks import Gitlinks
 
 # Bound writable: git's data, never its instructions.
 BOUND = ("objects", "refs", "logs")
@@ -71,13 +73,14 @@ class Shadow:
 
     real: Path
     copy: Path
+    gitlinks: Gitlinks
     baseline: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
     def create(cls, real: Path) -> "Shadow":
         for name in BOUND:
             (real / name).mkdir(exist_ok=True)
-        shadow = cls(real, Path(tempfile.mkdtemp(prefix="heron-git-")))
+        shadow = cls(real, Path(tempfile.mkdtemp(prefix="heron-git-")), Gitlinks.create(real))
         shadow.sync()
         return shadow
 
@@ -91,13 +94,18 @@ class Shadow:
             args += [mode, view(entry), str(entry)]
         return args
 
-    def sync(self) -> None:
+    def sync(self) -> list[str]:
         """Copy what changed since the last sync: the sandbox's side wins over the host's, and
-        only allowed names ever reach the real directory."""
+        only allowed names ever reach the real directory. Returns why something was not synced."""
         mine, theirs = _snapshot(self.copy), _snapshot(self.real)
+        refused = []
         for name in sorted(set(mine) | set(theirs) | set(self.baseline)):
             before, inside, outside = self.baseline.get(name), mine.get(name), theirs.get(name)
-            if inside != before:
+            if inside != before and name == "index" and inside is not None \
+                    and (why := self.gitlinks.refused(inside, outside)):
+                refused.append(why)
+                _put(self.copy, name, outside)  # the sandbox sees the repository's index again
+            elif inside != before:
                 _put(self.real, name, inside)
             elif outside != before:
                 _put(self.copy, name, outside)
@@ -105,10 +113,12 @@ class Shadow:
             with contextlib.suppress(OSError):  # a finished rebase leaves its directory empty
                 _remove_empty(self.real / name)
         self.baseline = _snapshot(self.real)
+        return refused
 
-    def close(self) -> None:
-        self.sync()
+    def close(self) -> list[str]:
+        refused = self.sync()
         shutil.rmtree(self.copy, ignore_errors=True)
+        return refused
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:

@@ -7,7 +7,10 @@ it signalling or tracing them), and holes in a writable tree that still let new 
 beside them: the workspace root and the git directories hold the protected paths, so a command
 cannot create new entries directly in them (heron's file tools, which run outside the sandbox,
 can). Inside a git directory only git's data is writable (objects, refs, logs, and the existing
-index, HEAD and state files: gitmeta.py).
+HEAD and state files: gitmeta.py), not the index: git cannot make its lock file here anyway, and
+an index written in place is how a command would register a submodule whose config runs a
+program on the user's next `git status` (gitlinks.py). The git directories and .git files below
+the workspace that were there before are holes too (nested.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from agent.sandbox import landlock
 from agent.sandbox.bubblewrap import Launch, home_toolchains, socket_filter
@@ -47,7 +50,7 @@ class LandlockSandbox:
     # As root: run as nobody with the workspace idmapped (identity.py), where mounts can be made.
     as_nobody: bool = field(default_factory=lambda: os.geteuid() == 0 and idmap_problem() is None)
 
-    def rules(self, env: Mapping[str, str], tmp: Path) -> list[Rule]:
+    def rules(self, env: Mapping[str, str], tmp: Path, kept: Sequence[Path] = ()) -> list[Rule]:
         homes = {Path(env.get("HOME") or "/root"), Path.home(), Path("/root")}
         rules = beneath_except(Path("/"), [Path(p) for p in HIDDEN] + list(homes), READ)
         for tools in {t for home in homes for t in home_toolchains(home, env.get("PATH", ""))}:
@@ -57,24 +60,25 @@ class LandlockSandbox:
         dirs = git_dirs(self.workspace)
         # The git directories and what host tools run are holes in the writable workspace; in
         # a git directory only git's data is writable (gitmeta.py), and nothing new appears.
-        holes = [self.workspace / n for n in (*HOST_EXECUTED, ".git")] + dirs
+        holes = [self.workspace / n for n in (*HOST_EXECUTED, ".git")] + dirs + list(kept)
         rules += [Rule(self.workspace, READ), *beneath_except(self.workspace, holes, full)]
         for git_dir in dirs:
             rules.append(Rule(git_dir, READ))
             rules += [Rule(git_dir / name, full) for name in BOUND]
             for entry in git_dir.iterdir():
-                if synced(entry.name) and not entry.is_symlink():
+                if synced(entry.name) and entry.name != "index" and not entry.is_symlink():
                     rules.append(Rule(entry, full if entry.is_dir() else full & landlock.FILE_RIGHTS))
         rules.append(Rule(tmp, landlock.handled_rights(self.abi)))
         rules += [Rule(Path(d), DEVICE_RIGHTS) for d in DEVICES]
         return rules
 
-    def launch(self, command: list[str], env: Mapping[str, str]) -> Launch:
-        """`command` confined; `env` must already be scrubbed. Its TMPDIR is private to it."""
+    def launch(self, command: list[str], env: Mapping[str, str], kept: Sequence[Path] = ()) -> Launch:
+        """`command` confined; `env` must already be scrubbed. Its TMPDIR is private to it;
+        `kept`: git directories and .git files below the workspace, read-only to it (nested.py)."""
         tmp = Path(tempfile.mkdtemp(prefix="heron-shell-tmp-"))
         # The home is unreadable here, where bubblewrap shows an empty one: git must not try it.
         env = {**env, "TMPDIR": str(tmp), "GIT_CONFIG_GLOBAL": "/dev/null"}
-        rules = self.rules(env, tmp)
+        rules = self.rules(env, tmp, kept)
         identity = self._identity(env, tmp) if self.as_nobody else None
         cgroups = CgroupSet.create(self.limits)
         # Built before the fork: libseccomp's rule compiler is no work for a child about to exec.
@@ -93,11 +97,12 @@ class LandlockSandbox:
                 identity.become()
             seccomp.load()
 
-        def cleanup() -> None:
+        def cleanup() -> list[str]:
             cgroups.remove()
             if identity:
                 identity.close()
             shutil.rmtree(tmp, ignore_errors=True)
+            return []
 
         return Launch(["setsid", "-w", *command], env, in_child, cleanup, cgroups.problems,
                       cgroups.forks_refused, cgroups.members)

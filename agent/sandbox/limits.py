@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.sandbox.walk import walk
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # cgroup v1 and v2 name the memory limit differently; pids.max is the same in both.
 LIMIT_FILES = {"pids": ("pids.max", "pids.max"), "memory": ("memory.limit_in_bytes", "memory.max")}
@@ -33,8 +35,9 @@ class Limits:
 class DiskBudget:
     """The session's disk budget for the workspace, and how much of it is left.
 
-    Enforced three ways: before each command the shell's RLIMIT_FSIZE is lowered to what is left
-    (no one file can pass it; the writer gets EFBIG / SIGXFSZ), fallocate is refused by seccomp
+    Enforced three ways: before each command the shell's RLIMIT_FSIZE is lowered to what was left
+    after the last one (the workspace is walked once after each command: walk.py), so no one file
+    can pass it (the writer gets EFBIG / SIGXFSZ); fallocate is refused by seccomp
     (it claims gigabytes at once), and while a command runs the filesystem's free space is
     watched: when it drops by more than what was left, the workspace is measured, and a command
     over the budget is stopped. Writers in parallel can pass it by what the disk writes in one
@@ -46,32 +49,18 @@ class DiskBudget:
     start: int
 
     @classmethod
-    def create(cls, workspace: Path, budget: int | None) -> "DiskBudget":
+    def create(cls, workspace: Path, budget: int | None, used: int) -> "DiskBudget":
+        """`used`: the workspace's bytes now (walk.py)."""
         if budget is None:
             budget = free_bytes(workspace) // 2
-        return cls(workspace, budget, disk_usage(workspace))
+        return cls(workspace, budget, used)
 
-    def left(self) -> int:
-        return self.budget - (disk_usage(self.workspace) - self.start)
+    def left(self, used: int | None = None) -> int:
+        """What is left; `used`: the workspace's bytes if just walked, else it is walked now."""
+        return self.budget - ((walk(self.workspace).used if used is None else used) - self.start)
 
     def describe(self) -> str:
         return f"{self.budget >> 20} MiB"
-
-
-def disk_usage(root: Path) -> int:
-    """Bytes of disk under `root` (hard links once, links not followed)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for top, dirs, files in os.walk(root):
-        for name in dirs + files:
-            try:
-                st = os.lstat(os.path.join(top, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total
 
 
 def free_bytes(path: Path) -> int:

@@ -27,6 +27,8 @@ import pexpect
 from agent.errors import HeronError
 from agent.sandbox.bubblewrap import Launch, ShellSandbox, unconfined
 from agent.sandbox.limits import DiskBudget, free_bytes
+from agent.sandbox.nested import NestedGit
+from agent.sandbox.walk import walk
 from agent.secrets import scrub_env
 
 BASH = ["bash", "--noprofile", "--norc", "--noediting"]
@@ -81,6 +83,8 @@ class CommandResult:
     exit_code: int | None
     # Why it did not end by itself, for the model; empty when it did.
     stopped: str = ""
+    # What heron undid or refused of the command's effects, for the user and the model.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -146,14 +150,24 @@ class ShellSession:
         self._broken = ""
         # True while a command runs, so a front-end's interrupt never reaches an idle shell.
         self.busy = False
-        self.disk = DiskBudget.create(cwd, sandbox.limits.max_disk_bytes) if sandbox else None
+        # In a sandbox, the workspace is walked once now and after each command (walk.py): for
+        # the disk budget, and for the git repositories made in it (nested.py).
+        self.disk: DiskBudget | None = None
+        self.nested: NestedGit | None = None
+        self._used = 0
+        if sandbox:
+            found = walk(cwd)
+            self.disk = DiskBudget.create(cwd, sandbox.limits.max_disk_bytes, found.used)
+            self.nested = NestedGit.record(cwd, found.git)
+            self._used = found.used
         # While a command runs: the disk left at its start, and the free space then.
         self._disk_watch: tuple[int, int] | None = None
         self._start()
 
     def _start(self) -> None:
         self._broken = ""
-        launch = self.sandbox.launch(BASH, self.env) if self.sandbox else unconfined(BASH, self.env)
+        launch = self.sandbox.launch(BASH, self.env, self.nested.kept if self.nested else ()) if self.sandbox \
+            else unconfined(BASH, self.env)
         self.problems = launch.problems
         self._cleanup = launch.cleanup
         self._forks_refused = launch.forks_refused
@@ -172,28 +186,26 @@ class ShellSession:
         result = self._run_raw(SHELL_SETUP, START_TIMEOUT, START_TIMEOUT)
         self.shell_pid = next((p for p in _descendants(self.child.pid) if _comm(p) == "bash"), None)
         if result.exit_code is None or self.shell_pid is None:
-            self.close()
+            self._close()
             raise ShellStartError(f"the shell did not start: {result.output or result.stopped}")
         self._reaper = _group_reaper(self.shell_pid)
 
     def run(self, command: str, timeout: float, idle_timeout: float | None = None) -> CommandResult:
         """Run one command; it is interrupted after `timeout` s, or after `idle_timeout` s silent."""
-        if not self.child.isalive():
-            self._restart("the shell had died")
+        warnings = self._restart("the shell had died") if not self.child.isalive() else []
         notes = []
         self._bombed = False
-        self._settle()
+        warnings += self._settle()
         cap = self._watch_disk()
         self.busy = True
-        watch = self._disk_watch
         try:
             result = self._run_raw(command, timeout, idle_timeout or self.idle_timeout, cap)
         finally:
             self.busy = False
             self._disk_watch = None
-            self._settle()
+            warnings += self._settle()
         if self._broken:
-            self._restart(self._broken)
+            warnings += self._restart(self._broken)
         if self._forks_refused() > self._refused_seen or self._runaway():
             self._kill_children()
             self._bombed = True
@@ -202,12 +214,22 @@ class ShellSession:
                          "the shell had started was killed")
             result = CommandResult(result.output, None, result.stopped)
         self._refused_seen = self._forks_refused()
-        if self._disk_used_up(watch):
+        warnings += self._look()
+        if self.disk and self.disk.left(self._used) <= 0:
             notes.append(f"the session's disk budget for the workspace ({self.disk.describe()}) is "
                          "used up: no file can grow now; delete files (build output, downloads) to "
                          "make room")
         stopped = "; ".join(filter(None, [result.stopped, *notes]))
-        return CommandResult(result.output, result.exit_code, stopped)
+        return CommandResult(result.output, result.exit_code, stopped, tuple(warnings))
+
+    def _look(self) -> list[str]:
+        """The walk after a command: what the workspace takes now, and its git repositories
+        made harmless (nested.py)."""
+        if not self.nested:
+            return []
+        found = walk(self.cwd)
+        self._used = found.used
+        return self.nested.check(found.git)
 
     def _runaway(self) -> bool:
         """Whether what the command left running multiplies towards the process limit (a fork
@@ -234,18 +256,9 @@ class ShellSession:
         the watch stops it."""
         if not self.disk:
             return ""
-        left = self.disk.left()
+        left = self.disk.left(self._used)
         self._disk_watch = (left, free_bytes(self.cwd))
         return f"ulimit -S -f {max(left, 0) // 1024} 2>/dev/null; "
-
-    def _disk_used_up(self, watch: tuple[int, int] | None) -> bool:
-        """Whether no disk is left after a command; measured only when the free space says it may be."""
-        if not self.disk or not watch:
-            return False
-        left, free = watch
-        if left > 0 and free - free_bytes(self.cwd) < left:
-            return False
-        return self.disk.left() <= 0
 
     def _over_disk_budget(self) -> bool:
         """Whether the running command took the workspace over the budget: measured only when the
@@ -383,19 +396,27 @@ class ShellSession:
                 pass
         return pids
 
-    def _restart(self, why: str) -> None:
-        self.close()
+    def _restart(self, why: str) -> list[str]:
+        """A new shell; what the old one's sandbox would not hand back."""
+        refused = self._close()
         self._start()
         self.restarted = f"{why}; a new shell was started, so cwd, variables and functions are reset"
+        return refused
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
+        """End the shell and every process it started; then, with nothing of the sandbox left to
+        race it, the last look at the workspace's git repositories. Returns what heron undid or
+        refused, for the user."""
+        return self._close() + self._look()
+
+    def _close(self) -> list[str]:
         reaper = getattr(self, "_reaper", None)
         if reaper is not None:  # a clean close needs no reaping
             reaper.kill()
             reaper.wait()
         if self.child.isalive():
             self.child.close(force=True)
-        self._cleanup()
+        return self._cleanup()
 
 
 def _in_child(launch: Launch) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path, PurePath
 
 from agent.errors import ToolError
 from agent.sandbox import gitmeta
+from agent.sandbox.walk import is_git_dir
 
 # Top-level workspace entries that tools on the host run or load on their own when the user works
 # there (direnv, editors' tasks and settings, rc files of a shell started there). Read-only to
@@ -28,6 +29,7 @@ HOST_EXECUTED = (
 )
 # Linux's limits: a whole path, and one name in it.
 PATH_MAX, NAME_MAX = 4096, 255
+GIT_INSTRUCTIONS = "git reads it as instructions; only git's data (objects, refs, logs, index, HEAD...) may change"
 
 
 def check_path_text(path: str) -> None:
@@ -66,7 +68,7 @@ def resolve(workspace: Path, path: str, write: bool = False) -> Path:
         raise ToolError(
             f"{path}: outside the workspace ({root}); use a path inside it, relative to its root"
         )
-    if write and (why := protected(real.relative_to(root))):
+    if write and (why := protected(real.relative_to(root)) or in_git_dir(root, real)):
         raise ToolError(f"{path}: protected ({why}); heron does not change it")
     return real
 
@@ -78,8 +80,20 @@ def protected(inside: PurePath) -> str:
         return "the workspace root itself"
     if parts[0] in HOST_EXECUTED:
         return f"{parts[0]} is run or loaded by tools outside the sandbox"
-    if parts[0] == ".git" and not gitmeta.writable(PurePath(*parts[1:])):
-        return "git reads it as instructions; only git's data (objects, refs, logs, index, HEAD...) may change"
+    # Every repository's, nested ones' too: a .git file (a pointer to a git directory) included.
+    if any(part == ".git" and not gitmeta.writable(PurePath(*parts[i + 1:])) for i, part in enumerate(parts)):
+        return GIT_INSTRUCTIONS
+    return ""
+
+
+def in_git_dir(root: Path, real: Path) -> str:
+    """Why `real` may not be changed as part of a git directory not named .git (a bare one's
+    shape, which git takes for a repository when a command runs in it), or ""."""
+    for folder in real.parents:
+        if folder == root or root not in folder.parents:
+            return ""
+        if is_git_dir(folder) and not gitmeta.writable(real.relative_to(folder)):
+            return GIT_INSTRUCTIONS
     return ""
 
 

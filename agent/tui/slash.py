@@ -43,7 +43,9 @@ async def _help(app: Host, arguments: str) -> None:
 
 async def _diff(app: Host, arguments: str) -> None:
     try:
-        diff = _git(app, "diff", "HEAD", "--") or _git(app, "diff", "--")
+        # No git run inside submodules for it (tools/git.py says why).
+        diff = _git(app, "diff", "--ignore-submodules=dirty", "HEAD", "--") or \
+            _git(app, "diff", "--ignore-submodules=dirty", "--")
         untracked = _git(app, "ls-files", "--others", "--exclude-standard")
     except HeronError as e:
         await app.say(str(e), "warning")

@@ -37,6 +37,7 @@ import git
 from agent.errors import HeronError
 from agent.events import Warning
 from agent.interfaces import EventSink
+from agent.sandbox import gitlinks
 from tools.git import git_error
 
 REF_PREFIX = "refs/heron/sessions/"
@@ -325,8 +326,21 @@ def snapshot_tree(repo: git.Repo, index: str) -> str:
     if not os.path.exists(index) and os.path.exists(repo.index.path):
         shutil.copyfile(repo.index.path, index)
     env = {"GIT_INDEX_FILE": index}
+    _forget_gitlinks(repo, index, env)
     repo.git.execute(["git", "-c", "advice.addEmbeddedRepo=false", "add", "-A", "--", ":/"], env=env)
     return repo.git.write_tree(env=env)
+
+
+def _forget_gitlinks(repo: git.Repo, index: str, env: dict[str, str]) -> None:
+    """Take the submodules (gitlinks) out of the private index before `git add -A`: for one the
+    index holds, git runs `git status` inside it, with whatever its config names (a repository a
+    sandboxed command made, say); one it finds anew it only reads the HEAD of. Same tree either way."""
+    try:
+        links = gitlinks.listed(Path(repo.git_dir), Path(index).read_bytes())
+    except (OSError, gitlinks.Unreadable):  # `git add` then says what is wrong with the index
+        return
+    if links:
+        repo.git.update_index("--force-remove", "--", *sorted(links), env=env)
 
 
 def _session_refs(repo: git.Repo) -> list[str]:

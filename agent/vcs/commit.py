@@ -63,11 +63,16 @@ def commit_session(checkpoints: GitCheckpoints, model: OpenAIModel, messages: li
     if theirs:
         emit(Warning("left uncommitted, as they also hold your own uncommitted changes: " + ", ".join(theirs)))
     paths = [p for p in changed if p not in theirs]
+    tree = checkpoints.snapshot() if paths else ""
+    if nested := _new_submodules(repo, tree, paths):
+        emit(Warning("left uncommitted, as heron registers no new submodules (git would run what their "
+                     "config says on every `git status`): " + ", ".join(nested)))
+        paths = [p for p in paths if p not in nested]
     if not paths:
         emit(Warning("nothing to commit: the agent changed no file that could be committed"))
         return None
     specs = [f":(literal){p}" for p in paths]
-    diff = repo.git.diff("--no-color", "--no-ext-diff", checkpoints.chain[0].tree, checkpoints.snapshot(), "--", *specs)
+    diff = repo.git.diff("--no-color", "--no-ext-diff", checkpoints.chain[0].tree, tree, "--", *specs)
     message = commit_message(model, messages, tools, summary, diff)
     repo.git.add("-A", "--", *specs)
     with tempfile.NamedTemporaryFile("w", prefix="heron-commit-", suffix=".txt", encoding="utf-8") as f:
@@ -83,6 +88,16 @@ def commit_session(checkpoints: GitCheckpoints, model: OpenAIModel, messages: li
                       worktree=worktree)
     emit(event)
     return event
+
+
+def _new_submodules(repo: git.Repo, tree: str, paths: list[str]) -> list[str]:
+    """Of `paths`, the gitlinks `tree` has and HEAD has not: repositories made in the workspace."""
+    def gitlinks(rev: str, of: list[str]) -> set[str]:
+        out = repo.git.ls_tree("-z", rev, "--", *(f":(literal){p}" for p in of)) if of else ""
+        return {entry.split("\t", 1)[1] for entry in out.split("\0") if entry.startswith("160000 ")}
+
+    found = gitlinks(tree, paths)
+    return sorted(found - (gitlinks("HEAD", sorted(found)) if found and repo.head.is_valid() else set()))
 
 
 def commit_message(model: OpenAIModel, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
