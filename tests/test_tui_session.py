@@ -186,6 +186,8 @@ async def test_pick_a_session_at_start(repo, fake_server):
         await pilot.press("enter")
         app = await connected(pilot)
         assert app.recording and app.recording.id == recorded
+        # The resumed history is shown once connected; the test ends only after, as a user would.
+        await wait_for(pilot, lambda: any(isinstance(e, NoticeEntry) for e in app.transcript.entries), "the history")
 
 
 def test_resume_flags_of_the_cli(repo, home):

@@ -214,7 +214,7 @@ class HeronApp(App[None]):
 
     async def show_resumed(self, recording: Transcript) -> None:
         await self.transcript.add_many(history_entries(entries(recording.path)))
-        self.query_one(PlanPanel).show(self.session.plan if self.session else [])
+        self.view.plan.show(self.session.plan if self.session else [])
         await self.say(f"Resumed session {recording.id}. Files may have changed since; the model will check "
                        "before it edits. Send a message to go on.")
 
