@@ -25,10 +25,12 @@ from typing import Mapping, Sequence
 
 from agent.sandbox import landlock
 from agent.sandbox.bubblewrap import Launch, home_toolchains, socket_filter
+from agent.sandbox import protect
 from agent.sandbox.gitmeta import BOUND, git_dirs, synced
 from agent.sandbox.identity import NOBODY, Identity, closed_to_others, idmap_problem
 from agent.sandbox.landlock import READ, Rule, beneath_except
 from agent.sandbox.limits import CgroupSet, Limits, set_rlimits
+from agent.sandbox.protect import Protection
 from agent.sandbox.workspace import HOST_EXECUTED
 from agent.secrets import is_secret_name
 
@@ -58,18 +60,27 @@ class LandlockSandbox:
             rules += beneath_except(tools, [p for p in tools.iterdir() if p.is_file() and is_secret_name(p.name)], READ)
         full = landlock.handled_rights(self.abi)
         dirs = git_dirs(self.workspace)
+        if self.as_nobody:  # the binds protect (protect.py): the whole workspace is the shell's
+            rules += [Rule(self.workspace, full), *(Rule(d, full) for d in dirs if self.workspace not in d.parents)]
+        else:
+            rules += self._holes(dirs, kept)
+        rules.append(Rule(tmp, landlock.handled_rights(self.abi)))
+        rules += [Rule(Path(d), DEVICE_RIGHTS) for d in DEVICES]
+        return rules
+
+    def _holes(self, dirs: list[Path], kept: Sequence[Path]) -> list[Rule]:
+        """Without mounts: the workspace writable around what it must not change."""
+        full = landlock.handled_rights(self.abi)
         # The git directories and what host tools run are holes in the writable workspace; in
         # a git directory only git's data is writable (gitmeta.py), and nothing new appears.
         holes = [self.workspace / n for n in (*HOST_EXECUTED, ".git")] + dirs + list(kept)
-        rules += [Rule(self.workspace, READ), *beneath_except(self.workspace, holes, full)]
+        rules = [Rule(self.workspace, READ), *beneath_except(self.workspace, holes, full)]
         for git_dir in dirs:
             rules.append(Rule(git_dir, READ))
             rules += [Rule(git_dir / name, full) for name in BOUND]
             for entry in git_dir.iterdir():
                 if synced(entry.name) and entry.name != "index" and not entry.is_symlink():
                     rules.append(Rule(entry, full if entry.is_dir() else full & landlock.FILE_RIGHTS))
-        rules.append(Rule(tmp, landlock.handled_rights(self.abi)))
-        rules += [Rule(Path(d), DEVICE_RIGHTS) for d in DEVICES]
         return rules
 
     def launch(self, command: list[str], env: Mapping[str, str], kept: Sequence[Path] = ()) -> Launch:
@@ -78,8 +89,12 @@ class LandlockSandbox:
         tmp = Path(tempfile.mkdtemp(prefix="heron-shell-tmp-"))
         # The home is unreadable here, where bubblewrap shows an empty one: git must not try it.
         env = {**env, "TMPDIR": str(tmp), "GIT_CONFIG_GLOBAL": "/dev/null"}
+        # With a mount namespace, the protected names are bound over the workspace as bubblewrap
+        # binds them; rules are made after, as the workspace's git directories are then in place.
+        protection = Protection.create(self.workspace) if self.as_nobody else None
+        binds = protection.binds(kept) if protection else []
         rules = self.rules(env, tmp, kept)
-        identity = self._identity(env, tmp) if self.as_nobody else None
+        identity = self._identity(env, tmp, protection) if protection else None
         cgroups = CgroupSet.create(self.limits)
         # Built before the fork: libseccomp's rule compiler is no work for a child about to exec.
         seccomp = socket_filter(deny_network=not self.network)
@@ -90,6 +105,7 @@ class LandlockSandbox:
             set_rlimits(self.limits)
             if identity:
                 identity.mount()
+                protect.mount(binds)
             _drop_capabilities(libc)
             terminal = [Rule(Path(os.ttyname(0)), DEVICE_RIGHTS)] if os.isatty(0) else []
             landlock.restrict_self(rules + terminal, self.abi)
@@ -99,20 +115,23 @@ class LandlockSandbox:
 
         def cleanup() -> list[str]:
             cgroups.remove()
+            refused = protection.close() if protection else []
             if identity:
                 identity.close()
             shutil.rmtree(tmp, ignore_errors=True)
-            return []
+            return refused
 
         return Launch(["setsid", "-w", *command], env, in_child, cleanup, cgroups.problems,
-                      cgroups.forks_refused, cgroups.members)
+                      cgroups.forks_refused, cgroups.members, protection.settle if protection else lambda: [])
 
 
-    def _identity(self, env: Mapping[str, str], tmp: Path) -> Identity:
-        """nobody's view: the workspace and git directories idmapped over themselves, with what
-        nobody could not pass on the way to them and to the toolchains; TMPDIR given to it."""
+    def _identity(self, env: Mapping[str, str], tmp: Path, protection: Protection) -> Identity:
+        """nobody's view: the workspace, git directories and their stand-ins idmapped over
+        themselves, with what nobody could not pass on the way to them and to the toolchains;
+        TMPDIR given to it."""
         os.chown(tmp, NOBODY, NOBODY)
-        writable = [self.workspace, *(d for d in git_dirs(self.workspace) if self.workspace not in d.parents)]
+        outside = [d for d in git_dirs(self.workspace) if self.workspace not in d.parents]
+        writable = [self.workspace, *outside, *(s.copy for s in protection.shadows), protection.empty]
         tools = [t for home in {Path(env.get("HOME") or "/root"), Path("/root")}
                  for t in home_toolchains(home, env.get("PATH", ""))]
         wanted = {p for path in [*writable, *tools] for p in closed_to_others(path)} | set(writable)
