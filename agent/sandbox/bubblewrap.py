@@ -173,6 +173,9 @@ class Launch:
     # Called before and after each command: syncs what the sandbox may hand back (gitmeta.py),
     # and says what it would not.
     settle: Callable[[], list[str]] = lambda: []
+    # What the model should know of a command's output: why the sandbox refused it, when the
+    # refusal is one of the tier's limits rather than a protection ("" otherwise).
+    explain: Callable[[str], str] = lambda output: ""
 
 
 def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:
