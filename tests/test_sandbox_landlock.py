@@ -7,6 +7,7 @@ import dataclasses
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -207,3 +208,25 @@ def test_without_mounts_a_refused_entry_at_the_root_is_explained(box: LandlockSa
     finally:
         sh.close()
     assert (box.workspace / "work/new.txt").exists() and not (box.workspace / "new.txt").exists()
+
+
+def test_with_mounts_a_workspace_of_another_user_takes_commits_and_stays_theirs(
+        box: LandlockSandbox, request: pytest.FixtureRequest) -> None:
+    tier(box, mounts=True)
+    # Where the user's own workspace would be: not below a directory only root may pass.
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="heron-owned-"))
+    request.addfinalizer(lambda: shutil.rmtree(base))
+    base.chmod(0o755)
+    ws = base / "ws"
+    make_repo(ws, {"a.txt": "a\n"})
+    subprocess.run(["chown", "-R", "1000:1000", str(ws)], check=True)
+    sh = session(dataclasses.replace(box, workspace=ws), {"PATH": os.environ["PATH"], "HOME": str(base)})
+    try:
+        result = sh.run("echo b > b.txt && git add -A && git -c user.name=t -c user.email=t@t commit -qm x && "
+                        "git log --format=%s -1", 20)
+        assert result.output == "x"
+    finally:
+        sh.close()
+    assert (ws / "b.txt").stat().st_uid == 1000
+    assert subprocess.run(["git", "-c", "safe.directory=*", "log", "--format=%s", "-1"], cwd=ws,
+                          capture_output=True, text=True).stdout == "x\n"

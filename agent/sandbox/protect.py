@@ -55,7 +55,9 @@ class Protection:
         placed = tuple(workspace / n for n in ALWAYS_PLACED if not os.path.lexists(workspace / n))
         for path in placed:
             path.mkdir()
-        return cls(workspace, shadows, Path(tempfile.mkdtemp(prefix="heron-empty-")), placed)
+        made = cls(workspace, shadows, Path(tempfile.mkdtemp(prefix="heron-empty-")), placed)
+        made._own()
+        return made
 
     def binds(self, kept: Sequence[Path] = ()) -> list[Bind]:
         """In the order they must be made: a stand-in before what is bound into it."""
@@ -75,7 +77,21 @@ class Protection:
 
     def settle(self) -> list[str]:
         """Sync the stand-ins both ways (before and after each command); what was refused."""
-        return [why for shadow in self.shadows for why in shadow.sync()]
+        refused = [why for shadow in self.shadows for why in shadow.sync()]
+        self._own()
+        return refused
+
+    def _own(self) -> None:
+        """As root, give what heron made for the sandbox to the workspace's owner: the sandbox's
+        user is that owner seen through an idmapped mount (identity.py), where a file of any
+        other owner, root's included, is nobody's to write or even pass."""
+        if os.geteuid() != 0:
+            return
+        owner = self.workspace.stat()
+        for top in [self.empty, *(s.copy for s in self.shadows)]:
+            for folder, dirs, files in os.walk(top):
+                for name in [".", *dirs, *files]:
+                    os.lchown(os.path.join(folder, name), owner.st_uid, owner.st_gid)
 
     def close(self) -> list[str]:
         refused = [why for shadow in self.shadows for why in shadow.close()]
