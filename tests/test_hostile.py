@@ -72,6 +72,13 @@ def attack(tier: str, repo: Path, home: Path, server: FakeOpenAIServer, *turns: 
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+def landlock_mounts() -> bool:
+    """Whether the Landlock tier has a mount namespace to protect by mounts, as bubblewrap does."""
+    from agent.sandbox.identity import idmap_problem
+
+    return os.geteuid() == 0 and idmap_problem() is None
+
+
 def outputs(events: list[dict[str, Any]], name: str) -> list[str]:
     return [e["output"] for e in events if e["type"] == "tool_finished" and e["name"] == name]
 
@@ -117,12 +124,17 @@ def test_2_git_hooks_cannot_be_created_where_there_were_none(
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("tier", TIERS)
 def test_ordinary_git_work_in_the_sandbox_still_lands_in_the_repository(
-        repo: Path, home: Path, fake_server: FakeOpenAIServer) -> None:
-    work = ("echo b > work/b.txt && git add work/b.txt && git -c user.name=t -c user.email=t@t commit -qm "
-            "sandboxed && git checkout -qb side && git log --format=%s -1")
-    events = attack("require", repo, home, fake_server, [call("shell", command=work)])
+        tier: str, repo: Path, home: Path, fake_server: FakeOpenAIServer) -> None:
+    if tier == "landlock" and not landlock_mounts():
+        pytest.skip("the Landlock tier protects by mounts (and lets git commit) as root with idmapped mounts")
+    work = ("touch new.txt && mkdir build && rm new.txt && echo b > work/b.txt && git add work/b.txt && "
+            "git -c user.name=t -c user.email=t@t commit -qm sandboxed && git checkout -qb side && "
+            "git log --format=%s -1")
+    events = attack(tier, repo, home, fake_server, [call("shell", command=work)])
     assert outputs(events, "shell")[0] == "sandboxed"
+    assert (repo / "build").is_dir() and not (repo / "new.txt").exists()
     assert host_git(repo, "log", "--format=%s", "-1").strip() == "sandboxed"
     assert host_git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "side"
     assert host_git(repo, "status", "--porcelain") == ""
@@ -327,7 +339,7 @@ def test_a_nested_repositorys_fsmonitor_registered_as_a_submodule_never_runs_on_
     assert gitlinks(repo) == []  # the index the sandbox wrote never reached the repository
     told = warnings(events)
     assert any("disarmed" in w and "work/sub/.git" in w and "core.fsmonitor" in w for w in told), told
-    if tier == "require":  # under Landlock the index is read-only: the write itself is refused
+    if tier == "require" or landlock_mounts():  # else the index is read-only: the write itself is refused
         assert any("submodule" in w and "work/sub" in w for w in told), told
         assert "registers work/sub as a submodule" in outputs(events, "shell")[0]
     assert "fsmonitor" not in (repo / "work/sub/.git/config").read_text()

@@ -16,8 +16,8 @@ import git
 import pytest
 
 from agent.sandbox.bubblewrap import Mounts, Sandbox, ShellSandbox
-from agent.sandbox.gitmeta import Shadow
 from agent.sandbox.limits import Limits
+from agent.sandbox.protect import Protection
 from agent.sandbox.shell import ShellSession
 from tests.conftest import make_repo
 
@@ -173,11 +173,13 @@ def test_memory_limit_kills_the_hog_not_the_shell(sandbox: Sandbox) -> None:
 def test_the_argv_is_plain_data(tmp_path: Path) -> None:
     make_repo(tmp_path / "ws", {".bashrc": "# rc\n"})
     box = Sandbox(tmp_path / "ws")
-    shadow = Shadow.create(box.workspace / ".git")
+    protection = Protection.create(box.workspace)
+    shadow = protection.shadows[0]
     try:
-        argv = box.argv(["bash"], {"HOME": "/root", "PATH": "/usr/bin"}, as_root=True, mounts=Mounts((shadow,)))
+        argv = box.argv(["bash"], {"HOME": "/root", "PATH": "/usr/bin"}, as_root=True,
+                        mounts=Mounts(protection.binds()))
     finally:
-        shadow.close()
+        protection.close()
     text = " ".join(argv)
     git_dir = box.workspace / ".git"
     # The stand-in over .git first, then git's data writable and all else read-only inside it.
@@ -191,6 +193,9 @@ def test_the_argv_is_plain_data(tmp_path: Path) -> None:
     for protected in (".git/hooks", ".git/config", ".git/description", ".bashrc"):
         path = box.workspace / protected
         assert f"--ro-bind {path} {path}" in text
+    for missing in (".envrc", ".vscode", ".idea"):  # an empty stand-in, for the session only
+        assert f"--ro-bind {protection.empty} {box.workspace / missing}" in text
+        assert not (box.workspace / missing).exists()
     assert "--unshare-net" not in dataclasses.replace(box, network=True).argv(["bash"], {}, as_root=True)
     assert "--uid" not in box.argv(["bash"], {}, as_root=False)
 

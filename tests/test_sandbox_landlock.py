@@ -7,10 +7,12 @@ import dataclasses
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import git
 import pytest
 
 from agent.sandbox.choose import choose_sandbox
@@ -41,6 +43,17 @@ def sh(box: LandlockSandbox) -> Iterator[ShellSession]:
     shell = session(box)
     yield shell
     shell.close()
+
+
+def tier(box: LandlockSandbox, mounts: bool) -> LandlockSandbox:
+    """The tier with its mount namespace (as root, with idmapped mounts), or with holes as where
+    there is none (as root, the shell is then root without capabilities)."""
+    if mounts and not box.as_nobody:
+        pytest.skip("protecting by mounts needs heron running as root with idmapped mounts")
+    return box if mounts else dataclasses.replace(box, as_nobody=False)
+
+
+REFUSED = ("Permission denied", "Read-only file system", "Device or resource busy", "Invalid cross-device link")
 
 
 def still_works(sh: ShellSession) -> None:
@@ -81,16 +94,17 @@ def test_symlink_and_hardlink_escapes(sh: ShellSession, outside: Path) -> None:
     still_works(sh)
 
 
-def test_git_hooks_config_and_rc_files_are_read_only(box: LandlockSandbox) -> None:
+@pytest.mark.parametrize("mounts", [True, False])
+def test_git_hooks_config_and_rc_files_are_read_only(box: LandlockSandbox, mounts: bool) -> None:
     config_before = (box.workspace / ".git/config").read_text()
-    sh = session(box)
+    sh = session(tier(box, mounts))
     try:
         result = sh.run(
             "echo 'touch /tmp/pwned' > .git/hooks/pre-commit; git config core.hooksPath /tmp; "
             "echo evil >> .bashrc; ln -s ../../work/evil .git/hooks/post-checkout; "
             "mv work/a.txt .git/hooks/pre-push; mv .git/config .git/config2", 10)
-        assert "could not lock config file .git/config" in result.output
-        assert result.output.count("Permission denied") + result.output.count("Invalid cross-device link") >= 4
+        assert "config file .git/config" in result.output and "could not" in result.output
+        assert sum(result.output.count(word) for word in REFUSED) >= 5
         assert sh.run("git status --short && git log --format=%s -1", 10).output == "initial"
         still_works(sh)
     finally:
@@ -140,12 +154,79 @@ def test_auto_prefers_bubblewrap_and_landlock_says_what_it_cannot_do(tmp_path: P
     landlock, warning = choose_sandbox("landlock", tmp_path, network=False)
     assert type(auto).__name__ == "Sandbox" if shutil.which("bwrap") else isinstance(auto, LandlockSandbox)
     assert isinstance(landlock, LandlockSandbox)
-    assert warning and "Landlock" in warning and "workspace root" in warning
+    assert warning and "Landlock" in warning
+    assert ("workspace root" in warning) == (not landlock.as_nobody)  # where it has no mounts
 
 
-def test_a_linked_worktrees_git_directory_gets_nothing_new(tmp_path: Path, box: LandlockSandbox) -> None:
+@pytest.mark.parametrize("mounts", [True, False])
+def test_a_linked_worktrees_git_directory_gets_nothing_new(tmp_path: Path, box: LandlockSandbox, mounts: bool) -> None:
     linked = linked_worktree(tmp_path)
-    (linked / "work").mkdir()  # new entries go below the workspace root in this tier
-    sh = session(dataclasses.replace(box, workspace=linked))
-    # Nothing new may appear in a git directory under Landlock, git's lock files included.
-    check_git_in_linked_worktree(sh, tmp_path, "work/b.txt", "Permission denied", commits=False)
+    (linked / "work").mkdir()  # without mounts, new entries go below the workspace root
+    sh = session(dataclasses.replace(tier(box, mounts), workspace=linked))
+    # Without mounts nothing new may appear in a git directory, git's lock files included.
+    check_git_in_linked_worktree(sh, tmp_path, "work/b.txt", "Read-only file system" if mounts else "Permission denied",
+                                 commits=mounts)
+
+
+def test_with_mounts_the_root_takes_new_entries_and_git_commits_into_the_repository(box: LandlockSandbox) -> None:
+    ws = tier(box, mounts=True).workspace
+    shutil.rmtree(ws / ".git/hooks")
+    config_before = (ws / ".git/config").read_text()
+    sh = session(box)
+    try:
+        result = sh.run("touch new.txt && mkdir build && rm new.txt && echo b > b.txt && git add -A && "
+                        "git -c user.name=t -c user.email=t@t commit -qm x && git log --format=%s -1", 20)
+        assert result.output == "x" and not result.hint
+        result = sh.run("echo x > .envrc; mkdir .git/hooks && echo 'touch /tmp/pwned' > .git/hooks/pre-commit; "
+                        "echo x >> .git/config; git config core.fsmonitor 'touch /tmp/pwned'; "
+                        "echo ../evil > .git/commondir; echo evil >> .bashrc", 10)
+        assert ".envrc: Is a directory" in result.output and result.output.count("Read-only file system") >= 2
+        # The shell, without capabilities and under Landlock, cannot undo a mount.
+        result = sh.run("umount .bashrc; umount -l .git; mount -o remount,bind,rw .bashrc; "
+                        "mv .git .git-moved; rmdir .vscode; unshare -Urm umount -l .bashrc; echo evil >> .bashrc", 10)
+        assert "Device or resource busy" in result.output and result.output.endswith("Read-only file system")
+    finally:
+        sh.close()
+    repo = git.Repo(ws)
+    assert repo.head.commit.message.strip() == "x" and not repo.is_dirty(untracked_files=True)
+    assert (ws / "build").is_dir()
+    assert (ws / ".git/config").read_text() == config_before and (ws / ".bashrc").read_text() == "# mine\n"
+    for made in (".git/hooks", ".git/commondir", ".envrc", ".vscode", ".git-moved"):
+        assert not (ws / made).exists(), made
+
+
+def test_without_mounts_a_refused_entry_at_the_root_is_explained(box: LandlockSandbox) -> None:
+    sh = session(tier(box, mounts=False))
+    try:
+        result = sh.run("touch new.txt", 10)
+        assert result.exit_code == 1 and "Permission denied" in result.output
+        assert "mount namespace" in result.hint and "subdirectory" in result.hint and "bubblewrap" in result.hint
+        result = sh.run("git -c user.name=t -c user.email=t@t commit -q --allow-empty -m x", 10)
+        assert "index.lock" in result.output and "mount namespace" in result.hint
+        result = sh.run("touch work/new.txt && cat /etc/shadow", 10)  # refused, but not by a hole
+        assert "Permission denied" in result.output and result.hint == ""
+    finally:
+        sh.close()
+    assert (box.workspace / "work/new.txt").exists() and not (box.workspace / "new.txt").exists()
+
+
+def test_with_mounts_a_workspace_of_another_user_takes_commits_and_stays_theirs(
+        box: LandlockSandbox, request: pytest.FixtureRequest) -> None:
+    tier(box, mounts=True)
+    # Where the user's own workspace would be: not below a directory only root may pass.
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="heron-owned-"))
+    request.addfinalizer(lambda: shutil.rmtree(base))
+    base.chmod(0o755)
+    ws = base / "ws"
+    make_repo(ws, {"a.txt": "a\n"})
+    subprocess.run(["chown", "-R", "1000:1000", str(ws)], check=True)
+    sh = session(dataclasses.replace(box, workspace=ws), {"PATH": os.environ["PATH"], "HOME": str(base)})
+    try:
+        result = sh.run("echo b > b.txt && git add -A && git -c user.name=t -c user.email=t@t commit -qm x && "
+                        "git log --format=%s -1", 20)
+        assert result.output == "x"
+    finally:
+        sh.close()
+    assert (ws / "b.txt").stat().st_uid == 1000
+    assert subprocess.run(["git", "-c", "safe.directory=*", "log", "--format=%s", "-1"], cwd=ws,
+                          capture_output=True, text=True).stdout == "x\n"

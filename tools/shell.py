@@ -32,6 +32,8 @@ def shell(args: ShellArgs, ctx: ToolContext) -> ToolResult:
     elif result.exit_code != 0:
         notes.append(f"(exit code {result.exit_code})")
     notes += [f"({warning})" for warning in result.warnings]
+    if result.hint:
+        notes.append(f"({result.hint})")
     text = "\n".join([result.output or "(no output)", *notes])
     return ToolResult(text, is_error=result.exit_code != 0, data={"exit_code": result.exit_code},
                       warnings=list(result.warnings))

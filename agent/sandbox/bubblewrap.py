@@ -13,7 +13,6 @@ service's socket file, nor the VM's channel to its host) and io_uring (which byp
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import pwd
@@ -24,32 +23,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from agent.sandbox.gitmeta import Shadow, git_dirs
 from agent.sandbox.identity import Identity, idmap_problem
 from agent.sandbox.limits import CgroupSet, Limits, set_rlimits
-from agent.sandbox.workspace import HOST_EXECUTED
+from agent.sandbox.protect import Bind, Protection
 from agent.secrets import is_secret_name
 
 # The fd bwrap reads its seccomp program from; fixed, because the child opens it after fork.
 SECCOMP_FD = 100
 SANDBOX_UID = 1000
 AF_UNIX, AF_INET, AF_INET6, AF_VSOCK = 1, 2, 10, 40
-# Of HOST_EXECUTED, what tools run from any workspace: made read-only even when missing (as an
-# empty directory for the session, removed after). The rc files matter in a home directory only.
-ALWAYS_PLACED = (".envrc", ".vscode", ".idea")
 
 
 @dataclass(frozen=True)
 class Mounts:
-    """What a launch prepared on the host for bwrap to bind: the git directories' stand-ins, an
-    empty directory for missing protected names, and where bwrap finds each host path (under
-    the unprivileged identity's staging, when heron runs as root)."""
+    """What a launch prepared on the host for bwrap to bind over the workspace (protect.py), and
+    where bwrap finds each host path (under the unprivileged identity's staging, when heron runs
+    as root)."""
 
-    shadows: tuple[Shadow, ...] = ()
-    empty: Path | None = None
+    binds: Sequence[Bind] = ()
     view: Callable[[Path], str] = str
-    # Git directories and .git files below the workspace that were there before the session.
-    kept: Sequence[Path] = ()
 
 
 @dataclass(frozen=True)
@@ -83,18 +75,8 @@ class Sandbox:
                 args += ["--ro-bind", "/dev/null", str(secret)]
         # After the tmpfs mounts, so a workspace under /tmp or the home stays visible.
         args += ["--bind", view(ws), str(ws)]
-        if (ws / ".git").is_file():  # a linked worktree's pointer to its git directory
-            args += ["--ro-bind", view(ws / ".git"), str(ws / ".git")]
-        for shadow in mounts.shadows:
-            args += shadow.bind_args(view)
-        for path in mounts.kept:
-            args += ["--ro-bind", view(path), str(path)]
-        for name in HOST_EXECUTED:
-            path = ws / name
-            if path.exists() or path.is_symlink():
-                args += ["--ro-bind", view(path), str(path)]
-            elif mounts.empty and name in ALWAYS_PLACED:
-                args += ["--ro-bind", view(mounts.empty), str(path)]
+        for bind in mounts.binds:
+            args += ["--bind" if bind.writable else "--ro-bind", view(bind.source), str(bind.dest)]
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if not self.network:
             args.append("--unshare-net")
@@ -115,16 +97,15 @@ class Sandbox:
         (agent/sandbox/identity.py).
         """
         as_root = os.geteuid() == 0
-        shadows = tuple(Shadow.create(d) for d in git_dirs(self.workspace))
-        empty = Path(tempfile.mkdtemp(prefix="heron-empty-"))
-        placed = [self.workspace / n for n in ALWAYS_PLACED if not os.path.lexists(self.workspace / n)]
+        protection = Protection.create(self.workspace)
+        shadows = protection.shadows
         identity = None
         if as_root:
             owner = self.workspace.stat()
             outside = [s.real for s in shadows if self.workspace not in s.real.parents]
-            roots = [self.workspace, *outside, *(s.copy for s in shadows), empty, *toolchains(env)]
+            roots = [self.workspace, *outside, *(s.copy for s in shadows), protection.empty, *toolchains(env)]
             identity = Identity.create((owner.st_uid, owner.st_gid), roots)
-        mounts = Mounts(shadows, empty, identity.view if identity else str, kept)
+        mounts = Mounts(protection.binds(kept), identity.view if identity else str)
         cgroups = CgroupSet.create(self.limits)
         program = seccomp_program()
 
@@ -138,22 +119,15 @@ class Sandbox:
             if identity:
                 identity.enter()
 
-        def settle() -> list[str]:
-            return [why for shadow in shadows for why in shadow.sync()]
-
         def cleanup() -> list[str]:
             cgroups.remove()
-            refused = [why for shadow in shadows for why in shadow.close()]
+            refused = protection.close()
             if identity:
                 identity.close()
-            for path in placed:
-                with contextlib.suppress(OSError):  # only the empty directory the mount left
-                    path.rmdir()
-            shutil.rmtree(empty, ignore_errors=True)
             return refused
 
         return Launch(self.argv(command, env, as_root, mounts=mounts), dict(env), in_child,
-                      cleanup, cgroups.problems, cgroups.forks_refused, cgroups.members, settle)
+                      cleanup, cgroups.problems, cgroups.forks_refused, cgroups.members, protection.settle)
 
 
 def homes(env: Mapping[str, str]) -> list[Path]:
@@ -199,6 +173,9 @@ class Launch:
     # Called before and after each command: syncs what the sandbox may hand back (gitmeta.py),
     # and says what it would not.
     settle: Callable[[], list[str]] = lambda: []
+    # What the model should know of a command's output: why the sandbox refused it, when the
+    # refusal is one of the tier's limits rather than a protection ("" otherwise).
+    explain: Callable[[str], str] = lambda output: ""
 
 
 def unconfined(command: list[str], env: Mapping[str, str]) -> Launch:

@@ -36,9 +36,10 @@ def choose_sandbox(mode: str, workspace: Path, network: bool,
     if landlock_missing is None:
         landlock = LandlockSandbox(workspace.resolve(), network=network, limits=limits)
         weaker = ("the shell runs under Landlock, the second sandbox tier: it sees other processes "
-                  "(but cannot signal them), cannot read the home or /tmp (TMPDIR is its own), "
-                  "cannot create entries directly in the workspace root, and cannot run git commands "
-                  "that write (git's lock files are new entries in the git directory)")
+                  "(but cannot signal them), cannot read the home or /tmp (TMPDIR is its own)" + (
+                      "" if landlock.as_nobody else
+                      ", cannot create entries directly in the workspace root, and cannot run git commands "
+                      "that write (without a mount namespace, Landlock cannot protect .git otherwise)"))
         as_root = None if landlock.as_nobody or os.geteuid() != 0 else (
             "running as root without idmapped mounts, the shell is root without capabilities: root-only "
             "files other than the hidden ones stay readable")

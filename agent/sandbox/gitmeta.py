@@ -23,7 +23,6 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Callable
 
 from agent.edits import beneath
 from agent.errors import ToolError
@@ -83,16 +82,6 @@ class Shadow:
         shadow = cls(real, Path(tempfile.mkdtemp(prefix="heron-git-")), Gitlinks.create(real))
         shadow.sync()
         return shadow
-
-    def bind_args(self, view: Callable[[Path], str]) -> list[str]:
-        """bwrap arguments: the copy over the real directory, the real entries bound into it."""
-        args = ["--bind", view(self.copy), str(self.real)]
-        for entry in sorted(self.real.iterdir()):
-            if synced(entry.name):
-                continue
-            mode = "--bind" if entry.name in BOUND else "--ro-bind"
-            args += [mode, view(entry), str(entry)]
-        return args
 
     def sync(self) -> list[str]:
         """Copy what changed since the last sync: the sandbox's side wins over the host's, and

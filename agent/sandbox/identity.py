@@ -15,17 +15,13 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
-import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.sandbox import mounts
+
 NOBODY = 65534
-_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_MOUNT_SETATTR = 428, 429, 442  # the same on every arch
-_OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC = 1, os.O_CLOEXEC
-_AT_FDCWD, _AT_EMPTY_PATH = -100, 0x1000
-_MOVE_MOUNT_F_EMPTY_PATH = 4
-_MOUNT_ATTR_IDMAP = 0x100000
 _CLONE_NEWNS, _CLONE_NEWUSER = 0x20000, 0x10000000
 _MS_REC, _MS_PRIVATE = 0x4000, 0x40000
 
@@ -69,19 +65,13 @@ class Identity:
     def mount(self) -> None:
         """In the child, as root: a mount namespace of its own, with the roots idmapped."""
         libc = ctypes.CDLL(None, use_errno=True)
-        _check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-        _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
+        mounts.check(libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        mounts.check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
         userns = os.open(f"/proc/{self.holder}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-        attr = struct.pack("=QQQQ", _MOUNT_ATTR_IDMAP, 0, 0, userns)
         for i, root in enumerate(self.roots):
-            tree = libc.syscall(_SYS_OPEN_TREE, _AT_FDCWD, os.fsencode(root), _OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC)
-            _check(tree, f"open_tree {root}")
-            _check(libc.syscall(_SYS_MOUNT_SETATTR, tree, b"", _AT_EMPTY_PATH, attr, len(attr)),
-                   f"idmapping {root}")
-            target = self.stage / str(i) if self.stage else root
-            _check(libc.syscall(_SYS_MOVE_MOUNT, tree, b"", _AT_FDCWD, os.fsencode(target),
-                                _MOVE_MOUNT_F_EMPTY_PATH), f"mounting {root}")
-            os.close(tree)
+            tree = mounts.clone(root)
+            mounts.set_attributes(tree, mounts.MOUNT_ATTR_IDMAP, userns, f"idmapping {root}")
+            mounts.attach(tree, self.stage / str(i) if self.stage else root)
         os.close(userns)
         os.chdir(os.getcwd())  # the working directory, reached again through the new mounts
 
@@ -169,10 +159,4 @@ def _owner_as_nobody(uid: int, gid: int) -> tuple[int, int]:
         os.close(ready[0])
     os.set_inheritable(go[1], False)
     return pid, go[1]
-
-
-def _check(result: int, what: str) -> None:
-    if result < 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
 

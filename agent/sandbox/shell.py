@@ -85,6 +85,8 @@ class CommandResult:
     stopped: str = ""
     # What heron undid or refused of the command's effects, for the user and the model.
     warnings: tuple[str, ...] = ()
+    # Why the sandbox refused part of it, for the model ("" when nothing needs explaining).
+    hint: str = ""
 
 
 @dataclass
@@ -173,6 +175,7 @@ class ShellSession:
         self._forks_refused = launch.forks_refused
         self._members = launch.members
         self._settle = launch.settle
+        self._explain = launch.explain
         self._refused_seen = 0
         self._bombed = False
         _require(launch.argv[0], launch.env)
@@ -220,7 +223,7 @@ class ShellSession:
                          "used up: no file can grow now; delete files (build output, downloads) to "
                          "make room")
         stopped = "; ".join(filter(None, [result.stopped, *notes]))
-        return CommandResult(result.output, result.exit_code, stopped, tuple(warnings))
+        return CommandResult(result.output, result.exit_code, stopped, tuple(warnings), self._explain(result.output))
 
     def _look(self) -> list[str]:
         """The walk after a command: what the workspace takes now, and its git repositories
