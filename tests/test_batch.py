@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -118,6 +119,64 @@ def test_a_task_past_its_timeout_is_an_error_and_the_batch_goes_on(tmp_path, hom
     got = results(out)
     assert got["hanging"]["status"] == "error" and "timed out after 5 s" in got["hanging"]["error"]
     assert got["quick"]["status"] != "error", got["quick"]
+
+
+def slow_finish(seconds: float) -> Reply:
+    """A reply that streams for about `seconds`, then finishes the task."""
+    return Reply(text="thinking " * 40, tool_calls=[call("finish", summary="done")], chunk_delay=seconds / 50)
+
+
+def start_batch(tmp_path: Path, home: Path, server: FakeOpenAIServer, n: int, *flags: str,
+                ) -> tuple[subprocess.Popen, Path, Path]:
+    """`heron fix --batch` of n tasks on n workers, running; its results file and its stderr's."""
+    repo_dir = tmp_path / "inventory"
+    make_repo(repo_dir, source=EXAMPLES / "inventory")
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps({"id": f"t{i}", "issue": f"look at the stock, part {i}"}) + "\n"
+                             for i in range(n)))
+    out, log = tmp_path / "results.jsonl", tmp_path / "stderr.txt"
+    proc = subprocess.Popen([str(HERON), "fix", "--batch", str(tasks), "--out", str(out), "--repo", str(repo_dir),
+                             "--workers", str(n), "--base-url", server.base_url, "--model", "fake-model", *flags],
+                            stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=heron_env(home),
+                            start_new_session=True)
+    return proc, out, log
+
+
+def wait_for_requests(server: FakeOpenAIServer, n: int) -> None:
+    deadline = time.monotonic() + 120
+    while len(server.chat_requests) < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(server.chat_requests) >= n, "the tasks never reached the model server"
+
+
+def in_group(pgid: int) -> list[int]:
+    """The live processes of a process group (a batch started in a session of its own)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def test_ctrl_c_stops_every_local_worker_and_leaves_no_process(tmp_path, home):
+    with FakeOpenAIServer() as server:
+        server.script(slow_finish(120), slow_finish(120))
+        proc, out, log = start_batch(tmp_path, home, server, 2)
+        wait_for_requests(server, 2)  # both workers mid-answer
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=90)
+    stderr = log.read_text()
+    assert proc.returncode == 130, stderr
+    assert "interrupted: stopping 2 running tasks" in stderr and "Traceback" not in stderr
+    assert not out.exists() or out.read_text() == ""  # cut short: a rerun does them
+    deadline = time.monotonic() + 10
+    while in_group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not in_group(proc.pid), "worker processes outlived the batch"
 
 
 def test_rerunning_skips_finished_ids_and_redoes_a_cut_line(tmp_path, home, fake_server):

@@ -9,15 +9,14 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.conftest import EXAMPLES, HERON, heron_env, make_repo
-from tests.fakes.openai_server import FakeOpenAIServer, Reply, call
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.test_batch import slow_finish, start_batch, wait_for_requests
 
 if os.environ.get("CI") != "true":
     pytest.importorskip("ray")
@@ -32,37 +31,10 @@ def cluster() -> Iterator[Cluster]:
         yield made
 
 
-def slow_finish(seconds: float) -> Reply:
-    """A reply that streams for about `seconds`, then finishes the task."""
-    return Reply(text="thinking " * 40, tool_calls=[call("finish", summary="done")], chunk_delay=seconds / 50)
-
-
-def start_batch(tmp_path: Path, home: Path, server: FakeOpenAIServer, cluster: Cluster, n: int,
-                ) -> tuple[subprocess.Popen, Path, Path]:
-    repo_dir = tmp_path / "inventory"
-    make_repo(repo_dir, source=EXAMPLES / "inventory")
-    tasks = tmp_path / "tasks.jsonl"
-    tasks.write_text("".join(json.dumps({"id": f"t{i}", "issue": f"look at the stock, part {i}"}) + "\n"
-                             for i in range(n)))
-    out, log = tmp_path / "results.jsonl", tmp_path / "stderr.txt"
-    proc = subprocess.Popen([str(HERON), "fix", "--batch", str(tasks), "--out", str(out), "--repo", str(repo_dir),
-                             "--workers", str(n), "--ray", cluster.address, "--base-url", server.base_url,
-                             "--model", "fake-model"], stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
-                            env=heron_env(home))
-    return proc, out, log
-
-
-def wait_for_requests(server: FakeOpenAIServer, n: int) -> None:
-    deadline = time.monotonic() + 120
-    while len(server.chat_requests) < n and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(server.chat_requests) >= n, "the tasks never reached the model server"
-
-
 def test_ctrl_c_stops_every_task_on_the_cluster(tmp_path, home, cluster):
     with FakeOpenAIServer() as server:
         server.script(slow_finish(120), slow_finish(120))
-        proc, out, log = start_batch(tmp_path, home, server, cluster, 2)
+        proc, out, log = start_batch(tmp_path, home, server, 2, "--ray", cluster.address)
         wait_for_requests(server, 2)  # one task on each node, mid-answer
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=90)
@@ -86,7 +58,7 @@ def test_a_task_whose_node_dies_runs_again_on_the_other(tmp_path, home, cluster)
     with FakeOpenAIServer() as server:
         # Two slow first answers (one per node); the task that starts over gets the quick one.
         server.script(slow_finish(8), slow_finish(8), slow_finish(1))
-        proc, out, log = start_batch(tmp_path, home, server, cluster, 2)
+        proc, out, log = start_batch(tmp_path, home, server, 2, "--ray", cluster.address)
         wait_for_requests(server, 2)
         cluster.stop(cluster.second)
         proc.communicate(timeout=240)
