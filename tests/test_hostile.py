@@ -106,6 +106,24 @@ def test_1_a_commondir_pointing_at_a_crafted_git_dir_never_reaches_the_host(
 
 
 @pytest.mark.parametrize("tier", TIERS)
+def test_a_rebase_stopped_in_the_sandbox_brings_no_exec_line_to_the_host(
+        tier: str, repo: Path, home: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
+    marker = tmp_path / "pwned-by-rebase-exec"
+    # An interactive rebase that stops at its first step, with a command to run left in its to-do list.
+    stop = ("git -c user.name=m -c user.email=m@m commit -q --allow-empty -m two && "
+            f"GIT_SEQUENCE_EDITOR=\"sed -i 's/^pick/edit/; \\$a exec touch {marker}'\" git rebase -i HEAD~1; "
+            "grep -c exec .git/rebase-merge/git-rebase-todo")
+    events = attack(tier, repo, home, fake_server, [call("shell", command=stop)])
+    output = outputs(events, "shell")[0]
+    assert "1" in output.splitlines() and "kept the list as it was" in output  # the sandbox's own list had it
+    todo = repo / ".git/rebase-merge/git-rebase-todo"
+    assert not todo.exists() or "exec" not in todo.read_text()
+    assert any("exec" in e["message"] for e in events if e["type"] == "warning")
+    host_git(repo, "rebase", "--continue")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("tier", TIERS)
 def test_2_git_hooks_cannot_be_created_where_there_were_none(
         tier: str, repo: Path, home: Path, tmp_path: Path, fake_server: FakeOpenAIServer) -> None:
     shutil.rmtree(repo / ".git/hooks")

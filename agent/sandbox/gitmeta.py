@@ -34,6 +34,9 @@ BOUND = ("objects", "refs", "logs")
 FILES = ("HEAD", "index", "packed-refs", "COMMIT_EDITMSG", "MERGE_MSG", "MERGE_MODE", "SQUASH_MSG",
          "AUTO_MERGE", "TAG_EDITMSG", "MERGE_RR")
 STATE_DIRS = ("rebase-merge", "rebase-apply", "sequencer")
+# The to-do lists of a rebase or a sequence of picks: an `exec` line in one runs as the user on
+# their next `git rebase --continue`.
+TODO_LISTS = ("rebase-merge/git-rebase-todo", "sequencer/todo")
 
 
 def synced(name: str) -> bool:
@@ -94,6 +97,10 @@ class Shadow:
                     and (why := self.gitlinks.refused(inside, outside)):
                 refused.append(why)
                 _put(self.copy, name, outside)  # the sandbox sees the repository's index again
+            elif inside != before and name in TODO_LISTS and inside is not None \
+                    and (why := _exec_added(name, inside, outside)):
+                refused.append(why)
+                _put(self.copy, name, outside)
             elif inside != before:
                 _put(self.real, name, inside)
             elif outside != before:
@@ -108,6 +115,19 @@ class Shadow:
         refused = self.sync()
         shutil.rmtree(self.copy, ignore_errors=True)
         return refused
+
+
+def _exec_added(name: str, new: bytes, real: bytes | None) -> str:
+    """Why the to-do list `new` may not replace `real`: it adds commands to run, or "" when not."""
+    added = _exec_lines(new) - _exec_lines(real or b"")
+    if not added:
+        return ""
+    return (f"the command wrote `exec` lines into .git/{name} ({b'; '.join(sorted(added)).decode(errors='replace')}); "
+            "git would run them as the user on the next `git rebase --continue`, so heron kept the list as it was")
+
+
+def _exec_lines(todo: bytes) -> set[bytes]:
+    return {line.strip() for line in todo.splitlines() if line.split(maxsplit=1)[:1] in ([b"exec"], [b"x"])}
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
