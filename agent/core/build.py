@@ -111,7 +111,8 @@ def open_session(config: Config, workspace: Path, emit: EventSink, role: Role = 
         max_steps=config.max_steps,
         cancel=session.cancel,
         context_window=server.endpoint.context_window,
-        observer=LockedTurns(checkpoints, workspace, emit) if checkpoints else None,  # one turn at a time in a tree
+        # One turn at a time in a tree; the wait for another heron's ends when the user interrupts.
+        observer=LockedTurns(checkpoints, workspace, emit, session.cancel) if checkpoints else None,
         context=open_context(config, server.endpoint, ctx, system_prompt, dispatcher.schemas(), transcript,
                              role.instructions),
         turn_context=map_turns(config, server.endpoint, ctx) if role.repo_map else None,

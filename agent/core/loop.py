@@ -78,7 +78,11 @@ class Loop:
         """One user turn; the observer sees its boundaries even when it ends in an error."""
         if self.observer is None:
             return self._run(user_message, pictures)
-        self.observer.begin_turn(user_message)
+        try:
+            self.observer.begin_turn(user_message)  # may wait for another heron's turn in this tree
+        except Interrupted:
+            self.cancel.clear()
+            return Outcome(Status.INTERRUPTED, "interrupted by the user")
         summary = "the turn ended in an error"
         try:
             outcome = self._run(user_message, pictures)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Callable
 
 import platformdirs
 
-from agent.errors import HeronError
+from agent.errors import HeronError, Interrupted
 from agent.events import Warning
 from agent.interfaces import EventSink, TurnObserver
 
@@ -41,9 +42,9 @@ class TreeLock:
         self.path = lock_path(workspace)
         self._fd: int | None = None
 
-    def acquire(self, waiting: Callable[[str], None] | None = None) -> None:
+    def acquire(self, waiting: Callable[[str], None] | None = None, cancel: threading.Event | None = None) -> None:
         """Take the lock; when another heron holds it, say so through `waiting` (or raise
-        TreeBusy without it) and wait for it."""
+        TreeBusy without it) and wait for it, until `cancel` is set (then Interrupted)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -54,7 +55,7 @@ class TreeLock:
                 if waiting is None:
                     raise TreeBusy(f"{holder} is in a turn in {self.workspace}; try again when it ends") from None
                 waiting(holder)
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                _wait_for_lock(fd, cancel or threading.Event())
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"heron (pid {os.getpid()})".encode(), 0)
         except BaseException:
@@ -69,17 +70,31 @@ class TreeLock:
             self._fd = None
 
 
+def _wait_for_lock(fd: int, cancel: threading.Event) -> None:
+    """Block until the lock is ours, looking at `cancel` between tries (a blocking flock would
+    not let the user stop a turn that waits on another heron's)."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if cancel.wait(0.1):
+                raise Interrupted("interrupted by the user while waiting for another heron's turn") from None
+
+
 class LockedTurns:
     """A turn observer that holds the working tree's lock from a turn's start to its end."""
 
-    def __init__(self, inner: TurnObserver, workspace: Path, emit: EventSink) -> None:
+    def __init__(self, inner: TurnObserver, workspace: Path, emit: EventSink,
+                 cancel: threading.Event | None = None) -> None:
         self.inner = inner
         self.lock = TreeLock(workspace)
         self.emit = emit
+        self.cancel = cancel
 
     def begin_turn(self, task: str) -> None:
         self.lock.acquire(lambda holder: self.emit(Warning(
-            f"{holder} is in a turn in this working tree; this turn starts when that one ends")))
+            f"{holder} is in a turn in this working tree; this turn starts when that one ends")), self.cancel)
         try:
             self.inner.begin_turn(task)
         except BaseException:

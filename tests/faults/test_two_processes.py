@@ -80,6 +80,37 @@ def test_undo_while_another_heron_is_in_a_turn_refuses_and_changes_nothing(tmp_p
     assert not (repo / "a.txt").exists()
 
 
+def test_a_turn_waiting_for_another_herons_can_be_interrupted(tmp_path, home):
+    from agent.config import Config
+    from agent.core.build import Role, open_session
+    from agent.core.session import Interrupt, Submit
+    from agent.events import TurnEnded, Warning
+    from agent.interfaces import Answer
+
+    repo = tmp_path / "r"
+    make_repo(repo, {"a.py": "a = 1\n"})
+    gate = tmp_path / "gate"
+    events: list = []
+    with FakeOpenAIServer() as first, FakeOpenAIServer() as second:
+        heron = held_turn(first, repo, home, gate)
+        # The TUI's way: a session on the core's thread, a message, then Esc while it waits.
+        session = open_session(Config(base_url=second.base_url, max_retries=0), repo, events.append,
+                               Role(answer=Answer.YES))
+        session.start()
+        try:
+            session.send(Submit("write b.txt"))
+            wait_for(lambda: any(isinstance(e, Warning) and "is in a turn" in e.message for e in events),
+                     "the second turn to wait")
+            session.send(Interrupt())
+            wait_for(lambda: any(isinstance(e, TurnEnded) for e in events), "the waiting turn to stop", timeout=10)
+        finally:
+            session.close()
+            gate.touch()
+        assert heron.wait(timeout=120) == 0, heron.communicate()
+    ended = next(e for e in events if isinstance(e, TurnEnded))
+    assert ended.outcome.summary == "interrupted by the user" and not second.chat_requests
+
+
 def test_maps_and_a_review_beside_a_running_fix_leave_each_other_intact(tmp_path, home):
     repo = tmp_path / "r"
     make_repo(repo, {f"m{n}.py": f"def f{n}(x):\n    return m{n - 1}.f{n - 1}(x)\n" for n in range(1, 40)})
