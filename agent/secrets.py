@@ -107,8 +107,14 @@ def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
 def is_secret_file(path: str | PurePath, patterns: Iterable[str] = DEFAULT_SECRET_FILES) -> bool:
     """The file's name matches a secret-file pattern: it is named to the model, never read into
     the map or search results."""
-    name = PurePath(path).name
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+    name = path.rpartition("/")[2] if isinstance(path, str) else path.name
+    return _secret_file_pattern(tuple(patterns)).match(name) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _secret_file_pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """The patterns as one regex: a map asks of every file, 180,000 in a large tree."""
+    return re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns) or "(?!)")
 
 
 def env_file_secrets(text: str) -> set[str]:

@@ -147,7 +147,13 @@ class RepoMap:
         self._loaded = True
         if changed:
             self._order()
-            self.index = self._patched(previous) or self._index(save=first, builder=builder)
+            patched = self._patched(previous)
+            if patched is None:
+                # Let go of the old index before building the next: on a tree of 100,000 files
+                # the two together would not fit in memory.
+                self.index = None
+                patched = self._index(save=first, builder=builder)
+            self.index = patched
         if stats:
             assert self.index is not None
             self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),

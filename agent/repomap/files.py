@@ -226,11 +226,17 @@ def _folders(names: list[str]) -> set[str]:
 
 def _stat_all(base: str, names: list[str]) -> list[tuple[str, os.stat_result]]:
     entries = []
+    lstat, at = os.lstat, base.rstrip("/") + "/"  # joined by hand: os.path.join costs as much as lstat
+    vendored: dict[str, bool] = {}  # by folder: a large tree has 10^5 files in 10^4 folders
     for name in names:
-        if _vendored(name) or _skipped_by_suffix(name):
+        folder = name.rpartition("/")[0]
+        inside = vendored.get(folder)
+        if inside is None:
+            inside = vendored[folder] = _vendored(name)
+        if inside or _skipped_by_suffix(name):
             continue
         try:
-            entries.append((name, os.lstat(os.path.join(base, name))))
+            entries.append((name, lstat(at + name)))
         except OSError:
             continue  # deleted since git listed it, or unreadable
     return entries

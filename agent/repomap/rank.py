@@ -193,22 +193,38 @@ class Index:
     def _patched_postings(self, sources: list[Source], changed: dict[int, Source]
                           ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
         """The changed files' postings out and their new ones in at their places: rows by term,
-        files ascending within a row, as build makes them. A new term gets a new row."""
-        n = len(self.paths)
-        terms = dict(self.terms)
-        bags = [(i, sources[i].words) for i in sorted(changed)]
-        new_rows = np.array([terms.setdefault(term, len(terms)) for _, bag in bags for term in bag], dtype=np.int64)
-        new_files = np.repeat([i for i, _ in bags], [len(bag) for _, bag in bags]).astype(np.int64)
-        new_counts = np.array([c for _, bag in bags for c in bag.values()], dtype=np.int32)
-        new_keys = new_rows * n + new_files
-        order = np.argsort(new_keys, kind="stable")
-        rows = np.repeat(np.arange(len(self.starts) - 1), np.diff(self.starts))
-        kept = ~np.isin(self.files, list(changed))
-        at = np.searchsorted(rows[kept] * n + self.files[kept], new_keys[order])
-        all_rows = np.insert(rows[kept], at, new_rows[order])
-        starts = np.concatenate(([0], np.cumsum(np.bincount(all_rows, minlength=len(terms)))))
-        files = np.insert(self.files[kept], at, new_files[order]).astype(np.int32)
-        return terms, starts, files, np.insert(self.counts[kept], at, new_counts[order])
+        files ascending within a row, as build makes them. A new term gets a new row. The whole
+        arrays (10^7 postings on a tree of 100,000 files) are only scanned once and copied:
+        keying and searching all of them took over a second a turn."""
+        at = sorted(changed)
+        bags = [sources[i].words for i in at]
+        terms = self.terms
+        if any(term not in terms for bag in bags for term in bag):
+            terms = dict(terms)  # the old index keeps its own
+            for bag in bags:
+                for term in bag:
+                    terms.setdefault(term, len(terms))
+        rows_before = len(self.starts) - 1
+        is_changed = np.zeros(len(self.paths), dtype=bool)
+        is_changed[at] = True
+        gone = np.flatnonzero(is_changed[self.files])
+        files, counts = np.delete(self.files, gone), np.delete(self.counts, gone)
+        sizes = np.diff(self.starts) - np.bincount(np.searchsorted(self.starts, gone, side="right") - 1,
+                                                   minlength=rows_before)
+        starts = np.concatenate(([0], np.cumsum(np.concatenate((sizes, np.zeros(len(terms) - rows_before,
+                                                                                  dtype=sizes.dtype))))))
+        new_rows = np.array([terms[term] for bag in bags for term in bag], dtype=np.int64)
+        new_files = np.repeat(np.asarray(at, dtype=np.int64), [len(bag) for bag in bags])
+        new_counts = np.array([c for bag in bags for c in bag.values()], dtype=counts.dtype)
+        order = np.lexsort((new_files, new_rows))
+        new_rows, new_files, new_counts = new_rows[order], new_files[order], new_counts[order]
+        # Each new posting goes after the files below it in its row (np.insert keeps the order of
+        # postings given the same place).
+        place = np.array([start + np.searchsorted(files[start:end], f) for start, end, f in zip(
+            starts[new_rows].tolist(), starts[new_rows + 1].tolist(), new_files.tolist(), strict=True)], dtype=np.int64)
+        starts = starts + np.concatenate(([0], np.cumsum(np.bincount(new_rows, minlength=len(terms)))))
+        return (terms, starts, np.insert(files, place, new_files).astype(np.int32, copy=False),
+                np.insert(counts, place, new_counts))
 
     def bm25(self, text: str) -> np.ndarray:
         """Lexical relevance of each file to the text, its terms weighted (see _query_weights)."""
