@@ -36,7 +36,7 @@ FILES = ("HEAD", "index", "packed-refs", "COMMIT_EDITMSG", "MERGE_MSG", "MERGE_M
 STATE_DIRS = ("rebase-merge", "rebase-apply", "sequencer")
 # The to-do lists of a rebase or a sequence of picks: an `exec` line in one runs as the user on
 # their next `git rebase --continue`.
-TODO_LISTS = ("rebase-merge/git-rebase-todo", "sequencer/todo")
+STEP_LISTS = ("rebase-merge/git-rebase-todo", "sequencer/todo")
 
 
 def synced(name: str) -> bool:
@@ -97,7 +97,7 @@ class Shadow:
                     and (why := self.gitlinks.refused(inside, outside)):
                 refused.append(why)
                 _put(self.copy, name, outside)  # the sandbox sees the repository's index again
-            elif inside != before and name in TODO_LISTS and inside is not None \
+            elif inside != before and name in STEP_LISTS and inside is not None \
                     and (why := _exec_added(name, inside, outside)):
                 refused.append(why)
                 _put(self.copy, name, outside)
