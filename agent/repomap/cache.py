@@ -23,7 +23,9 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "18"  # bumped whenever Source or the pickled Index changes shape
+SCHEMA_VERSION = "18"  # bumped whenever Source changes shape: every file is read again
+# Bumped whenever the pickled Index changes shape or order: only the index is built again.
+INDEX_VERSION = "3"
 # The Source fields kept as columns, read on every start.
 SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
            "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
@@ -189,7 +191,7 @@ class TagCache:
 
 
 def _snapshot_header(fingerprint: str) -> bytes:
-    return f"heron index {SCHEMA_VERSION} {fingerprint}\n".encode()
+    return f"heron index {SCHEMA_VERSION}.{INDEX_VERSION} {fingerprint}\n".encode()
 
 
 def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:

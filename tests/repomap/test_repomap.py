@@ -524,10 +524,21 @@ def linked_modules() -> dict[str, str]:
     return files
 
 
+def postings(index: Index) -> dict[str, list[tuple[str, int]]]:
+    """Each term's files, in their order, with its count in each."""
+    return {term: [(index.paths[f], int(c)) for f, c in zip(index.files[index.starts[row]:index.starts[row + 1]],
+                                                              index.counts[index.starts[row]:index.starts[row + 1]])]
+            for term, row in index.terms.items() if index.starts[row + 1] > index.starts[row]}
+
+
 def assert_same_ranking(patched: Index, built: Index) -> None:
     assert patched.paths == built.paths and patched.definers == built.definers
     edges = lambda ix: {(a, b): w for a, b, w in zip(ix.src.tolist(), ix.dst.tolist(), ix.weight.tolist())}  # noqa: E731
     assert edges(patched) == pytest.approx(edges(built))
+    # In the order PageRank's matrix is built in: by the file referred to, then the one referring.
+    keys = patched.dst.astype(np.int64) * len(patched.paths) + patched.src
+    assert np.all(np.diff(keys) > 0)
+    assert postings(patched) == postings(built)
     assert patched.tag_count == built.tag_count
     for task in ("step_3 fails", "run helper main", "a task about x and y"):
         assert np.allclose(patched.bm25(task), built.bm25(task))
@@ -611,3 +622,17 @@ def test_a_new_process_after_an_edit_patches_the_saved_index(tmp_path):
     third = new_map(root, tmp_path)  # and the patched index was saved at close
     assert third.refresh() is False and third.index is not None
     assert not any(s.has_body for s in third.ordered)
+
+
+def test_the_index_splices_arrays_as_numpy_inserts_and_deletes():
+    """The slice-joined insert and delete that patch the index, against numpy's own."""
+    from agent.repomap.rank import _deleted, _inserted
+
+    rng = np.random.default_rng(7)
+    for size, k in [(0, 0), (1, 1), (50, 0), (50, 3), (1000, 200)]:
+        array = rng.integers(0, 99, size).astype(np.int32)
+        at = np.sort(rng.integers(0, size + 1, k))
+        values = rng.integers(0, 99, k).astype(np.int32)
+        assert np.array_equal(_inserted(array, at, values), np.insert(array, at, values))
+        gone = np.unique(rng.integers(0, size, k)) if size else np.zeros(0, dtype=np.int64)
+        assert np.array_equal(_deleted(array, gone), np.delete(array, gone))
