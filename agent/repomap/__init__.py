@@ -256,7 +256,8 @@ class RepoMap:
         ranked = self.ranked(task, focus)
         self._count_full(ranked[:FULL_CANDIDATES])
         planned = plan(ranked, budget, lambda path: is_secret_file(path, self.secret_files))
-        self.cache.load_heads(s for s in ranked if planned.tiers.get(s.path) in ("signatures", "names"))
+        shown = (self.sources[path] for path, tier in planned.tiers.items() if tier in ("signatures", "names"))
+        self.cache.load_heads(shown)
         return write(self.root, ranked, planned)
 
     def _count_full(self, sources: list[Source]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from agent.repomap.source import Source, folder_label, names_line
 
@@ -71,9 +71,9 @@ def plan(ranked: Sequence[Source], budget: int, named_only: Callable[[str], bool
     # Keep room to list the files that get no signatures, and to name what some of them define,
     # each up to a share of the budget.
     rest = [s for s in ranked if s.path not in tiers]
-    reserve = min(_listing_cost(rest), budget * PATH_SHARE)
-    names_room = min(sum(s.name_tokens + s.path_tokens + FRAME["names"] for s in rest if s.name_tokens),
-                     budget * NAMES_SHARE)
+    reserve = _listing_cost(rest, budget * PATH_SHARE)
+    names_room = _capped((s.name_tokens + s.path_tokens + FRAME["names"] for s in rest if s.name_tokens),
+                         budget * NAMES_SHARE)
     # named_only is asked last, of the files that fit: asked of each of 180,000 files it took
     # most of a turn's time.
     for s in rest:
@@ -139,9 +139,28 @@ def write(root: Path, ranked: Sequence[Source], planned: Plan) -> Rendered:
     return Rendered("\n".join(parts), math.ceil(planned.spent), tiers)
 
 
-def _listing_cost(sources: list[Source]) -> float:
-    folders = {s.path.rpartition("/")[0]: s.folder_tokens for s in sources}
-    return sum(s.listing_tokens for s in sources) + sum(folders.values())
+def _listing_cost(sources: list[Source], cap: float) -> float:
+    """What listing the sources by path costs, up to `cap`."""
+    folders: set[str] = set()
+
+    def costs() -> Iterator[float]:
+        for s in sources:
+            folder = s.path.rpartition("/")[0]
+            yield s.listing_tokens + (0 if folder in folders else s.folder_tokens)
+            folders.add(folder)
+
+    return _capped(costs(), cap)
+
+
+def _capped(costs: Iterable[float], cap: float) -> float:
+    """The sum of the costs, or `cap` if it is less: counted only that far, as a tree of 100,000
+    files would otherwise be counted whole at every turn."""
+    total = 0.0
+    for cost in costs:
+        total += cost
+        if total >= cap:
+            return cap
+    return total
 
 
 def _grouped(paths: list[str]) -> str:
