@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Container
 
 from agent.repomap.watch import Watcher, local_filesystem
 
@@ -65,6 +66,7 @@ class Lister:
     touched: dict[str, FileStat | None] | None = None
     watcher: Watcher = field(default_factory=Watcher)
     _last: tuple[Path, list[FileStat], bool] | None = None  # root, its listing, whether through git
+    _at: dict[str, int] = field(default_factory=dict)  # path -> its place in the last listing
 
     def list(self, root: Path) -> list[FileStat]:
         """The candidate files under `root`, sorted by path."""
@@ -76,7 +78,7 @@ class Lister:
         self.directories_changed = False
         self.touched = None
         if last is not None and changes is not None:
-            self.touched = _restat(str(root), changes, last[1], git=last[2])
+            self.touched = _restat(str(root), changes, self._at, git=last[2])
             if self.touched is not None:
                 return self._patched(last, self.touched)
         base = str(root)
@@ -92,7 +94,7 @@ class Lister:
                  # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
                  if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES and _nameable(name)]
         found.sort(key=lambda f: f.path)
-        self._last = (root, found, names is not None)
+        self._keep((root, found, names is not None))
         return found
 
     def forget(self) -> None:
@@ -103,17 +105,27 @@ class Lister:
         self.watcher.close()
 
     def _patched(self, last: tuple[Path, list[FileStat], bool], touched: dict[str, FileStat | None]) -> list[FileStat]:
-        if not touched:
-            return last[1]
-        by_path = {f.path: f for f in last[1]}
+        """The last listing with the touched files as they are now: changed in place when none
+        came or went (an edit), else sorted again."""
+        listed, at = last[1], self._at
+        edited = {path: now for path, now in touched.items() if now is not None and path in at}
+        if len(edited) == len(touched):
+            for path, now in edited.items():
+                listed[at[path]] = now
+            return listed
+        by_path = {f.path: f for f in listed}
         for path, now in touched.items():
             if now is None:
                 by_path.pop(path, None)
             else:
                 by_path[path] = now
         found = sorted(by_path.values(), key=lambda f: f.path)
-        self._last = (last[0], found, last[2])
+        self._keep((last[0], found, last[2]))
         return found
+
+    def _keep(self, last: tuple[Path, list[FileStat], bool]) -> None:
+        self._last = last
+        self._at = {f.path: i for i, f in enumerate(last[1])}
 
     def _walk(self, base: str) -> list[tuple[str, os.stat_result]]:
         """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
@@ -151,12 +163,12 @@ class Lister:
         return subdirs
 
 
-def _restat(base: str, changes: set[str], listed: list[FileStat], git: bool) -> dict[str, FileStat | None] | None:
-    """What the changed files (absolute paths under `base`) are now, or None when a whole listing
-    must tell: a changed .gitignore, or git failing to say whether a new file is ignored."""
+def _restat(base: str, changes: set[str], known: Container[str], git: bool) -> dict[str, FileStat | None] | None:
+    """What the changed files (absolute paths under `base`) are now, `known` being the paths
+    listed last, or None when a whole listing must tell: a changed .gitignore, or git failing to
+    say whether a new file is ignored."""
     if not changes:
         return {}
-    known = {f.path for f in listed}
     touched: dict[str, FileStat | None] = {}
     new: dict[str, FileStat] = {}  # in git: listed unless git ignores it
     for path in changes:
