@@ -118,6 +118,18 @@ async def test_tool_panels_show_the_diff_and_the_output_at_a_glance(repo, fake_s
         assert prompt.has_focus and prompt.text == "ok"
 
 
+async def test_finish_shows_its_summary_once_as_the_models_last_message(repo, fake_server):
+    fake_server.script(tool_reply(call("read_file", path="calc.py")),
+                       tool_reply(call("finish", summary="add subtracts; made it add.")))
+    async with make_app(fake_server, repo, approval="full-auto").run_test(size=SIZE) as pilot:
+        app = await connected(pilot)
+        await say(pilot, "fix add")
+        await idle(pilot)
+        assert entry_kinds(app)[-2:] == ["Panel", "Assistant"]
+        assert [e.title for e in app.transcript.entries if isinstance(e, PanelEntry)] == ["read_file  calc.py"]
+        assert app.transcript.entries[-1].text == "add subtracts; made it add."
+
+
 async def test_approval_yes_no_with_reason_and_always(repo, fake_server):
     fake_server.script(
         tool_reply(call("shell", command="git log --oneline -1")),

@@ -19,6 +19,8 @@ from agent.tui.widgets.tool_panel import ToolPanel
 from agent.tui.widgets.transcript import Transcript
 
 EDIT_TOOLS = ("write_file", "edit_file")
+# Calls shown by what follows rather than as a panel: finish's summary is the model's last message.
+UNSHOWN_TOOLS = ("finish",)
 Say = Callable[[str, str], Awaitable[None]]
 
 
@@ -58,7 +60,7 @@ class EventView:
                 self._assistant = None
             case ev.Usage():
                 self._show_usage(event)
-            case ev.ToolStarted():
+            case ev.ToolStarted() if event.name not in UNSHOWN_TOOLS:
                 entry = PanelEntry(title=describe_call(event.name, event.arguments), call_id=event.call_id,
                                    data={"name": event.name, "arguments": event.arguments})
                 self._panels[event.call_id] = entry
