@@ -22,7 +22,7 @@ from tests.fakes.openai_server import call, tool_reply
 
 CONF = Path(__file__).parent / "fakes" / "containers.conf"
 ENV = {"CONTAINERS_CONF": str(CONF)}
-BINARIES = ("/bin/bash", "/bin/cat", "/bin/sleep", "/bin/ls")
+BINARIES = ("/bin/sh", "/bin/bash", "/bin/cat", "/bin/sleep", "/bin/ls")  # /bin/sh: what finds bash inside
 
 
 def podman(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
