@@ -35,7 +35,7 @@ SHELL_TIMEOUT = 120.0
 SHELL_IDLE_TIMEOUT = 60.0
 FULL_WINDOW = 262_144  # Qwen3.6-27B's native context length, the window heron is built for
 SANDBOX_MODES = ("auto", "require", "landlock", "off")
-# sandbox = "ENGINE:CONTAINER": the shell runs in that container (`fix --batch --container`).
+# `fix --batch --container ENGINE`: each task's shell runs in a container of its own.
 CONTAINER_ENGINES = ("docker", "podman")
 
 
@@ -64,7 +64,7 @@ class Config:
     enable_thinking: bool = _doc("let reasoning models think before answering", default=True)
     stream: bool = _doc("stream answers as they are written; false asks for whole answers", default=True)
     approval: str | None = _doc("approval mode: read-only, ask, auto-edit or full-auto; unset: ask in the TUI, auto-edit in `heron fix`", default=None)
-    sandbox: str = _doc("shell sandbox: auto (bubblewrap, else Landlock), require, landlock, or off; ENGINE:CONTAINER runs the shell in that container (set by `fix --batch --container`)", default="auto")
+    sandbox: str = _doc("shell sandbox: auto (bubblewrap, else Landlock), require, landlock, or off", default="auto")
     network: bool = _doc("allow network access from the sandboxed shell", default=False)
     shell_timeout: float = _doc("default seconds a shell command may run", default=SHELL_TIMEOUT)
     shell_idle_timeout: float = _doc("seconds a shell command may print nothing before it is interrupted", default=SHELL_IDLE_TIMEOUT)
@@ -214,7 +214,7 @@ def _coerce(name: str, value: Any, where: str, from_text: bool) -> Any:
         problem = "expected a number"
     if problem is None and name == "approval" and value not in APPROVAL_MODES:
         problem = f"expected one of {', '.join(APPROVAL_MODES)}"
-    if problem is None and name == "sandbox" and value not in SANDBOX_MODES and not is_container_mode(value):
+    if problem is None and name == "sandbox" and value not in SANDBOX_MODES:
         problem = f"expected one of {', '.join(SANDBOX_MODES)}"
     if problem is None and name == "compact_at" and not 0 < value <= 1:
         problem = "expected a share of the window above 0 and at most 1, e.g. 0.85"
@@ -223,8 +223,3 @@ def _coerce(name: str, value: Any, where: str, from_text: bool) -> Any:
     if problem:
         raise UsageError(f"{where}: '{name}' = {value!r}: {problem}")
     return value
-
-
-def is_container_mode(mode: str) -> bool:
-    engine, _, container = mode.partition(":")
-    return engine in CONTAINER_ENGINES and bool(container)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from agent.config import Config, Mode
 from agent.core.build import Role, open_session
@@ -25,6 +25,9 @@ from agent.images import Picture, load_picture
 from agent.interfaces import Answer, EventSink
 from agent.sinks import JsonlSink, ProgressSink
 from prompts import render
+
+if TYPE_CHECKING:
+    from agent.sandbox.bubblewrap import ShellSandbox
 
 CHECK_TIMEOUT = 3600.0
 CHECK_OUTPUT_CHARS = 6000
@@ -59,10 +62,11 @@ def read_issue(text: str | None, issue_file: str | None, stdin: TextIO) -> str:
 
 def run_fix(config: Config, workspace: Path, issue: str | None, json_output: bool, yes: bool,
             branch: str | None = None, worktree: str | None = None, commit: bool = False,
-            resume: str | None = None, images: tuple[Path, ...] = ()) -> int:
+            resume: str | None = None, images: tuple[Path, ...] = (), sandbox: ShellSandbox | None = None) -> int:
     """Fix `issue`, or with `resume`, continue that session (`issue`, if any, is added to it).
 
-    branch/worktree: None when not asked for; "" for a name or directory heron picks.
+    branch/worktree: None when not asked for; "" for a name or directory heron picks. sandbox: the
+    shell's, when the caller made it (a batch task's container), instead of the one config names.
     """
     if not workspace.is_dir():
         raise UsageError(f"--repo {workspace}: not a directory")
@@ -81,7 +85,7 @@ def run_fix(config: Config, workspace: Path, issue: str | None, json_output: boo
         result = _Result()
         try:
             _run(config, place.workspace if place else workspace, issue, yes, commit, place, transcript, sink,
-                 result, pictures)
+                 result, pictures, sandbox)
         finally:
             note = close_workplace(place, result.committed) if place else ""
         if note and not result.committed:
@@ -108,9 +112,9 @@ class _Result:
 
 def _run(config: Config, workspace: Path, issue: str | None, yes: bool, commit: bool,
          place: Workplace | None, transcript: Transcript, sink: EventSink, result: _Result,
-         pictures: tuple[Picture, ...] = ()) -> None:
+         pictures: tuple[Picture, ...] = (), sandbox: ShellSandbox | None = None) -> None:
     role = Role(default_mode=Mode.AUTO_EDIT, answer=Answer.YES if yes else Answer.NO)
-    session = open_session(config, workspace, sink, role, transcript=transcript)
+    session = open_session(config, workspace, sink, role, transcript=transcript, sandbox=sandbox)
     emit = session.emit
     resumed = transcript.restored is not None
     try:

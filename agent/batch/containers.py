@@ -2,23 +2,22 @@
 
 TEMPLATE names the task's image: `{id}` is the task id, `{instance}` the id as SWE-bench names
 its instance images (lower case, `__` as `_1776_`), e.g.
-`swebench/sweb.eval.x86_64.{instance}:latest`. The container mounts the task's worktree and the
-mirror it belongs to at their own paths, idles until the task ends, and is removed then; should
-the worker die first, the container stops on its own after the task's timeout.
+`swebench/sweb.eval.x86_64.{instance}:latest`. The container mounts the task's worktree, with its
+git guarded as in the other sandbox tiers (agent/sandbox/container.py), idles until the task ends,
+and is removed then; should the worker die first, the container stops on its own after the task's
+timeout.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from agent.errors import UsageError
-
-START_TIMEOUT = 600.0  # seconds to start a container, a pull of its image included
+from agent.sandbox.container import ContainerSandbox, start_container
 
 
 def image_name(template: str, task_id: str) -> str:
@@ -43,20 +42,13 @@ def check_engine(engine: str) -> None:
 
 
 @contextmanager
-def task_container(engine: str, image: str, tree: Path, lifetime: float) -> Iterator[str]:
-    """A running container of `image` for one task; yields its name, removes it afterwards."""
-    name = f"heron-{uuid.uuid4().hex[:12]}"
-    mirror = tree.parent.with_suffix(".git")
-    argv = [engine, "run", "--detach", "--rm", "--name", name, "--network", "none",
-            "--volume", f"{tree}:{tree}", "--volume", f"{mirror}:{mirror}", "--workdir", str(tree),
-            "--entrypoint", "sleep", image, str(int(lifetime))]
+def task_container(engine: str, image: str, tree: Path, lifetime: float,
+                   warn: Callable[[str], None]) -> Iterator[ContainerSandbox]:
+    """A running container of `image` for one task, as the sandbox of its shell; removed
+    afterwards, and what its stand-ins' last sync refused told to `warn`."""
+    sandbox = start_container(engine, image, tree, lifetime)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=START_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise UsageError(f"{engine} did not start {image} in {START_TIMEOUT:g} s") from None
-    if proc.returncode != 0:
-        raise UsageError(f"{engine} could not start {image}: {proc.stderr.strip()[-500:]}")
-    try:
-        yield name
+        yield sandbox
     finally:
-        subprocess.run([engine, "rm", "--force", name], capture_output=True, timeout=START_TIMEOUT)
+        for why in sandbox.close():
+            warn(why)

@@ -26,6 +26,7 @@ from agent.batch.sources import Sources
 from agent.batch.tasks import Task
 from agent.config import load_config
 from agent.errors import HeronError
+from agent.events import Warning as WarningEvent
 
 OUTCOME = "batch_outcome"  # the type of the last line a local worker writes for a task
 SKIPPED = ('{"type": "text_delta"', '{"type": "reasoning_delta"')  # too many to ship; not recorded
@@ -96,13 +97,14 @@ def _execute(spec: TaskSpec, send: Callable[[str], None], sources: Sources | Non
     try:
         try:
             with ExitStack() as stack:
-                flags = dict(spec.flags)
+                sandbox = None
                 if spec.engine:
-                    name = stack.enter_context(task_container(spec.engine, spec.image, slot.tree, spec.timeout + 60))
-                    flags["sandbox"] = f"{spec.engine}:{name}"
-                config = load_config(slot.tree, flags)
+                    sandbox = stack.enter_context(task_container(spec.engine, spec.image, slot.tree, spec.timeout + 60,
+                                                                 lambda why: send(json.dumps(WarningEvent(why).to_json()))))
+                config = load_config(slot.tree, spec.flags)
                 with redirect_stdout(LineSink(send)):
-                    code, error = run_fix(config, slot.tree, spec.task.issue, json_output=True, yes=True), ""
+                    code, error = run_fix(config, slot.tree, spec.task.issue, json_output=True, yes=True,
+                                          sandbox=sandbox), ""
         except HeronError as e:
             code, error = e.exit_code, str(e)
         except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from agent.model.client import OpenAIModel
 from agent.model.endpoint import Endpoint, find_endpoint
 from agent.repomap import session_map
 from agent.repomap.turns import MapTurns, map_budget
+from agent.sandbox.bubblewrap import ShellSandbox
 from agent.sandbox.choose import choose_sandbox
 from agent.secrets import KnownSecrets, placeholder_key
 from agent.vcs.record import open_checkpoints
@@ -74,13 +75,14 @@ def connect(config: Config, emit: EventSink, workspace: Path | None = None) -> S
 
 
 def open_session(config: Config, workspace: Path, emit: EventSink, role: Role = Role(),
-                 transcript: Transcript | None = None, server: Server | None = None) -> Session:
-    """The session for `workspace`; recorded in `transcript` (and restored from it when resumed)."""
+                 transcript: Transcript | None = None, server: Server | None = None,
+                 sandbox: ShellSandbox | None = None) -> Session:
+    """The session for `workspace`; recorded in `transcript` (and restored from it when resumed).
+    `sandbox`: the shell's when the caller made it (a batch task's container), else config's."""
     if transcript is not None:
         emit = transcript.recording(emit)
     # Before the server is asked anything: `sandbox = require` without bubblewrap is a config error.
-    sandbox = None
-    if any(t.kind == "shell" for t in role.tools):
+    if sandbox is None and any(t.kind == "shell" for t in role.tools):
         sandbox, sandbox_warning = choose_sandbox(config.sandbox, workspace, config.network,
                                                    disk_budget_mb=config.disk_budget_mb)
         if sandbox_warning:

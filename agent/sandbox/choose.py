@@ -18,11 +18,6 @@ def choose_sandbox(mode: str, workspace: Path, network: bool,
     bubblewrap first; where it cannot run (no user namespaces, inside Docker), Landlock and
     seccomp. `require` (or `landlock`) without a working tier is a configuration error.
     """
-    from agent.config import is_container_mode
-    from agent.sandbox.container import container_sandbox
-
-    if is_container_mode(mode):  # "podman:NAME", set by `fix --batch --container`
-        return container_sandbox(mode, workspace), None
     if mode == "off":
         return None, "the shell runs WITHOUT a sandbox (sandbox = off): every command will ask first"
     # With a budget, no one file may be larger than all of it (the hard limit the shell keeps).

@@ -23,7 +23,6 @@ So the protected names are kept in one of two ways:
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import shutil
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from agent.sandbox import landlock, protect
+from agent.sandbox import capabilities, landlock, protect
 from agent.sandbox.bubblewrap import Launch, home_toolchains, socket_filter
 from agent.sandbox.gitmeta import BOUND, git_dirs, synced
 from agent.sandbox.identity import NOBODY, Identity, closed_to_others, idmap_problem
@@ -56,8 +55,6 @@ HOLES_HINT = ("the sandbox refused to make or remove an entry directly in the wo
               "bubblewrap) the root and the git directories take no new entries from commands, and git "
               "commands that write fail. Make files under a subdirectory instead (write_file can make them at "
               "the root too); the user can install bubblewrap for the full sandbox")
-_PR_CAPBSET_DROP = 24
-_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 
 
 @dataclass(frozen=True)
@@ -117,13 +114,12 @@ class LandlockSandbox:
         seccomp = socket_filter(deny_network=not self.network)
 
         def in_child() -> None:
-            libc = ctypes.CDLL(None, use_errno=True)
             cgroups.join()  # before Landlock, which would refuse the write to the cgroup
             set_rlimits(self.limits)
             if identity:
                 identity.mount()
                 protect.mount(binds)
-            _drop_capabilities(libc)
+            capabilities.keep_only(0)  # as root: after exec, root without any capability
             terminal = [Rule(Path(os.ttyname(0)), DEVICE_RIGHTS)] if os.isatty(0) else []
             landlock.restrict_self(rules + terminal, self.abi)
             if identity:
@@ -168,16 +164,6 @@ class LandlockSandbox:
         roots = sorted((p for p in wanted if not any(q in p.parents for q in wanted)), key=lambda p: len(p.parts))
         owner = self.workspace.stat()
         return Identity.create((owner.st_uid, owner.st_gid), roots, in_place=True)
-
-
-def _drop_capabilities(libc: ctypes.CDLL) -> None:
-    """As root, empty the bounding set: after exec the shell is root without any capability."""
-    if os.geteuid() != 0:
-        return
-    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    for cap in range(last + 1):
-        libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
 
 
 def landlock_problem() -> str | None:

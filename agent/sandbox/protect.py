@@ -1,4 +1,4 @@
-"""What both sandbox tiers mount over the writable workspace, so that what runs code outside the
+"""What the sandbox tiers mount over the writable workspace, so that what runs code outside the
 sandbox stays out of its reach whether it exists yet or not.
 
 As plain data (`Bind`): each git directory's stand-in (gitmeta.py) with git's data bound
@@ -6,7 +6,8 @@ writable and everything else read-only in it; a linked worktree's .git file, the
 directories that were there before the session (nested.py) and what host tools run from a
 workspace (workspace.HOST_EXECUTED), read-only; and for the names of those tools run from any
 workspace (ALWAYS_PLACED) that are missing, an empty read-only stand-in, so they cannot be made.
-bubblewrap is told them as arguments; the Landlock tier mounts them itself (`mount`).
+bubblewrap is told them as arguments; the Landlock tier mounts them itself (`mount`); the
+container tier has Podman or Docker mount them as the container starts (container.py).
 """
 
 from __future__ import annotations
