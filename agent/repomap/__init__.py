@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from agent.model.tokens import count_tokens, encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.files import RACY_NS, FileStat, Lister
-from agent.repomap.render import FULL_CANDIDATES, Rendered, plan, write
+from agent.repomap.render import FULL_CANDIDATES, PLANNED_TIERS, Rendered, plan, tier_cost, write
 from agent.repomap.source import Source, counted, digest_of, read_source
 from agent.secrets import DEFAULT_SECRET_FILES, is_secret_file
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from agent.repomap.rank import Index, IndexBuilder  # numpy: loaded when an index is built or read
     from tools.base import ToolContext  # it brings pydantic, which a warm start has no use for
 
@@ -78,6 +80,9 @@ class RepoMap:
         self.index: Index | None = None
         self.ordered: list[Source] = []
         self._at: dict[str, int] = {}  # path -> its place in self.ordered
+        # Each mapped file's cost at the planned tiers, by its place in self.ordered: kept, as
+        # reading them from 180,000 sources each turn took as long as planning.
+        self.tier_costs: dict[str, np.ndarray] = {}
         self.stats = Stats()
         self.lister = Lister()
         self._loaded = False
@@ -174,9 +179,15 @@ class RepoMap:
             for source in parsed:
                 if not source.skipped:
                     self.ordered[at[source.path]] = source
+                    for tier, costs in self.tier_costs.items():
+                        costs[at[source.path]] = tier_cost(source, tier)
             return False
         self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
         self._at = {s.path: i for i, s in enumerate(self.ordered)}
+        import numpy as np  # here, as in rank.py: not loaded by importing the map
+
+        self.tier_costs = {tier: np.fromiter((tier_cost(s, tier) for s in self.ordered), dtype=np.float64,
+                                             count=len(self.ordered)) for tier in PLANNED_TIERS}
         return True
 
     def _saved_index(self) -> Index | None:
@@ -261,16 +272,21 @@ class RepoMap:
         return digest.hexdigest()
 
     def ranked(self, task: str = "", focus: Sequence[str] = ()) -> list[Source]:
+        return [self.ordered[i] for i in self._rank(task, focus)]
+
+    def _rank(self, task: str, focus: Sequence[str]) -> list[int]:
+        """The places of the mapped files in self.ordered, best first."""
         if self.index is None:
             self.refresh()
         assert self.index is not None
-        order = self.index.rank(task, tuple(focus), tuple(self.recent[-10:]))
-        return [self.ordered[i] for i in order]
+        return self.index.rank(task, tuple(focus), tuple(self.recent[-10:]))
 
     def render(self, task: str = "", focus: Sequence[str] = (), budget: int = DEFAULT_BUDGET) -> Rendered:
-        ranked = self.ranked(task, focus)
+        order = self._rank(task, focus)
+        ranked = [self.ordered[i] for i in order]
         self._count_full(ranked[:FULL_CANDIDATES])
-        planned = plan(ranked, budget, lambda path: is_secret_file(path, self.secret_files))
+        costs = {tier: values[order] for tier, values in self.tier_costs.items()}
+        planned = plan(ranked, budget, costs, lambda path: is_secret_file(path, self.secret_files))
         shown = (self.sources[path] for path, tier in planned.tiers.items() if tier in ("signatures", "names"))
         self.cache.load_heads(shown)
         return write(self.root, ranked, planned)

@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
 from agent.repomap.source import Source, folder_label, names_line
+
+if TYPE_CHECKING:
+    import numpy as np  # loaded when planning, as agent.repomap is imported before any map is made
 
 FULL_SHARE = 0.3  # at most this share of the budget goes to whole files
 PATH_SHARE = 0.25  # room kept for listing the files without signatures, at most
@@ -29,6 +32,7 @@ PATH_SHARE = 0.25  # room kept for listing the files without signatures, at most
 NAMES_SHARE = 0.05
 SAFETY = 0.01  # margin for tokens merging across the joins of counted pieces
 FULL_CANDIDATES = 8  # only this many of the best-ranked files may go in whole
+PLANNED_TIERS = ("signatures", "names")  # planned from costs kept per file (tier_cost)
 # Tokens an entry adds to its path's and its text's: "── path ──" and newlines; ":" and newlines.
 FRAME = {"full": 6, "signatures": 3, "names": 2}
 NAMES_HEADING = "Names defined:\n"
@@ -51,50 +55,48 @@ class Plan:
 
     tiers: dict[str, str]
     spent: float
+    shown: list[int] = field(default_factory=list)  # the places of those files in the ranking, ascending
 
 
-def plan(ranked: Sequence[Source], budget: int, named_only: Callable[[str], bool] = lambda path: False) -> Plan:
-    """`named_only` files (secret files) are listed by path and nothing of their text is shown."""
+def plan(ranked: Sequence[Source], budget: int, costs: Mapping[str, np.ndarray],
+         named_only: Callable[[str], bool] = lambda path: False) -> Plan:
+    """`costs`: each file's tier_cost as signatures and as names, in ranked order. `named_only`
+    files (secret files) are listed by path and nothing of their text is shown."""
     header = HEADER.format(files=len(ranked))
     spent = len(header) / 3 + 8  # with the closing line
     tiers: dict[str, str] = {}
+    shown: list[int] = []
     full_spent = 0.0
-    for s in ranked[:FULL_CANDIDATES]:
+    for i, s in enumerate(ranked[:FULL_CANDIDATES]):
         if named_only(s.path):
             continue
         cost = (s.size if s.full_tokens is None else s.full_tokens) + s.path_tokens + FRAME["full"]
         if full_spent + cost > budget * FULL_SHARE or spent + cost > budget:
             continue
         tiers[s.path] = "full"
+        shown.append(i)
         full_spent += cost
         spent += cost
     # Keep room to list the files that get no signatures, and to name what some of them define,
     # each up to a share of the budget.
-    rest = [s for s in ranked if s.path not in tiers]
-    reserve = _listing_cost(rest, budget * PATH_SHARE)
-    names_room = _capped((s.name_tokens + s.path_tokens + FRAME["names"] for s in rest if s.name_tokens),
-                         budget * NAMES_SHARE)
-    # named_only is asked last, of the files that fit: asked of each of 180,000 files it took
-    # most of a turn's time.
-    for s in rest:
-        if not s.signature_tokens:
-            continue
-        cost = s.signature_tokens + s.path_tokens + FRAME["signatures"]
-        if spent + cost <= budget - reserve - names_room and not named_only(s.path):
-            tiers[s.path] = "signatures"
-            spent += cost
-    heading = HEADING_COST
-    for s in ranked:
-        if s.path in tiers or not s.name_tokens:
-            continue
-        cost = s.name_tokens + s.path_tokens + FRAME["names"] + heading
-        if spent + cost <= budget - reserve and not named_only(s.path):
-            tiers[s.path] = "names"
-            spent += cost
-            heading = 0
+    reserve = _listing_cost((s for s in ranked if s.path not in tiers), budget * PATH_SHARE)
+    names_room = _capped((s.name_tokens + s.path_tokens + FRAME["names"] for s in ranked
+                          if s.name_tokens and s.path not in tiers), budget * NAMES_SHARE)
+
+    def refused(i: int) -> bool:
+        # Asked last, of the files that fit: asked of each of 180,000 files it took most of a turn.
+        return named_only(ranked[i].path)
+
+    for tier, room, extra in (("signatures", budget - reserve - names_room, 0), ("names", budget - reserve, HEADING_COST)):
+        left = costs[tier].copy()
+        left[shown] = math.inf  # a file gets one tier
+        taken, cost = _fitting(left, room - spent, refused, first_extra=extra)
+        tiers.update((ranked[i].path, tier) for i in taken)
+        shown += taken
+        spent += cost
     folders: set[str] = set()
     heading = HEADING_COST
-    for s in ranked:
+    for i, s in enumerate(ranked):
         if s.path in tiers:
             continue
         folder = s.path.rpartition("/")[0]
@@ -103,9 +105,47 @@ def plan(ranked: Sequence[Source], budget: int, named_only: Callable[[str], bool
             break
         folders.add(folder)
         tiers[s.path] = "path"
+        shown.append(i)
         spent += cost
         heading = 0
-    return Plan(tiers, spent)
+    return Plan(tiers, spent, sorted(shown))
+
+
+def tier_cost(s: Source, tier: str) -> float:
+    """What showing the file as signatures or as names costs; infinite when it has none."""
+    tokens = s.signature_tokens if tier == "signatures" else s.name_tokens
+    return tokens + s.path_tokens + FRAME[tier] if tokens else math.inf
+
+
+def _fitting(costs: np.ndarray, room: float, refused: Callable[[int], bool],
+             first_extra: float = 0.0) -> tuple[list[int], float]:
+    """The places a pass in order takes, each when its cost still fits in `room` and `refused`
+    (asked only of those that fit) lets it, the first one taken costing `first_extra` more; and
+    what they cost together. What a loop over the files would take, found a run at a time with
+    numpy: a loop over the 180,000 files of a big tree took a tenth of a second a tier."""
+    import numpy as np
+
+    taken: list[int] = []
+    used = 0.0
+    left = np.arange(len(costs))
+    while len(left) and first_extra:  # the first: the one that fits with the extra
+        fits = np.flatnonzero(costs[left] + first_extra <= room)
+        if not len(fits):
+            return taken, used
+        i, left = int(left[fits[0]]), left[fits[0] + 1:]
+        if not refused(i):
+            taken.append(i)
+            used = float(costs[i]) + first_extra
+            first_extra = 0.0
+    while len(left):
+        left = left[costs[left] <= room - used]  # room only shrinks: what does not fit now never will
+        total = np.cumsum(costs[left])
+        run = int(np.searchsorted(total, room - used, side="right"))  # these fit one after another
+        cut = next((k for k in range(run) if refused(int(left[k]))), run)
+        taken += left[:cut].tolist()
+        used += float(total[cut - 1]) if cut else 0.0
+        left = left[cut + 1:] if cut < run else left[run:]
+    return taken, used
 
 
 def write(root: Path, ranked: Sequence[Source], planned: Plan) -> Rendered:
@@ -115,8 +155,8 @@ def write(root: Path, ranked: Sequence[Source], planned: Plan) -> Rendered:
     parts = [HEADER.format(files=len(ranked))]
     named: list[str] = []
     listed: list[str] = []
-    for s in ranked:
-        tier = tiers.get(s.path)
+    for s in (ranked[i] for i in planned.shown):
+        tier = tiers[s.path]
         if tier == "full":
             try:
                 text = (root / s.path).read_text(encoding="utf-8", errors="replace")
@@ -139,7 +179,7 @@ def write(root: Path, ranked: Sequence[Source], planned: Plan) -> Rendered:
     return Rendered("\n".join(parts), math.ceil(planned.spent), tiers)
 
 
-def _listing_cost(sources: list[Source], cap: float) -> float:
+def _listing_cost(sources: Iterable[Source], cap: float) -> float:
     """What listing the sources by path costs, up to `cap`."""
     folders: set[str] = set()
 

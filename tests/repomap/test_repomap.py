@@ -636,3 +636,25 @@ def test_the_index_splices_arrays_as_numpy_inserts_and_deletes():
         assert np.array_equal(_inserted(array, at, values), np.insert(array, at, values))
         gone = np.unique(rng.integers(0, size, k)) if size else np.zeros(0, dtype=np.int64)
         assert np.array_equal(_deleted(array, gone), np.delete(array, gone))
+
+
+def test_the_planner_takes_what_a_plain_loop_over_the_files_would():
+    """render._fitting, found a run at a time, against the loop it stands for."""
+    from agent.repomap.render import _fitting
+
+    def loop(costs: list[float], room: float, refused: set[int], extra: float) -> tuple[list[int], float]:
+        taken, used = [], 0.0
+        for i, cost in enumerate(costs):
+            if used + cost + extra <= room and i not in refused:
+                taken.append(i)
+                used += cost + extra
+                extra = 0.0
+        return taken, used
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n = int(rng.integers(0, 60))
+        costs = [float(c) if c < 40 else float("inf") for c in rng.integers(1, 50, n)]
+        refused = set(rng.choice(n, min(n, int(rng.integers(0, 5))), replace=False).tolist()) if n else set()
+        room, extra = float(rng.integers(0, 400)), float(rng.choice([0, 5]))
+        assert _fitting(np.array(costs), room, refused.__contains__, extra) == loop(costs, room, refused, extra)
