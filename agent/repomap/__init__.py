@@ -105,6 +105,7 @@ class RepoMap:
                 self.sources[path] = source
                 self.recorded[path] = recorded
             self.lister.directories = self.cache.load_directories()
+            self.lister.start(self.root, self.sources)  # git lists the files while the index is read
             self._order()
             # The index saved for the cached contents, before looking at the disk: then a file
             # changed since the last process patches it, as in a session, rather than build anew.

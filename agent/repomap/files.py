@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Container
+from typing import Container, Iterable
 
 from agent.repomap.watch import Watcher, local_filesystem
 
@@ -67,12 +67,30 @@ class Lister:
     watcher: Watcher = field(default_factory=Watcher)
     _last: tuple[Path, list[FileStat], bool] | None = None  # root, its listing, whether through git
     _at: dict[str, int] = field(default_factory=dict)  # path -> its place in the last listing
+    _started: tuple[Path, subprocess.Popen[bytes] | None] | None = None  # see start
+
+    def start(self, root: Path, known: Iterable[str]) -> None:
+        """Begin the first listing of `root`, for list() to finish: git lists its files while the
+        caller does something else (a warm start reads its cache meanwhile, which on a tree of
+        100,000 files takes as long). The folders of the files `known` are watched first, so
+        that a change made while git lists is heard of at the next look."""
+        self._check_filesystem(root)
+        base = str(root)
+        self.watcher.watch(base)
+        for folder in _folders(known):
+            self.watcher.watch(f"{base}/{folder}")
+        self.watcher.changes()  # what changed before git lists is in its listing
+        self._started = (root, _start_git(root))
 
     def list(self, root: Path) -> list[FileStat]:
         """The candidate files under `root`, sorted by path."""
-        if self._last is None and not local_filesystem(str(root)):
-            self.watcher.close()  # it would not hear of every change
-        changes = self.watcher.changes()  # read first: what changes from now on is seen next time
+        started, self._started = self._started, None
+        if started is not None and started[0] != root:
+            _stop(started[1])
+            started = None
+        self._check_filesystem(root)
+        # Read first: what changes from now on is seen next time (after start(), kept for then).
+        changes = self.watcher.changes() if started is None else None
         last = self._last if self._last is not None and self._last[0] == root else None
         self.unchanged = last is not None and changes == set()
         self.directories_changed = False
@@ -82,7 +100,7 @@ class Lister:
             if self.touched is not None:
                 return self._patched(last, self.touched)
         base = str(root)
-        names = _git_files(root)
+        names = _git_files(root, started[1] if started is not None else _start_git(root))
         if names is None:
             entries = self._walk(base)
         else:
@@ -97,11 +115,17 @@ class Lister:
         self._keep((root, found, names is not None))
         return found
 
+    def _check_filesystem(self, root: Path) -> None:
+        if self._last is None and not local_filesystem(str(root)):
+            self.watcher.close()  # it would not hear of every change
+
     def forget(self) -> None:
         """List everything afresh next time: what the last listing told was not taken in."""
         self._last = None
 
     def close(self) -> None:
+        if self._started is not None:
+            _stop(self._started[1])
         self.watcher.close()
 
     def _patched(self, last: tuple[Path, list[FileStat], bool], touched: dict[str, FileStat | None]) -> list[FileStat]:
@@ -208,14 +232,25 @@ def _ignored_in_git(base: str, paths: list[str]) -> set[str] | None:
     return set(done.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""}
 
 
-def _git_files(root: Path) -> list[str] | None:
-    """Tracked and untracked-but-not-ignored files, or None when `root` is not in a git work tree."""
+def _start_git(root: Path) -> subprocess.Popen[bytes] | None:
+    """git listing tracked and untracked-but-not-ignored files under `root` (see _git_files)."""
     try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root, capture_output=True, check=True, timeout=60,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+        return subprocess.Popen(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _git_files(root: Path, git: subprocess.Popen[bytes] | None) -> list[str] | None:
+    """What `git` (see _start_git) lists, or None when `root` is not in a git work tree."""
+    if git is None:
+        return None
+    try:
+        out = git.communicate(timeout=60)[0]
+    except subprocess.TimeoutExpired:
+        _stop(git)
+        return None
+    if git.returncode != 0:
         return None
     # ls-files lists a file twice while a merge is in progress; keep each once.
     names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
@@ -224,7 +259,13 @@ def _git_files(root: Path) -> list[str] | None:
     return names
 
 
-def _folders(names: list[str]) -> set[str]:
+def _stop(git: subprocess.Popen[bytes] | None) -> None:
+    if git is not None:
+        git.kill()
+        git.communicate()
+
+
+def _folders(names: Iterable[str]) -> set[str]:
     """Every folder holding a listed file, and the folders above them: a file new in any of them
     must be seen."""
     folders: set[str] = set()

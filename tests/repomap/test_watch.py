@@ -130,3 +130,21 @@ def test_only_local_filesystems_are_watched(tmp_path):
     assert local_filesystem(str(tmp_path.resolve()))
     assert not local_filesystem("/proc/self")  # no event tells of its changes
     assert not local_filesystem("/sys/kernel")  # sysfs
+
+
+def test_a_file_made_while_git_lists_at_start_is_seen_at_the_next_look(tmp_path):
+    """A warm start lets git list while it reads its cache (Lister.start): a file made after git
+    has listed, in a folder the cache knew, is heard of all the same."""
+    root = tmp_path / "tree"
+    make_tree(root, git=True)
+    lister = Lister()
+    lister.start(root, known=FILES)
+    git = lister._started[1]
+    assert git is not None
+    git.wait()  # git has listed: what is made now is not in its listing
+    late = root / "pkg/core/late.py"
+    late.write_text("def late():\n    pass\n")
+    assert "pkg/core/late.py" not in paths(lister, root)
+    assert "pkg/core/late.py" in paths(lister, root)
+    # Heard of: only that file was looked at.
+    assert lister.touched == {"pkg/core/late.py": FileStat("pkg/core/late.py", late.stat().st_size, late.stat().st_mtime_ns)}
