@@ -658,3 +658,22 @@ def test_the_planner_takes_what_a_plain_loop_over_the_files_would():
         refused = set(rng.choice(n, min(n, int(rng.integers(0, 5))), replace=False).tolist()) if n else set()
         room, extra = float(rng.integers(0, 400)), float(rng.choice([0, 5]))
         assert _fitting(np.array(costs), room, refused.__contains__, extra) == loop(costs, room, refused, extra)
+
+
+def test_references_linked_a_run_at_a_time_make_the_same_edges():
+    """rank._linked turns references into edges a run at a time (memory); runs of any length
+    give the edges of one run, summed where runs share a pair."""
+    from agent.repomap.rank import _linked
+
+    rng = np.random.default_rng(5)
+    n, names = 40, [f"name_{k}" for k in range(30)]
+    definers = {name: sorted(rng.choice(n, int(rng.integers(1, 4)), replace=False).tolist()) for name in names}
+    by = np.sort(rng.integers(0, n, 500))
+    ref_names = rng.integers(0, len(names), 500)
+    uses = rng.integers(1, 5, 500).astype(np.float64)
+    whole = _linked(by, ref_names, names, uses, definers, n)
+    assert len(whole[0]) > 50
+    for run in (1, 7, 64, 499):
+        parts = _linked(by, ref_names, names, uses, definers, n, run=run)
+        assert np.array_equal(parts[0], whole[0]) and np.array_equal(parts[1], whole[1])
+        assert np.allclose(parts[2], whole[2])
