@@ -66,7 +66,8 @@ def heron_python() -> Path:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", str(root)], check=True)
-    else:
+    else:  # dependencies added since the venv was made, then heron as the tree has it now
+        subprocess.run([str(python), "-m", "pip", "install", "-q", str(root)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(root)],
                        check=True)
     return python
