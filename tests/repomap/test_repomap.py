@@ -399,6 +399,27 @@ def test_code_ranks_above_a_test_of_it_with_more_of_the_task_s_words(tmp_path):
     assert new_map(root, tmp_path).ranked("the total of an empty cart should be nothing")[0].path == "shop/cart.py"
 
 
+BANNER = ('Python 3.6.9 (default, Jan 26 2021, 15:33:00)\n[GCC 8.4.0] on linux\n'
+          'Type "help", "copyright", "credits" or "license" for more information.\n')
+
+
+@pytest.mark.parametrize("boilerplate", [
+    f"```\n{BANNER}>>> cart.total()\n3\n```",  # a pasted interpreter session
+    "<!--\nThanks for submitting! For help, read the license: more information in the credits.\n-->",  # a template
+])
+def test_what_the_task_s_author_did_not_write_matches_nothing(tmp_path, boilerplate):
+    """An interpreter's banner and an issue template's comments are not the task: their words
+    would rank the file about the license first."""
+    root = tmp_path / "pasted"
+    make_repo(root, {
+        "shop/cart.py": "class Cart:\n    def total(self):\n        return 0\n",
+        "shop/about.py": '"""Help: the license, the credits and the copyright, for more information."""\n'
+                         'LICENSE = "MIT"\n',
+    })
+    task = f"Wrong result\n\n{boilerplate}\n\nIts total should be 0."
+    assert new_map(root, tmp_path).ranked(task)[0].path == "shop/cart.py"
+
+
 def test_dotted_module_paths_name_their_files(tmp_path):
     index = index_of(tmp_path, {
         "pkg/__init__.py": "", "pkg/db/__init__.py": "", "pkg/db/query.py": "class QuerySet:\n    pass\n",
