@@ -399,6 +399,18 @@ def test_code_ranks_above_a_test_of_it_with_more_of_the_task_s_words(tmp_path):
     assert new_map(root, tmp_path).ranked("the total of an empty cart should be nothing")[0].path == "shop/cart.py"
 
 
+def test_code_ranks_above_docs_and_examples_with_more_of_the_task_s_words(tmp_path):
+    """Short, and all about the task's words: alike, both would rank above the code."""
+    root = tmp_path / "documented"
+    make_repo(root, {
+        "shop/cart.py": "class Cart:\n    def total(self):\n        return 0\n",
+        "docs/conf.py": "# The total of an empty cart.\nproject = 'shop'\n",
+        "examples/checkout.py": "# An empty cart's total.\nfrom shop.cart import Cart\n",
+        "other.py": "def unrelated():\n    return 3\n",
+    })
+    assert new_map(root, tmp_path).ranked("the total of an empty cart should be nothing")[0].path == "shop/cart.py"
+
+
 BANNER = ('Python 3.6.9 (default, Jan 26 2021, 15:33:00)\n[GCC 8.4.0] on linux\n'
           'Type "help", "copyright", "credits" or "license" for more information.\n')
 
