@@ -385,6 +385,19 @@ def test_a_name_in_the_title_counts_more_than_one_past_it(tmp_path):
     assert 0 < hits[index.position["sets.py"]] < 1.0
 
 
+def test_what_the_title_s_function_calls_ranks_above_a_file_with_more_of_the_task_s_words(tmp_path):
+    """The title names where the trouble shows; the fix is often in what that calls."""
+    root = tmp_path / "calls"
+    make_repo(root, {
+        "report.py": "from layout import measure, wrap\n\n\ndef render_report(rows):\n    return wrap(measure(rows))\n",
+        "layout.py": "def measure(rows):\n    return [len(row) for row in rows]\n\n\ndef wrap(widths):\n    return widths\n",
+        "columns.py": "def columns(rows):\n    # long rows come out cut short\n    return [row for row in rows]\n",
+        "other.py": "def unrelated():\n    return 3\n",
+    })
+    ranked = new_map(root, tmp_path).ranked("render_report() cuts long rows\n\nThe rows come out too short.")
+    assert [s.path for s in ranked[:3]] == ["report.py", "layout.py", "columns.py"]
+
+
 def test_code_ranks_above_a_test_of_it_with_more_of_the_task_s_words(tmp_path):
     """A test repeats the words of what it tests; the task is about the code (here the test's
     BM25 is 2.6 times the code's)."""
