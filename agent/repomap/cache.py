@@ -24,8 +24,9 @@ from platformdirs import user_cache_dir
 from agent.repomap.source import Source
 
 SCHEMA_VERSION = "18"  # bumped whenever Source changes shape: every file is read again
-# Bumped whenever the pickled Index changes shape or order: only the index is built again.
-INDEX_VERSION = "3"
+# Bumped whenever the pickled Index changes shape or order, or what it keeps per path (the
+# ranking's file factors): only the index is built again.
+INDEX_VERSION = "4"
 # The Source fields kept as columns, read on every start.
 SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
            "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")

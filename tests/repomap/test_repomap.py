@@ -385,6 +385,19 @@ def test_a_name_in_the_title_counts_more_than_one_past_it(tmp_path):
     assert 0 < hits[index.position["sets.py"]] < 1.0
 
 
+def test_what_the_title_s_function_calls_ranks_above_a_file_with_more_of_the_task_s_words(tmp_path):
+    """The title names where the trouble shows; the fix is often in what that calls."""
+    root = tmp_path / "calls"
+    make_repo(root, {
+        "report.py": "from layout import measure, wrap\n\n\ndef render_report(rows):\n    return wrap(measure(rows))\n",
+        "layout.py": "def measure(rows):\n    return [len(row) for row in rows]\n\n\ndef wrap(widths):\n    return widths\n",
+        "columns.py": "def columns(rows):\n    # long rows come out cut short\n    return [row for row in rows]\n",
+        "other.py": "def unrelated():\n    return 3\n",
+    })
+    ranked = new_map(root, tmp_path).ranked("render_report() cuts long rows\n\nThe rows come out too short.")
+    assert [s.path for s in ranked[:3]] == ["report.py", "layout.py", "columns.py"]
+
+
 def test_code_ranks_above_a_test_of_it_with_more_of_the_task_s_words(tmp_path):
     """A test repeats the words of what it tests; the task is about the code (here the test's
     BM25 is 2.6 times the code's)."""
@@ -397,6 +410,39 @@ def test_code_ranks_above_a_test_of_it_with_more_of_the_task_s_words(tmp_path):
         "other.py": "def unrelated():\n    return 3\n",
     })
     assert new_map(root, tmp_path).ranked("the total of an empty cart should be nothing")[0].path == "shop/cart.py"
+
+
+def test_code_ranks_above_docs_and_examples_with_more_of_the_task_s_words(tmp_path):
+    """Short, and all about the task's words: alike, both would rank above the code."""
+    root = tmp_path / "documented"
+    make_repo(root, {
+        "shop/cart.py": "class Cart:\n    def total(self):\n        return 0\n",
+        "docs/conf.py": "# The total of an empty cart.\nproject = 'shop'\n",
+        "examples/checkout.py": "# An empty cart's total.\nfrom shop.cart import Cart\n",
+        "other.py": "def unrelated():\n    return 3\n",
+    })
+    assert new_map(root, tmp_path).ranked("the total of an empty cart should be nothing")[0].path == "shop/cart.py"
+
+
+BANNER = ('Python 3.6.9 (default, Jan 26 2021, 15:33:00)\n[GCC 8.4.0] on linux\n'
+          'Type "help", "copyright", "credits" or "license" for more information.\n')
+
+
+@pytest.mark.parametrize("boilerplate", [
+    f"```\n{BANNER}>>> cart.total()\n3\n```",  # a pasted interpreter session
+    "<!--\nThanks for submitting! For help, read the license: more information in the credits.\n-->",  # a template
+])
+def test_what_the_task_s_author_did_not_write_matches_nothing(tmp_path, boilerplate):
+    """An interpreter's banner and an issue template's comments are not the task: their words
+    would rank the file about the license first."""
+    root = tmp_path / "pasted"
+    make_repo(root, {
+        "shop/cart.py": "class Cart:\n    def total(self):\n        return 0\n",
+        "shop/about.py": '"""Help: the license, the credits and the copyright, for more information."""\n'
+                         'LICENSE = "MIT"\n',
+    })
+    task = f"Wrong result\n\n{boilerplate}\n\nIts total should be 0."
+    assert new_map(root, tmp_path).ranked(task)[0].path == "shop/cart.py"
 
 
 def test_dotted_module_paths_name_their_files(tmp_path):
