@@ -196,7 +196,7 @@ async def test_escape_interrupts_the_stream_and_the_session_goes_on(repo, fake_s
     async with make_app(fake_server, repo).run_test(size=SIZE) as pilot:
         app = await connected(pilot)
         await say(pilot, "talk")
-        await wait_for(pilot, lambda: len(app.query_one(AssistantMessage).entry.text) > 20, "streaming")
+        await wait_for(pilot, lambda: any(len(m.entry.text) > 20 for m in app.query(AssistantMessage)), "streaming")
         await pilot.press("escape")
         await idle(pilot)
         streamed = app.transcript.entries[1]

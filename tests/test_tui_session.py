@@ -9,6 +9,7 @@ from textual.pilot import Pilot
 
 from agent.config import Config
 from agent.context.transcript import list_sessions
+from agent.repomap.apart import MapProcess
 from agent.tui.app import HeronApp
 from agent.tui.entries import AssistantEntry, NoticeEntry, PanelEntry, UserEntry
 from agent.tui.screens.session_picker import SessionPickerScreen
@@ -117,6 +118,8 @@ async def test_map_shows_what_the_model_would_get(repo, fake_server):
         panel = app.transcript.entries[-1]
         assert isinstance(panel, PanelEntry) and panel.title.startswith("repo map: 1 files")
         assert panel.title.endswith("for: add") and "def add(a, b)" in panel.body
+        # Built in a process of its own, so its work never holds up the screen.
+        assert isinstance(app.session.ctx.repo_map, MapProcess)
 
 
 async def test_a_session_is_resumed_with_its_history(repo, fake_server):

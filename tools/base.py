@@ -24,6 +24,7 @@ from tools.output_store import OutputStore
 
 if TYPE_CHECKING:  # engines with heavy imports, started only when a tool needs them
     from agent.repomap import RepoMap
+    from agent.repomap.apart import MapProcess
     from agent.sandbox.bubblewrap import ShellSandbox
     from agent.sandbox.shell import ShellSession
 
@@ -87,7 +88,7 @@ class ToolContext:
     outputs: OutputStore = field(default_factory=OutputStore)
     # Engines started on first use and closed with the session.
     shell_session: ShellSession | None = None
-    repo_map: RepoMap | None = None
+    repo_map: RepoMap | MapProcess | None = None
     # File-name patterns of secret files: named in the map and search results, never quoted there.
     secret_files: tuple[str, ...] = DEFAULT_SECRET_FILES
 

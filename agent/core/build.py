@@ -26,6 +26,7 @@ from agent.mcp.hub import McpHub
 from agent.model.client import OpenAIModel
 from agent.model.endpoint import Endpoint, find_endpoint
 from agent.repomap import session_map
+from agent.repomap.apart import MapProcess
 from agent.repomap.turns import MapTurns, map_budget
 from agent.sandbox.bubblewrap import ShellSandbox
 from agent.sandbox.choose import choose_sandbox
@@ -52,6 +53,7 @@ class Role:
     # A review's changed lines: its findings must fall in them.
     review_scope: ReviewScope | None = None
     repo_map: bool = True  # a ranked repo map before each user turn
+    map_apart: bool = False  # the map in a process of its own (the TUI: its screen must not wait on it)
     instructions: bool = True  # the project's AGENTS.md
     checkpoints: bool = True  # undo's record of each turn
 
@@ -94,6 +96,8 @@ def open_session(config: Config, workspace: Path, emit: EventSink, role: Role = 
                       shell=ShellSettings(config.shell_timeout, config.shell_idle_timeout, sandbox),
                       on_change=checkpoints.before_change if checkpoints else None, review_scope=role.review_scope,
                       secret_files=config.secret_files)
+    if role.map_apart:
+        ctx.repo_map = MapProcess(ctx.workspace, ctx.secret_files)
     policy = Policy(mode=Mode(config.approval or role.default_mode), allow=config.allow, ask=config.ask,
                     deny=DEFAULT_DENY + config.deny, sandboxed=sandbox is not None)
     # MCP servers' tools, which may do anything, stay out of a role whose tools only read (review).

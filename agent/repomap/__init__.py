@@ -28,14 +28,16 @@ from agent.secrets import DEFAULT_SECRET_FILES, is_secret_file
 if TYPE_CHECKING:
     import numpy as np
 
+    from agent.repomap.apart import MapProcess
     from agent.repomap.rank import Index, IndexBuilder  # numpy: loaded when an index is built or read
     from tools.base import ToolContext  # it brings pydantic, which a warm start has no use for
 
 DEFAULT_BUDGET = 262_144 // 4
 
 
-def session_map(ctx: ToolContext) -> RepoMap:
-    """The session's one map: the per-turn map, the symbols tool and /map share its index."""
+def session_map(ctx: ToolContext) -> RepoMap | MapProcess:
+    """The session's one map: the per-turn map, the symbols tool and /map share its index. Made
+    here on first use, unless the session put it in a process of its own (apart.py)."""
     if ctx.repo_map is None:
         ctx.repo_map = RepoMap(ctx.workspace, secret_files=ctx.secret_files)
     return ctx.repo_map

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from agent.config import Config
 from agent.model.endpoint import Endpoint
 from agent.repomap import DEFAULT_BUDGET, RepoMap
+from agent.repomap.apart import MapProcess
 
 INTRO = "<repo-map>\n{map}</repo-map>"
 
 
 @dataclass
 class MapTurns:
-    repo_map: RepoMap
+    repo_map: RepoMap | MapProcess
     budget: int
     sent: bool = False
 

@@ -190,7 +190,8 @@ class HeronApp(App[None]):
     def connect(self) -> None:
         recording = self.recording
         try:
-            session = open_session(self.config, self.workspace, UiSink(self.channel), Role(default_mode=Mode.ASK),
+            session = open_session(self.config, self.workspace, UiSink(self.channel),
+                                   Role(default_mode=Mode.ASK, map_apart=True),
                                    transcript=recording)
         except HeronError as e:
             self.post_message(ConnectFailed(e))
