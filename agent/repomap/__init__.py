@@ -369,8 +369,10 @@ class RepoMap:
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             # Small chunks, so that no worker is left alone with a long one at the end.
             parsed = pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 32)))
-            # While the workers parse: the tokenizer, and numpy for the ranking index.
+            # While the workers parse: the tokenizer, numpy for the ranking index, scipy for PageRank.
             encoding()
+            import scipy.sparse  # noqa: F401
+
             import agent.repomap.rank  # noqa: F401
             batch: list[Source] = []
             for source in parsed:
