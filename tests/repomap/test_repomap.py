@@ -572,9 +572,9 @@ def linked_modules() -> dict[str, str]:
 
 def postings(index: Index) -> dict[str, list[tuple[str, int]]]:
     """Each term's files, in their order, with its count in each."""
-    return {term: [(index.paths[f], int(c)) for f, c in zip(index.files[index.starts[row]:index.starts[row + 1]],
-                                                              index.counts[index.starts[row]:index.starts[row + 1]])]
-            for term, row in index.terms.items() if index.starts[row + 1] > index.starts[row]}
+    rows = {term: slice(index.starts[row], index.starts[row + 1]) for term, row in index.terms.items()}
+    return {term: [(index.paths[f], int(c)) for f, c in zip(index.files[at], index.counts[at], strict=True)]
+            for term, at in rows.items() if at.stop > at.start}
 
 
 def assert_same_ranking(patched: Index, built: Index) -> None:
