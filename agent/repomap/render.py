@@ -77,36 +77,35 @@ def plan(ranked: Sequence[Source], budget: int, costs: Mapping[str, np.ndarray],
         shown.append(i)
         full_spent += cost
         spent += cost
+
+    def unplaced(tier: str) -> np.ndarray:
+        """The tier's costs, infinite for the files placed already: a file gets one tier."""
+        left = costs[tier].copy()
+        left[shown] = math.inf
+        return left
+
     # Keep room to list the files that get no signatures, and to name what some of them define,
     # each up to a share of the budget.
-    reserve = _listing_cost((s for s in ranked if s.path not in tiers), budget * PATH_SHARE)
-    names_room = _capped((s.name_tokens + s.path_tokens + FRAME["names"] for s in ranked
-                          if s.name_tokens and s.path not in tiers), budget * NAMES_SHARE)
+    reserve = _capped((cost for _, cost in _listings(ranked, tiers)), budget * PATH_SHARE)
+    names = unplaced("names")
+    names_room = min(float(names[names < math.inf].sum()), budget * NAMES_SHARE)
 
     def refused(i: int) -> bool:
         # Asked last, of the files that fit: asked of each of 180,000 files it took most of a turn.
         return named_only(ranked[i].path)
 
     for tier, room, extra in (("signatures", budget - reserve - names_room, 0), ("names", budget - reserve, HEADING_COST)):
-        left = costs[tier].copy()
-        left[shown] = math.inf  # a file gets one tier
-        taken, cost = _fitting(left, room - spent, refused, first_extra=extra)
+        taken, cost = _fitting(unplaced(tier), room - spent, refused, first_extra=extra)
         tiers.update((ranked[i].path, tier) for i in taken)
         shown += taken
         spent += cost
-    folders: set[str] = set()
     heading = HEADING_COST
-    for i, s in enumerate(ranked):
-        if s.path in tiers:
-            continue
-        folder = s.path.rpartition("/")[0]
-        cost = s.listing_tokens + (0 if folder in folders else s.folder_tokens) + heading
-        if spent + cost > budget * (1 - SAFETY):
+    for i, cost in _listings(ranked, tiers):
+        if spent + cost + heading > budget * (1 - SAFETY):
             break
-        folders.add(folder)
-        tiers[s.path] = "path"
+        tiers[ranked[i].path] = "path"
         shown.append(i)
-        spent += cost
+        spent += cost + heading
         heading = 0
     return Plan(tiers, spent, sorted(shown))
 
@@ -179,17 +178,16 @@ def write(root: Path, ranked: Sequence[Source], planned: Plan) -> Rendered:
     return Rendered("\n".join(parts), math.ceil(planned.spent), tiers)
 
 
-def _listing_cost(sources: Iterable[Source], cap: float) -> float:
-    """What listing the sources by path costs, up to `cap`."""
+def _listings(ranked: Sequence[Source], tiers: dict[str, str]) -> Iterator[tuple[int, float]]:
+    """The files without a tier, by their place in the ranking, each with what listing it by path
+    adds: its name, and its folder's label the first time the folder comes."""
     folders: set[str] = set()
-
-    def costs() -> Iterator[float]:
-        for s in sources:
-            folder = s.path.rpartition("/")[0]
-            yield s.listing_tokens + (0 if folder in folders else s.folder_tokens)
-            folders.add(folder)
-
-    return _capped(costs(), cap)
+    for i, s in enumerate(ranked):
+        if s.path in tiers:
+            continue
+        folder = s.path.rpartition("/")[0]
+        yield i, s.listing_tokens + (0 if folder in folders else s.folder_tokens)
+        folders.add(folder)
 
 
 def _capped(costs: Iterable[float], cap: float) -> float:
