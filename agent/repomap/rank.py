@@ -168,9 +168,11 @@ class Index:
         in milliseconds rather than build it again. `sources` are the map's files, with the bodies
         of the changed files and of `referrers` (see referrers)."""
         definers = _redefined(self.definers, sources, changed)
-        src, dst, weight = self._patched_edges(sources, changed, referrers, definers)
-        terms, starts, files, counts = self._patched_postings(sources, changed)
         at = sorted(changed)
+        is_changed = np.zeros(len(self.paths), dtype=bool)
+        is_changed[at] = True
+        src, dst, weight = self._patched_edges(sources, changed, is_changed, referrers, definers)
+        terms, starts, files, counts = self._patched_postings(sources, at, is_changed)
         lengths, definitions, references = self.lengths.copy(), self.definitions.copy(), self.references.copy()
         lengths[at] = [sum(sources[i].words.values()) for i in at]
         definitions[at] = _definition_counts([sources[i] for i in at])
@@ -201,8 +203,9 @@ class Index:
             files=moved[self.files].astype(np.int32),
             lengths=per_file[0], definitions=per_file[1], references=per_file[2], **fields)
 
-    def _patched_edges(self, sources: list[Source], changed: dict[int, Source], referrers: Iterable[int],
-                       definers: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _patched_edges(self, sources: list[Source], changed: dict[int, Source], is_changed: np.ndarray,
+                       referrers: Iterable[int], definers: dict[str, list[int]]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The edges from changed files afresh; those from other files through a name whose
         definers changed taken out as they were and put in as they are now."""
         n = len(self.paths)
@@ -215,9 +218,7 @@ class Index:
                       {name: self.definers.get(name, []) for name in renamed}, n)
         came = _edges(others, [sources[f].refs for f in others],
                       {name: definers[name] for name in renamed if name in definers}, n)
-        going = np.zeros(n, dtype=bool)
-        going[list(changed)] = True
-        keep = ~going[self.src]
+        keep = ~is_changed[self.src]
         keys, weight = self.dst[keep].astype(np.int64) * n + self.src[keep], self.weight[keep]
         # The few edges that change, merged into the many that stay in order: sorting them all
         # again took half a second on a tree of 100,000 files.
@@ -230,14 +231,14 @@ class Index:
         weight[at[known]] += delta[known]
         return _kept(_inserted(keys, at[~known], added[~known]), _inserted(weight, at[~known], delta[~known]), n)
 
-    def _patched_postings(self, sources: list[Source], changed: dict[int, Source]
+    def _patched_postings(self, sources: list[Source], at: list[int], is_changed: np.ndarray
                           ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
         """The changed files' postings as they are now: rows by term, files ascending within a row,
         as build makes them; a new term gets a new row. A posting that stays (an edit keeps most
         of a file's words) has only its count rewritten, and only those that went or came move
         the others: the 10^7 postings of a 100,000-file tree are copied at most, never keyed or
-        sorted again (deleting and inserting all of the file's postings took half a second)."""
-        at = sorted(changed)
+        sorted again (deleting and inserting all of the file's postings took half a second). `at`:
+        the changed files, ascending."""
         bags = [sources[i].words for i in at]
         terms = self.terms
         if any(term not in terms for bag in bags for term in bag):
@@ -246,8 +247,6 @@ class Index:
                 for term in bag:
                     terms.setdefault(term, len(terms))
         n = len(self.paths)
-        is_changed = np.zeros(n, dtype=bool)
-        is_changed[at] = True
         old = np.flatnonzero(is_changed[self.files])  # where the changed files' postings were, by (row, file)
         old_keys = (np.searchsorted(self.starts, old, side="right") - 1) * n + self.files[old]
         rows = np.array([terms[term] for bag in bags for term in bag], dtype=np.int64)
@@ -497,10 +496,7 @@ def _linked(by: np.ndarray, ref_names: np.ndarray, names_by_number: list[str], u
         run_keys, run_weights = _pairs(frm[own], to[own], w[own], n)
         keys.append(run_keys)
         weights.append(run_weights)
-    if len(keys) == 1:
-        return _kept(keys[0], weights[0], n)
-    merged, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-    return _kept(merged, np.bincount(inverse, weights=np.concatenate(weights), minlength=len(merged)), n)
+    return _kept(*_summed_keys(np.concatenate(keys), np.concatenate(weights)), n)  # runs may share a pair
 
 
 def _inserted(array: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -531,8 +527,13 @@ def _summed(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.
 
 def _pairs(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The edges' keys (to * n + from), each once and ascending, and their weights summed."""
-    keys, inverse = np.unique(to.astype(np.int64) * n + frm, return_inverse=True)
-    return keys, np.bincount(inverse, weights=w, minlength=len(keys)).astype(np.float64)  # int64 when empty
+    return _summed_keys(to.astype(np.int64) * n + frm, w)
+
+
+def _summed_keys(keys: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each key once, ascending, with the weights given it summed."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float64)  # int64 when empty
 
 
 def _kept(keys: np.ndarray, weight: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
