@@ -23,7 +23,7 @@ from platformdirs import user_cache_dir
 
 from agent.repomap.source import Source
 
-SCHEMA_VERSION = "18"  # bumped whenever Source changes shape: every file is read again
+SCHEMA_VERSION = "19"  # bumped whenever Source changes shape: every file is read again
 # Bumped whenever the pickled Index changes shape or order, or what it keeps per path (the
 # ranking's file factors): only the index is built again.
 INDEX_VERSION = "4"
