@@ -90,9 +90,11 @@ class _Maps:
 
     def localize(self, task: str, limit: int) -> list[dict[str, Any]]:
         with self.lock:
-            ranked = self._fresh().ranked(task)
+            repo_map = self._fresh()
+            top = repo_map.ranked(task)[:limit]
+            repo_map.cache.load_heads(top)  # what they define
         return [{"path": s.path, "rank": i, "defines": [name for name, _ in s.defs[:12]]}
-                for i, s in enumerate((s for s in ranked if not s.skipped), start=1) if i <= limit]
+                for i, s in enumerate(top, start=1)]
 
 
 def _review(repo: Path, target: str, rev: str, fail_on: str) -> str:

@@ -204,6 +204,7 @@ def test_heron_mcp_serve_gives_other_agents_the_map_localization_and_review(tmp_
     tools, located, mapped, reviewed, bad_is_error = anyio.run(session)
     assert tools == ["repo_map", "localize", "review"]
     assert json.loads(located)[0]["path"] == "shop/cart.py"
+    assert "total" in json.loads(located)[0]["defines"]  # read back from the cache for the files named
     assert "shop/cart.py" in mapped and "def total(items):" in mapped
     findings = json.loads(reviewed)["findings"]
     assert findings[0]["message"] == "the total is doubled" and findings[0]["severity"] == "blocker"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,8 +19,9 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from agent.model.tokens import count_tokens, encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
+from agent.repomap.columns import Cached, Columns, InOrder
 from agent.repomap.files import RACY_NS, FileStat, Lister
-from agent.repomap.render import FULL_CANDIDATES, PLANNED_TIERS, Rendered, plan, tier_cost, write
+from agent.repomap.render import FULL_CANDIDATES, PLANNED_TIERS, Rendered, plan, tier_costs, write
 from agent.repomap.source import Source, counted, digest_of, read_source
 from agent.secrets import DEFAULT_SECRET_FILES, is_secret_file
 
@@ -76,12 +76,11 @@ class RepoMap:
         self.secret_files = tuple(secret_files)  # named in the map, their text never shown
         self.cache = TagCache(database_path(self.root, cache_dir or default_cache_dir()))
         self.workers = workers or os.cpu_count() or 1
-        self.sources: dict[str, Source] = {}
-        self.recorded: dict[str, int] = {}
+        self.sources = Cached(Columns.of_rows([]))  # every cached file, in the map or skipped
         self.recent: list[str] = []  # files changed since the session began, latest last
         self.index: Index | None = None
-        self.ordered: list[Source] = []
-        self._at: dict[str, int] = {}  # path -> its place in self.ordered
+        self.paths: list[str] = []  # of the files in the map, in order
+        self._at: dict[str, int] | None = None  # path -> its place in self.paths, made when needed
         # Each mapped file's cost at the planned tiers, by its place in self.ordered: kept, as
         # reading them from 180,000 sources each turn took as long as planning.
         self.tier_costs: dict[str, np.ndarray] = {}
@@ -103,15 +102,8 @@ class RepoMap:
         started = time.perf_counter()
         first = not self._loaded
         if first:
-            for path, (source, recorded) in self.cache.load().items():
-                self.sources[path] = source
-                self.recorded[path] = recorded
             self.lister.directories = self.cache.load_directories()
-            self.lister.start(self.root, self.sources)  # git lists the files while the index is read
-            self._order()
-            # The index saved for the cached contents, before looking at the disk: then a file
-            # changed since the last process patches it, as in a session, rather than build anew.
-            self.index = self._saved_index()
+            self._load()
         listing = self.lister.list(self.root)
         if self.lister.unchanged and self.index is not None:
             self.stats.parsed, self.stats.cache_hits = 0, len(listing)
@@ -135,8 +127,7 @@ class RepoMap:
         builder = self._builder() if previous is None and (stale or deleted or self.index is None) else None
         parsed: list[Source] = []
         for batch in self._read(stale):  # saved as they come: meanwhile the workers parse on
-            self.cache.save(batch)
-            self.recorded.update({s.path: time.time_ns() for s in batch})
+            self.sources.record((s.path for s in batch), self.cache.save(batch))
             for source in batch:
                 if builder is not None and not source.skipped:
                     builder.add(source)
@@ -165,7 +156,7 @@ class RepoMap:
             self.index = patched
         if stats:
             assert self.index is not None
-            self.stats = Stats(files=len(self.ordered), skipped=len(self.sources) - len(self.ordered),
+            self.stats = Stats(files=len(self.paths), skipped=len(self.sources) - len(self.paths),
                                tags=self.index.tag_count)
         self.stats.parsed = len(parsed)
         self.stats.cache_hits = len(listing) - len(stale)
@@ -173,37 +164,53 @@ class RepoMap:
         self.stats.cache_rebuilt = self.cache.rebuilt
         return changed
 
-    def _order(self, parsed: Sequence[Source] | None = None, deleted: Sequence[str] = ()) -> bool:
-        """Put the mapped sources in path order; True when files came into the map or left it.
-        When none did (an edit), the files read again take their old places: sorting the
-        180,000 files of a big tree again took a quarter of a second a turn."""
-        at = self._at
-        if parsed is not None and at and not deleted and all((s.path in at) != bool(s.skipped) for s in parsed):
-            for source in parsed:
-                if not source.skipped:
-                    self.ordered[at[source.path]] = source
-                    for tier, costs in self.tier_costs.items():
-                        costs[at[source.path]] = tier_cost(source, tier)
-            return False
-        self.ordered = sorted((s for s in self.sources.values() if not s.skipped), key=lambda s: s.path)
-        self._at = {s.path: i for i, s in enumerate(self.ordered)}
-        import numpy as np  # here, as in rank.py: not loaded by importing the map
+    @property
+    def ordered(self) -> InOrder:
+        """The Sources of the files in the map, in path order."""
+        return InOrder(self.paths, self.sources)
 
-        self.tier_costs = {tier: np.fromiter((tier_cost(s, tier) for s in self.ordered), dtype=np.float64,
-                                             count=len(self.ordered)) for tier in PLANNED_TIERS}
+    def _load(self) -> None:
+        """What the cache holds: the snapshot's columns when the database is as it was when they
+        were saved (a warm start then reads no row), else the database's own. The index saved
+        for the cached contents is taken before looking at the disk: then a file changed since
+        the last process patches it, as in a session, rather than build anew."""
+        saved = self.cache.snapshot()
+        columns = saved.columns if saved is not None else self.cache.load()
+        if saved is None:
+            saved = self.cache.snapshot(columns.fingerprint())
+            self._unsaved = saved is not None  # saved again, so that the next start need not read the database
+        self.sources = Cached(columns)
+        self.lister.start(self.root, self.sources)  # git lists the files while the index is read
+        self._order()
+        if saved is not None and saved.index.paths == self.paths:
+            self.index = saved.index
+
+    def _order(self, parsed: Sequence[Source] | None = None, deleted: Sequence[str] = ()) -> bool:
+        """Put the mapped files in path order; True when files came into the map or left it.
+        When none did (an edit), the files read again keep their places: sorting the 180,000
+        files of a big tree again took a quarter of a second a turn."""
+        if parsed is not None and self.paths and not deleted:
+            at = self._places()
+            if all((s.path in at) != bool(s.skipped) for s in parsed):
+                places = [at[s.path] for s in parsed if not s.skipped]
+                for tier, costs in self._costs([s.path for s in parsed if not s.skipped]).items():
+                    self.tier_costs[tier][places] = costs
+                return False
+        self._at = None
+        self.paths = self.sources.mapped()
+        self.tier_costs = self._costs(self.paths)
         return True
 
-    def _saved_index(self) -> Index | None:
-        """The ranking index saved in the cache for exactly the files of self.ordered, or None."""
-        if not self.ordered:
-            return None
-        from agent.repomap.rank import Index
+    def _costs(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
+        """The costs of these files at each planned tier."""
+        path_tokens = self.sources.numbers("path_tokens", paths)
+        return {tier: tier_costs(self.sources.numbers(tokens, paths), path_tokens, tier)
+                for tier, tokens in PLANNED_TIERS.items()}
 
-        index = self.cache.snapshot(self._fingerprint())
-        if isinstance(index, Index) and index.paths == [s.path for s in self.ordered]:
-            self._unsaved = False
-            return index
-        return None
+    def _places(self) -> dict[str, int]:
+        if self._at is None:
+            self._at = {path: i for i, path in enumerate(self.paths)}
+        return self._at
 
     @staticmethod
     def _builder() -> IndexBuilder:
@@ -215,15 +222,18 @@ class RepoMap:
         """The ranking index: from the cache when it was saved for these very contents, else
         built, `builder` having taken in the files just parsed. A new one is saved at once when
         the map starts, else when it closes: an edit should not wait for it."""
-        saved = self._saved_index()
-        if saved is not None:
-            return saved
+        columns = self.sources.as_columns()
+        saved = self.cache.snapshot(columns.fingerprint())
+        if saved is not None and saved.index.paths == self.paths:
+            self._unsaved = True  # its columns may be older
+            return saved.index
+        del saved
         builder = builder or self._builder()
         for source in self.cache.filled([s for s in self.ordered if s.path not in builder]):
             builder.add(source)
         index = builder.finish(self.ordered)
         if save:
-            self.cache.save_snapshot(self._fingerprint(), index)
+            self.cache.save_snapshot(columns, index)
         self._unsaved = not save
         return index
 
@@ -237,8 +247,8 @@ class RepoMap:
         changed = {index.position[p]: old for p, old in previous.items() if p in index.position}
         if not moved:  # the index is that of self.ordered, whose files are the same ones
             return self._updated(index, self.ordered, changed)
-        paths = [s.path for s in self.ordered]
-        sources = self.ordered
+        paths = self.paths
+        sources: Sequence[Source] = self.ordered
         if index.paths != paths:  # files came or went: empty those that went, in the old numbering
             now = dict(zip(paths, self.ordered))
             if not all(p in previous for p in index.paths if p not in now):
@@ -268,14 +278,12 @@ class RepoMap:
         self._unsaved = True
         return index.updated(sources, changed, referrers)
 
-    def _fingerprint(self) -> str:
-        digest = hashlib.blake2b(digest_size=16)
-        for s in self.ordered:
-            digest.update(f"{s.path}\0{s.digest}\n".encode())
-        return digest.hexdigest()
+    def ranked(self, task: str = "", focus: Sequence[str] = ()) -> InOrder:
+        return self._ranked(self._rank(task, focus))
 
-    def ranked(self, task: str = "", focus: Sequence[str] = ()) -> list[Source]:
-        return [self.ordered[i] for i in self._rank(task, focus)]
+    def _ranked(self, order: list[int]) -> InOrder:
+        paths = self.paths
+        return InOrder([paths[i] for i in order], self.sources)
 
     def _rank(self, task: str, focus: Sequence[str]) -> list[int]:
         """The places of the mapped files in self.ordered, best first."""
@@ -286,7 +294,7 @@ class RepoMap:
 
     def render(self, task: str = "", focus: Sequence[str] = (), budget: int = DEFAULT_BUDGET) -> Rendered:
         order = self._rank(task, focus)
-        ranked = [self.ordered[i] for i in order]
+        ranked = self._ranked(order)
         self._count_full(ranked[:FULL_CANDIDATES])
         costs = {tier: values[order] for tier, values in self.tier_costs.items()}
         planned = plan(ranked, budget, costs, lambda path: is_secret_file(path, self.secret_files))
@@ -304,6 +312,7 @@ class RepoMap:
                 s.full_tokens = s.size
         if uncounted:
             self.cache.save_full_tokens(uncounted)
+            self._unsaved = True  # so that the next start need not count them again
 
     def symbol(self, name: str, lines: int = 0) -> Symbol:
         """Where `name` is defined, and used: all uses counted, and the lines of at least the
@@ -334,8 +343,8 @@ class RepoMap:
         return reference_lines(data, language, name)
 
     def close(self) -> None:
-        if self._unsaved and self.index is not None:  # the index is always that of self.ordered
-            self.cache.save_snapshot(self._fingerprint(), self.index)
+        if self._unsaved and self.index is not None:  # the index is always that of self.paths
+            self.cache.save_snapshot(self.sources.as_columns(), self.index)
             self._unsaved = False
         self.cache.close()
         self.lister.close()
@@ -344,7 +353,7 @@ class RepoMap:
         source = self.sources.get(f.path)
         if source is None or source.size != f.size or source.mtime_ns != f.mtime_ns:
             return False
-        if f.mtime_ns < self.recorded.get(f.path, 0) - RACY_NS:
+        if f.mtime_ns < self.sources.recorded(f.path) - RACY_NS:
             return True
         # Written within the mtime's granularity of being read: only the content can tell.
         try:
@@ -352,7 +361,7 @@ class RepoMap:
         except OSError:
             return False
         if same:
-            self.recorded[f.path] = time.time_ns()
+            self.sources.record((f.path,), time.time_ns())
         return same
 
     def _read(self, stale: list[FileStat]) -> Iterator[list[Source]]:

@@ -4,8 +4,8 @@ One database per repository. An entry is valid while the file's path, size and m
 ones recorded; when the mtime is too close to the moment of recording to tell two writes apart
 (the "racy" case), the content hash decides. What a task mentions is never part of a key.
 A corrupt or locked database is replaced by a fresh one (in memory if need be), never fatal.
-Beside it, the ranking index last built is kept in a file of its own, for the contents it was
-built from; a damaged one is built again.
+Beside it, the ranking index last built is kept in a file of its own with the columns of the
+files it was built from (a Snapshot); a damaged one is built again.
 """
 
 from __future__ import annotations
@@ -16,25 +16,36 @@ import os
 import pickle
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from platformdirs import user_cache_dir
 
+from agent.repomap.columns import SCALARS, Columns
 from agent.repomap.source import Source
 
 SCHEMA_VERSION = "19"  # bumped whenever Source changes shape: every file is read again
-# Bumped whenever the pickled Index changes shape or order, or what it keeps per path (the
-# ranking's file factors): only the index is built again.
-INDEX_VERSION = "4"
-# The Source fields kept as columns, read on every start.
-SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
-           "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
+# Bumped whenever the pickled Snapshot or Index changes shape or order, or what the index keeps
+# per path (the ranking's file factors): only the index is built again.
+INDEX_VERSION = "5"
 # Up to this many heads or bodies are looked up by path, so many a query (SQLite allows 999
 # parameters); beyond, one scan of the table is quicker.
 BLOBS_BY_PATH = 2000
 BLOBS_A_QUERY = 500
 FILL_CHUNK = 1000  # files whose heads and bodies are in memory at once while an index is built
+
+
+@dataclass
+class Snapshot:
+    """The ranking index and the columns of the cached files it was built from."""
+
+    columns: Columns
+    fingerprint: str  # of the mapped files' contents (Columns.fingerprint)
+    index: Any  # rank.Index of the columns' mapped files: loading rank.py (numpy) waits for a map
+    # The database's generation these columns are of (see TagCache.generation); "-" when another
+    # process wrote to it meanwhile, so its rows may be newer.
+    generation: str
 
 
 def default_cache_dir() -> Path:
@@ -52,12 +63,14 @@ class TagCache:
         self.snapshot_path = path.with_suffix(".index")  # see save_snapshot
         self.rebuilt = False  # whether a corrupt or locked database had to be replaced
         self.db = self._open()
+        # Counts the saves of every process: a snapshot of the same generation holds the columns
+        # as the database has them, so a warm start need not read them from it.
+        self.generation = self._generation()
+        self.foreign = False  # whether another process saved since this one read the generation
 
-    def load(self) -> dict[str, tuple[Source, int]]:
-        """Every entry without its head or body (see Source.has_head), with the time it was recorded."""
-        rows = self._query(f"SELECT path, recorded_ns, {', '.join(SCALARS)} FROM files")
-        return {path: (Source(path, **dict(zip(SCALARS, values)), has_head=False, has_body=False), recorded_ns)
-                for path, recorded_ns, *values in rows}
+    def load(self) -> Columns:
+        """Every entry's scalars, with the time it was recorded."""
+        return Columns.of_rows(self._query(f"SELECT path, recorded_ns, {', '.join(SCALARS)} FROM files"))
 
     def load_heads(self, sources: Iterable[Source]) -> None:
         """Fill in the definitions and signatures of the sources that lack them."""
@@ -96,7 +109,8 @@ class TagCache:
             f"SELECT path, {column} FROM files WHERE path IN ({', '.join('?' * len(paths[at:at + BLOBS_A_QUERY]))})",
             tuple(paths[at:at + BLOBS_A_QUERY]))]
 
-    def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> None:
+    def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> int:
+        """Saves the sources as recorded now; returns that time."""
         now = time.time_ns()
         rows = []
         for s in sources:
@@ -104,6 +118,12 @@ class TagCache:
             s.packed = None
         self._write(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * (len(SCALARS) + 4))})", rows)
         self._write("DELETE FROM files WHERE path = ?", [(p,) for p in deleted])
+        self._write("UPDATE meta SET value = value + 1 WHERE key = 'generation'", [()])
+        recorded, now = now, self._generation()
+        born, _, count = self.generation.rpartition(".")
+        self.foreign = self.foreign or now != f"{born}.{int(count) + 1}"
+        self.generation = now
+        return recorded
 
     def save_full_tokens(self, sources: Iterable[Source]) -> None:
         self._write("UPDATE files SET full_tokens = ? WHERE path = ? AND digest = ?",
@@ -122,25 +142,35 @@ class TagCache:
         self._write("DELETE FROM directories", [()])
         self._write("INSERT INTO directories VALUES (?)", [(marshal.dumps(directories),)])
 
-    def snapshot(self, fingerprint: str) -> Any:
-        """The ranking index saved for exactly this set of file contents, or None."""
-        header = _snapshot_header(fingerprint)
+    def snapshot(self, fingerprint: str | None = None) -> Snapshot | None:
+        """The snapshot last saved, if it is of this database as it is now, or of the mapped
+        contents `fingerprint` names; else None."""
         try:
-            with open(self.snapshot_path, "rb") as file:  # the header first: another index is not read
-                return pickle.load(file) if file.read(len(header)) == header else None
+            with open(self.snapshot_path, "rb") as file:  # the header first: another is not read
+                version, generation, found = file.readline().decode("ascii", "replace").rsplit(" ", 2)
+                if version != SNAPSHOT_VERSION or not (generation == self.generation or found.strip() == fingerprint):
+                    return None
+                saved = pickle.load(file)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
             return None
+        return saved if isinstance(saved, Snapshot) else None
 
-    def save_snapshot(self, fingerprint: str, value: Any) -> None:
+    def save_snapshot(self, columns: Columns, index: Any) -> None:
         """Saved in a file of its own: written into SQLite, its 8 MB (Django's) took three times as long."""
+        value = Snapshot(columns, columns.fingerprint(), index, "-" if self.foreign else self.generation)
         partial = self.snapshot_path.with_suffix(f".{os.getpid()}.tmp")
         try:
             with open(partial, "wb") as file:
-                file.write(_snapshot_header(fingerprint))
+                file.write(f"{SNAPSHOT_VERSION} {value.generation} {value.fingerprint}\n".encode())
                 pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
             partial.replace(self.snapshot_path)
         except OSError:  # a read-only cache: the index is built again next time
             partial.unlink(missing_ok=True)
+
+    def _generation(self) -> str:
+        """The database's birth (a new one is never taken for an old one) and its count of saves."""
+        found = dict(self._query("SELECT key, value FROM meta WHERE key IN ('born', 'generation')"))
+        return f"{found.get('born', '')}.{found.get('generation', 0)}"
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         try:
@@ -191,8 +221,7 @@ class TagCache:
             self.db = _prepared(sqlite3.connect(":memory:", check_same_thread=False))
 
 
-def _snapshot_header(fingerprint: str) -> bytes:
-    return f"heron index {SCHEMA_VERSION}.{INDEX_VERSION} {fingerprint}\n".encode()
+SNAPSHOT_VERSION = f"heron index {SCHEMA_VERSION}.{INDEX_VERSION}"
 
 
 def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
@@ -207,6 +236,8 @@ def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:
         db.execute("DROP TABLE IF EXISTS snapshot")  # kept in SQLite up to version 17
         db.execute("DROP TABLE IF EXISTS directories")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('born', ?)", (os.urandom(8).hex(),))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', 0)")
     db.execute(f"CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, recorded_ns INTEGER, "
                f"{', '.join(SCALARS)}, head BLOB, body BLOB)")
     db.execute("CREATE TABLE IF NOT EXISTS directories (data BLOB)")

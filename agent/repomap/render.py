@@ -32,7 +32,8 @@ PATH_SHARE = 0.25  # room kept for listing the files without signatures, at most
 NAMES_SHARE = 0.05
 SAFETY = 0.01  # margin for tokens merging across the joins of counted pieces
 FULL_CANDIDATES = 8  # only this many of the best-ranked files may go in whole
-PLANNED_TIERS = ("signatures", "names")  # planned from costs kept per file (tier_cost)
+# Planned from costs kept per file (tier_costs), from these counts of each Source.
+PLANNED_TIERS = {"signatures": "signature_tokens", "names": "name_tokens"}
 # Tokens an entry adds to its path's and its text's: "── path ──" and newlines; ":" and newlines.
 FRAME = {"full": 6, "signatures": 3, "names": 2}
 NAMES_HEADING = "Names defined:\n"
@@ -60,7 +61,7 @@ class Plan:
 
 def plan(ranked: Sequence[Source], budget: int, costs: Mapping[str, np.ndarray],
          named_only: Callable[[str], bool] = lambda path: False) -> Plan:
-    """`costs`: each file's tier_cost as signatures and as names, in ranked order. `named_only`
+    """`costs`: each file's tier_costs as signatures and as names, in ranked order. `named_only`
     files (secret files) are listed by path and nothing of their text is shown."""
     header = HEADER.format(files=len(ranked))
     spent = len(header) / 3 + 8  # with the closing line
@@ -110,10 +111,12 @@ def plan(ranked: Sequence[Source], budget: int, costs: Mapping[str, np.ndarray],
     return Plan(tiers, spent, sorted(shown))
 
 
-def tier_cost(s: Source, tier: str) -> float:
-    """What showing the file as signatures or as names costs; infinite when it has none."""
-    tokens = s.signature_tokens if tier == "signatures" else s.name_tokens
-    return tokens + s.path_tokens + FRAME[tier] if tokens else math.inf
+def tier_costs(tokens: np.ndarray, path_tokens: np.ndarray, tier: str) -> np.ndarray:
+    """What showing each file as signatures or as names costs, from its tokens as that tier
+    (Source.signature_tokens or name_tokens) and its path's; infinite for a file that has none."""
+    import numpy as np
+
+    return np.where(tokens > 0, tokens + path_tokens + FRAME[tier], math.inf)
 
 
 def _fitting(costs: np.ndarray, room: float, refused: Callable[[int], bool],

@@ -38,6 +38,7 @@ def first_map_and_turns(tree: str, tokens: int, tasks: list[str]) -> None:
             repo_map.refresh()
             repo_map.render(tasks[-1] + " again", budget=tokens)
             edit = time.perf_counter() - started
+    repo_map.close()  # as a session ends
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     print(json.dumps({"seconds": seconds, "edit": edit, "peak_mb": peak, "worker_peak_mb": workers, "map": text,

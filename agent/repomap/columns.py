@@ -1,0 +1,177 @@
+"""The cached files as columns, and as a mapping that makes a file's Source when it is asked for.
+
+A warm start over a tree of 180,000 files needs the ranking index and a few numbers per file
+(the token costs the planner reads); making a Source of every file took a quarter of it. So the
+cache's scalars are kept a column each, saved beside the index, and a Source is made only for the
+files a turn looks at: those shown, edited, or read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+    overload,
+)
+
+from agent.repomap.source import Source
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# The Source fields kept as columns, read on every start.
+SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
+           "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
+
+
+@dataclass
+class Columns:
+    """Every cached file's scalars (SCALARS) and the time it was recorded, by row, rows in path order."""
+
+    paths: list[str]
+    recorded: list[int]
+    values: dict[str, list]  # scalar -> one value per row
+
+    @classmethod
+    def of_rows(cls, rows: list[tuple]) -> Columns:
+        """From rows of (path, recorded, *SCALARS) in any order."""
+        rows = sorted(rows)
+        columns = list(zip(*rows)) if rows else [()] * (len(SCALARS) + 2)
+        return cls(list(columns[0]), list(columns[1]), {name: list(column) for name, column in zip(SCALARS, columns[2:])})
+
+    @classmethod
+    def of_sources(cls, sources: Iterable[Source], recorded: Callable[[str], int]) -> Columns:
+        return cls.of_rows([(s.path, recorded(s.path), *(getattr(s, name) for name in SCALARS)) for s in sources])
+
+    @cached_property
+    def rows(self) -> dict[str, int]:
+        return {path: row for row, path in enumerate(self.paths)}
+
+    def source(self, row: int) -> Source:
+        """The Source of a row, without its head or body (the cache loads them on demand)."""
+        return Source(self.paths[row], **{name: self.values[name][row] for name in SCALARS},
+                      has_head=False, has_body=False)
+
+    def mapped(self) -> list[int]:
+        """The rows of the files in the map (not skipped), in path order."""
+        return [row for row, skipped in enumerate(self.values["skipped"]) if skipped is None]
+
+    def fingerprint(self) -> str:
+        """Of the contents of the mapped files: the ranking index built from them is valid for
+        any cache holding the same ones."""
+        digest = hashlib.blake2b(digest_size=16)
+        digests = self.values["digest"]
+        for row in self.mapped():
+            digest.update(f"{self.paths[row]}\0{digests[row]}\n".encode())
+        return digest.hexdigest()
+
+
+class Cached(MutableMapping[str, Source]):
+    """Path -> Source of every cached file, over Columns: a Source is made the first time its
+    path is asked for. What the map changes (files read again, come or gone) is kept on top."""
+
+    def __init__(self, columns: Columns) -> None:
+        self.columns = columns
+        self._made: dict[str, Source | None] = {}  # made, read again or come; None: gone
+        self._count = len(columns.paths)
+        self._recorded: dict[str, int] = {}  # recorded since the columns were
+
+    def __getitem__(self, path: str) -> Source:
+        made = self._made.get(path, self)
+        if made is None:
+            raise KeyError(path)
+        if made is self:
+            made = self._made[path] = self.columns.source(self.columns.rows[path])  # KeyError when unknown
+        return made  # type: ignore[return-value]
+
+    def __contains__(self, path: object) -> bool:
+        made = self._made.get(path, self)  # type: ignore[call-overload]
+        return made is not None if made is not self else path in self.columns.rows
+
+    def __setitem__(self, path: str, source: Source) -> None:
+        if path not in self:
+            self._count += 1
+        self._made[path] = source
+
+    def __delitem__(self, path: str) -> None:
+        if path not in self:
+            raise KeyError(path)
+        self._made[path] = None
+        self._recorded.pop(path, None)
+        self._count -= 1
+
+    def __iter__(self) -> Iterator[str]:
+        made = self._made
+        yield from (path for path in self.columns.paths if made.get(path, self) is not None)
+        yield from (path for path, source in made.items() if source is not None and path not in self.columns.rows)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def mapped(self) -> list[str]:
+        """The paths of the files in the map (not skipped), sorted; no Source made for it."""
+        made = self._made
+        paths = [path for path, skipped in zip(self.columns.paths, self.columns.values["skipped"])
+                 if skipped is None and made.get(path, self) is self]
+        paths += [path for path, source in made.items() if source is not None and not source.skipped]
+        return sorted(paths)
+
+    def numbers(self, name: str, paths: Sequence[str]) -> np.ndarray:
+        """One integer scalar of these files, None (a count not made yet) as -1; no Source made for it."""
+        import numpy as np
+
+        made, rows, column = self._made, self.columns.rows, self.columns.values.get(name, [])
+        values = (getattr(source, name) if (source := made.get(path, self)) is not self else column[rows[path]]
+                  for path in paths)
+        return np.fromiter((-1 if v is None else v for v in values), dtype=np.int64, count=len(paths))
+
+    def recorded(self, path: str) -> int:
+        """When the file was last recorded as it is, 0 if never."""
+        found = self._recorded.get(path)
+        if found is not None:
+            return found
+        row = self.columns.rows.get(path)
+        return 0 if row is None else self.columns.recorded[row]
+
+    def record(self, paths: Iterable[str], now: int) -> None:
+        self._recorded.update(dict.fromkeys(paths, now))
+
+    def as_columns(self) -> Columns:
+        """All of it as columns again, for the cache to keep."""
+        if not self._made and not self._recorded:
+            return self.columns
+        return Columns.of_sources(self.values(), self.recorded)
+
+
+class InOrder(Sequence[Source]):
+    """The Sources of `paths`, in that order, made as they are read (see Cached)."""
+
+    def __init__(self, paths: list[str], sources: Mapping[str, Source]) -> None:
+        self.paths = paths
+        self.sources = sources
+
+    @overload
+    def __getitem__(self, at: int) -> Source: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[Source]: ...
+
+    def __getitem__(self, at: int | slice) -> Source | list[Source]:
+        if isinstance(at, slice):
+            return [self.sources[path] for path in self.paths[at]]
+        return self.sources[self.paths[at]]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[Source]:
+        sources = self.sources
+        return (sources[path] for path in self.paths)
