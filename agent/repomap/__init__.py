@@ -21,7 +21,14 @@ from agent.model.tokens import count_tokens, encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.columns import Cached, Columns, InOrder
 from agent.repomap.files import RACY_NS, FileStat, Lister
-from agent.repomap.render import FULL_CANDIDATES, PLANNED_TIERS, Rendered, plan, tier_costs, write
+from agent.repomap.render import (
+    FULL_CANDIDATES,
+    PLANNED_TIERS,
+    Rendered,
+    plan,
+    tier_costs,
+    write,
+)
 from agent.repomap.source import Source, counted, digest_of, read_source
 from agent.secrets import DEFAULT_SECRET_FILES, is_secret_file
 
@@ -29,8 +36,13 @@ if TYPE_CHECKING:
     import numpy as np
 
     from agent.repomap.apart import MapProcess
-    from agent.repomap.rank import Index, IndexBuilder  # numpy: loaded when an index is built or read
-    from tools.base import ToolContext  # it brings pydantic, which a warm start has no use for
+    from agent.repomap.rank import (  # numpy: loaded when an index is built or read
+        Index,
+        IndexBuilder,
+    )
+    from tools.base import (
+        ToolContext,  # it brings pydantic, which a warm start has no use for
+    )
 
 DEFAULT_BUDGET = 262_144 // 4
 
@@ -105,8 +117,8 @@ class RepoMap:
             self.lister.directories = self.cache.load_directories()
             self._load()
         listing = self.lister.list(self.root)
-        if self.lister.unchanged and self.index is not None:
-            self.stats.parsed, self.stats.cache_hits = 0, len(listing)
+        if self.lister.unchanged and self.index is not None and not first:
+            self.stats.parsed, self.stats.cache_hits = 0, len(self.sources)
             self.stats.seconds = time.perf_counter() - started
             return False
         if self.lister.directories_changed:
@@ -159,7 +171,7 @@ class RepoMap:
             self.stats = Stats(files=len(self.paths), skipped=len(self.sources) - len(self.paths),
                                tags=self.index.tag_count)
         self.stats.parsed = len(parsed)
-        self.stats.cache_hits = len(listing) - len(stale)
+        self.stats.cache_hits = len(self.sources) - len(stale)
         self.stats.seconds = time.perf_counter() - started
         self.stats.cache_rebuilt = self.cache.rebuilt
         return changed
@@ -180,10 +192,20 @@ class RepoMap:
             saved = self.cache.snapshot(columns.fingerprint())
             self._unsaved = saved is not None  # saved again, so that the next start need not read the database
         self.sources = Cached(columns)
-        self.lister.start(self.root, self.sources)  # git lists the files while the index is read
+        if saved is not None and saved.git is not None:  # git tells what changed since
+            self.lister.resume(self.root, saved.git, self._listing)
+        else:
+            self.lister.start(self.root, self.sources)  # git lists the files while the index is read
         self._order()
         if saved is not None and saved.index.paths == self.paths:
             self.index = saved.index
+
+    def _listing(self) -> list[FileStat]:
+        return [FileStat(*stat) for stat in self.sources.stats()]
+
+    def _save_snapshot(self, columns: Columns, index: Index) -> None:
+        git = self.lister.git_state(self.root, columns.paths, lambda path: self.sources.value(path, "digest"))
+        self.cache.save_snapshot(columns, index, git)
 
     def _order(self, parsed: Sequence[Source] | None = None, deleted: Sequence[str] = ()) -> bool:
         """Put the mapped files in path order; True when files came into the map or left it.
@@ -233,7 +255,7 @@ class RepoMap:
             builder.add(source)
         index = builder.finish(self.ordered)
         if save:
-            self.cache.save_snapshot(columns, index)
+            self._save_snapshot(columns, index)
         self._unsaved = not save
         return index
 
@@ -344,7 +366,7 @@ class RepoMap:
 
     def close(self) -> None:
         if self._unsaved and self.index is not None:  # the index is always that of self.paths
-            self.cache.save_snapshot(self.sources.as_columns(), self.index)
+            self._save_snapshot(self.sources.as_columns(), self.index)
             self._unsaved = False
         self.cache.close()
         self.lister.close()

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from platformdirs import user_cache_dir
 
 from agent.repomap.columns import SCALARS, Columns
+from agent.repomap.gitstate import GitState
 from agent.repomap.source import Source
 
 SCHEMA_VERSION = "19"  # bumped whenever Source changes shape: every file is read again
@@ -46,6 +47,7 @@ class Snapshot:
     # The database's generation these columns are of (see TagCache.generation); "-" when another
     # process wrote to it meanwhile, so its rows may be newer.
     generation: str
+    git: GitState | None = None  # what git said of the work tree then; None outside git
 
 
 def default_cache_dir() -> Path:
@@ -155,9 +157,9 @@ class TagCache:
             return None
         return saved if isinstance(saved, Snapshot) else None
 
-    def save_snapshot(self, columns: Columns, index: Any) -> None:
+    def save_snapshot(self, columns: Columns, index: Any, git: GitState | None) -> None:
         """Saved in a file of its own: written into SQLite, its 8 MB (Django's) took three times as long."""
-        value = Snapshot(columns, columns.fingerprint(), index, "-" if self.foreign else self.generation)
+        value = Snapshot(columns, columns.fingerprint(), index, "-" if self.foreign else self.generation, git)
         partial = self.snapshot_path.with_suffix(f".{os.getpid()}.tmp")
         try:
             with open(partial, "wb") as file:

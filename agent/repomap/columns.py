@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import (
     TYPE_CHECKING,
+    Any,
     Callable,
     Iterable,
     Iterator,
@@ -123,6 +124,18 @@ class Cached(MutableMapping[str, Source]):
                  if skipped is None and made.get(path, self) is self]
         paths += [path for path, source in made.items() if source is not None and not source.skipped]
         return sorted(paths)
+
+    def value(self, path: str, name: str) -> Any:
+        """One scalar of a file, None when it is not cached; no Source made for it."""
+        source = self._made.get(path, self)
+        if source is not self:
+            return None if source is None else getattr(source, name)
+        row = self.columns.rows.get(path)
+        return None if row is None else self.columns.values[name][row]
+
+    def stats(self) -> list[tuple[str, int, int]]:
+        """Path, size and mtime of every cached file, by path; no Source made for it."""
+        return sorted((path, self.value(path, "size"), self.value(path, "mtime_ns")) for path in self)
 
     def numbers(self, name: str, paths: Sequence[str]) -> np.ndarray:
         """One integer scalar of these files, None (a count not made yet) as -1; no Source made for it."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Container, Iterable
+from typing import Callable, Container, Iterable, Iterator, Sequence
 
+from agent.repomap.gitstate import GitLook, GitState, GitView, changed_since, state_of
 from agent.repomap.watch import Watcher, local_filesystem
 
 # Directories whose code is someone else's, copied in; they would swamp the map.
@@ -65,9 +67,15 @@ class Lister:
     # each with what it is now (None: gone, or no longer a candidate). None after a whole listing.
     touched: dict[str, FileStat | None] | None = None
     watcher: Watcher = field(default_factory=Watcher)
-    _last: tuple[Path, list[FileStat], bool] | None = None  # root, its listing, whether through git
-    _at: dict[str, int] = field(default_factory=dict)  # path -> its place in the last listing
+    _last: tuple[Path, Sequence[FileStat], bool] | None = None  # root, its listing, whether through git
+    _at: dict[str, int] | None = None  # path -> its place in the last listing, made when needed
     _started: tuple[Path, subprocess.Popen[bytes] | None] | None = None  # see start
+    # A first listing from what git says changed since `state` (see resume): root, state, the
+    # question asked of git, and what the listing was before (made when needed).
+    _resumed: tuple[Path, GitState, GitLook, Callable[[], list[FileStat]]] | None = None
+    _arming: threading.Thread | None = None  # watching the tree after a resumed listing
+    _caught: set[str] | None = None  # what changed while it did, relative; None: it could not tell
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self, root: Path, known: Iterable[str]) -> None:
         """Begin the first listing of `root`, for list() to finish: git lists its files while the
@@ -82,8 +90,30 @@ class Lister:
         self.watcher.changes()  # what changed before git lists is in its listing
         self._started = (root, _start_git(root))
 
-    def list(self, root: Path) -> list[FileStat]:
+    def resume(self, root: Path, state: GitState, listed: Callable[[], list[FileStat]]) -> None:
+        """Begin the first listing of `root` as the one the caller listed when git said `state`:
+        list() then looks only at the files git names (see gitstate.py), and the tree is watched
+        in the background after. `listed`: the caller's listing then (whatever list() returns
+        after, made only when a later listing needs it)."""
+        self._check_filesystem(root)
+        self._resumed = (root, state, GitLook(root), listed)
+
+    def git_state(self, root: Path, cached: Iterable[str], digest: Callable[[str], str | None]) -> GitState | None:
+        """What git says of `root` now, for the cache holding `cached` files (see gitstate.state_of);
+        None outside git."""
+        if self._last is None or self._last[0] != root or not self._last[2]:
+            return None
+        view = GitLook(root).view()
+        return None if view is None else state_of(view, cached, digest)
+
+    def list(self, root: Path) -> Sequence[FileStat]:
         """The candidate files under `root`, sorted by path."""
+        resumed, self._resumed = self._resumed, None
+        if resumed is not None and resumed[0] == root:
+            touched = self._resumed_listing(*resumed)
+            if touched is not None:
+                return self._last[1]  # type: ignore[index]
+        self._settled()
         started, self._started = self._started, None
         if started is not None and started[0] != root:
             _stop(started[1])
@@ -91,12 +121,15 @@ class Lister:
         self._check_filesystem(root)
         # Read first: what changes from now on is seen next time (after start(), kept for then).
         changes = self.watcher.changes() if started is None else None
+        if changes is not None and self._caught is not None:
+            changes |= {f"{str(root).rstrip('/')}/{path}" for path in self._caught}
+        self._caught = None
         last = self._last if self._last is not None and self._last[0] == root else None
         self.unchanged = last is not None and changes == set()
         self.directories_changed = False
         self.touched = None
         if last is not None and changes is not None:
-            self.touched = _restat(str(root), changes, self._at, git=last[2])
+            self.touched = _restat(str(root), changes, self._places(), git=last[2])
             if self.touched is not None:
                 return self._patched(last, self.touched)
         base = str(root)
@@ -126,16 +159,58 @@ class Lister:
     def close(self) -> None:
         if self._started is not None:
             _stop(self._started[1])
+        if self._resumed is not None:
+            self._resumed[2].stop()
+        self._stop.set()
+        self._settled()
         self.watcher.close()
 
-    def _patched(self, last: tuple[Path, list[FileStat], bool], touched: dict[str, FileStat | None]) -> list[FileStat]:
+    def _resumed_listing(self, root: Path, state: GitState, look: GitLook,
+                         listed: Callable[[], list[FileStat]]) -> dict[str, FileStat | None] | None:
+        """The files changed since `state` (self.touched), or None when git cannot tell."""
+        view = look.view()
+        if view is None:
+            return None
+        self.touched = _looked(str(root), changed_since(state, view), view)
+        self.unchanged = not self.touched
+        self.directories_changed = False
+        self._keep((root, _Later(listed), True))
+        self._arming = threading.Thread(target=self._arm, args=(root, view), daemon=True)
+        self._arming.start()
+        return self.touched
+
+    def _arm(self, root: Path, view: GitView) -> None:
+        """Watch the tree; then ask git again what changed since `view`, as a change made before
+        its folder was watched raises no event."""
+        base = str(root).rstrip("/")
+        self.watcher.watch(base)
+        for folder in _folders(_paths_of(view)):
+            if self._stop.is_set():
+                return
+            self.watcher.watch(f"{base}/{folder}")
+        again = GitLook(root).view()
+        if again is not None and self.watcher.working:
+            self._caught = changed_since(GitState(view.tracked, tuple(view.modified | view.untracked)), again)
+
+    def _settled(self) -> None:
+        """Wait for the watching begun by a resumed listing; without its answer, look at everything."""
+        if self._arming is not None:
+            self._arming.join()
+            self._arming = None
+            if self._caught is None:
+                self._last = None  # git could not say what changed meanwhile
+
+    def _patched(self, last: tuple[Path, Sequence[FileStat], bool],
+                 touched: dict[str, FileStat | None]) -> Sequence[FileStat]:
         """The last listing with the touched files as they are now: changed in place when none
         came or went (an edit), else sorted again."""
-        listed, at = last[1], self._at
+        at = self._places()
+        listed = list(last[1]) if isinstance(last[1], _Later) else last[1]
         edited = {path: now for path, now in touched.items() if now is not None and path in at}
         if len(edited) == len(touched):
             for path, now in edited.items():
-                listed[at[path]] = now
+                listed[at[path]] = now  # type: ignore[index]
+            self._last = (last[0], listed, last[2])
             return listed
         by_path = {f.path: f for f in listed}
         for path, now in touched.items():
@@ -147,9 +222,14 @@ class Lister:
         self._keep((last[0], found, last[2]))
         return found
 
-    def _keep(self, last: tuple[Path, list[FileStat], bool]) -> None:
+    def _keep(self, last: tuple[Path, Sequence[FileStat], bool]) -> None:
         self._last = last
-        self._at = {f.path: i for i, f in enumerate(last[1])}
+        self._at = None
+
+    def _places(self) -> dict[str, int]:
+        if self._at is None:
+            self._at = {f.path: i for i, f in enumerate(self._last[1])} if self._last is not None else {}
+        return self._at
 
     def _walk(self, base: str) -> list[tuple[str, os.stat_result]]:
         """Every file under `base`; symlinked directories are never entered, so loops cannot trap it."""
@@ -197,26 +277,71 @@ def _restat(base: str, changes: set[str], known: Container[str], git: bool) -> d
     new: dict[str, FileStat] = {}  # in git: listed unless git ignores it
     for path in changes:
         rel = path[len(base.rstrip("/")) + 1:]
-        name = rel.rpartition("/")[2]
-        if name == ".gitignore":
+        if rel.rpartition("/")[2] == ".gitignore":
             return None
-        try:
-            st = os.lstat(path)
-        except OSError:
-            st = None
-        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES or _skipped_by_suffix(name) \
-                or not _nameable(rel):
-            touched[rel] = None
-        elif rel in known or not git:
-            touched[rel] = FileStat(rel, st.st_size, st.st_mtime_ns)
+        found = _stat_of(base, rel)
+        if found is None or rel in known or not git:
+            touched[rel] = found
         elif not _vendored(rel):
-            new[rel] = FileStat(rel, st.st_size, st.st_mtime_ns)
+            new[rel] = found
     if new:
         ignored = _ignored_in_git(base, list(new))
         if ignored is None:
             return None
         touched.update({rel: None if rel in ignored else f for rel, f in new.items()})
     return touched
+
+
+def _looked(base: str, changed: set[str], view: GitView) -> dict[str, FileStat | None]:
+    """What the `changed` files (relative to `base`) are now, git's `view` telling which it lists."""
+    entries: set[str] | None = None
+    touched: dict[str, FileStat | None] = {}
+    for rel in changed:
+        listed = rel in view.untracked
+        if not listed:
+            if entries is None:
+                entries = set(_paths_of(view))
+            listed = rel in entries
+        touched[rel] = _stat_of(base, rel) if listed and not _vendored(rel) else None
+    return touched
+
+
+def _paths_of(view: GitView) -> Iterator[str]:
+    """The paths git lists, tracked and untracked."""
+    yield from view.entries()
+    yield from view.untracked
+
+
+def _stat_of(base: str, rel: str) -> FileStat | None:
+    """The file as a candidate, None when it is none (gone, not a regular file, too big, binary
+    by its name, or a name that cannot be sent)."""
+    try:
+        st = os.lstat(f"{base.rstrip('/')}/{rel}")
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES or _skipped_by_suffix(rel.rpartition("/")[2]) \
+            or not _nameable(rel):
+        return None
+    return FileStat(rel, st.st_size, st.st_mtime_ns)
+
+
+class _Later(Sequence[FileStat]):
+    """A listing made only when it is read (see Lister.resume)."""
+
+    def __init__(self, make: Callable[[], list[FileStat]]) -> None:
+        self._make = make
+        self._made: list[FileStat] | None = None
+
+    def _listing(self) -> list[FileStat]:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    def __getitem__(self, at):  # type: ignore[no-untyped-def]
+        return self._listing()[at]
+
+    def __len__(self) -> int:
+        return len(self._listing())
 
 
 def _ignored_in_git(base: str, paths: list[str]) -> set[str] | None:

@@ -1,0 +1,121 @@
+"""A new process over a saved map asks git what changed since, and looks at those files alone."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from agent.repomap import RepoMap
+from tests.conftest import make_repo, write_files
+
+FILES = {f"pkg/mod_{i}.py": f"def step_{i}(x):\n    return x + {i}\n" for i in range(8)} | {
+    "README.md": "# pkg\n", ".gitignore": "*.log\n"}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    make_repo(root, FILES)
+    git(root, "update-index", "-q", "--refresh")  # the index as git's own commands leave it
+    return root
+
+
+def saved_map(root: Path, tmp_path: Path) -> None:
+    first = RepoMap(root, cache_dir=tmp_path / "cache")
+    first.refresh()
+    first.close()
+
+
+def new_map(root: Path, tmp_path: Path) -> RepoMap:
+    repo_map = RepoMap(root, cache_dir=tmp_path / "cache")
+    repo_map.refresh()
+    return repo_map
+
+
+def defined(repo_map: RepoMap, path: str) -> list[str]:
+    source = repo_map.sources[path]
+    repo_map.cache.load_heads([source])
+    return [name for name, _ in source.defs]
+
+
+def test_a_new_process_looks_only_at_the_files_git_names(tmp_path):
+    root = repo(tmp_path)
+    saved_map(root, tmp_path)
+    write_files(root, {"pkg/mod_1.py": "def renamed(x):\n    return x\n", "pkg/new.py": "def fresh():\n    pass\n",
+                       "debug.log": "ignored\n"})
+    (root / "pkg/mod_2.py").unlink()
+    (root / ".git/info/exclude").write_text("pkg/mod_3.py\n")  # tracked: still listed
+    second = new_map(root, tmp_path)
+    assert second.lister.touched is not None
+    assert set(second.lister.touched) == {"pkg/mod_1.py", "pkg/mod_2.py", "pkg/new.py"}
+    assert second.stats.parsed == 2
+    assert "pkg/mod_2.py" not in second.paths and "debug.log" not in second.sources
+    assert defined(second, "pkg/mod_1.py") == ["renamed"] and defined(second, "pkg/new.py") == ["fresh"]
+    assert "pkg/mod_3.py" in second.paths
+    second.close()
+    third = new_map(root, tmp_path)  # saved again at close: what git still names is looked at, not read
+    assert set(third.lister.touched or {}) == {"pkg/mod_1.py", "pkg/mod_2.py", "pkg/new.py"}
+    assert third.stats.parsed == 0
+    third.close()
+
+
+def test_a_file_cached_while_modified_is_read_again_once_restored(tmp_path):
+    for restored_before_saving in (False, True):
+        root = repo(tmp_path / str(restored_before_saving))
+        first = RepoMap(root, cache_dir=tmp_path / str(restored_before_saving) / "cache")
+        first.refresh()
+        (root / "pkg/mod_4.py").write_text("def edited():\n    pass\n")
+        first.refresh()
+        if restored_before_saving:  # git calls it clean, but the cache holds the edit
+            git(root, "checkout", "--", "pkg/mod_4.py")
+        first.close()
+        git(root, "checkout", "--", "pkg/mod_4.py")
+        second = RepoMap(root, cache_dir=tmp_path / str(restored_before_saving) / "cache")
+        second.refresh()
+        assert second.stats.parsed == 1 and defined(second, "pkg/mod_4.py") == ["step_4"]
+        second.close()
+
+
+def test_a_checkout_between_processes_reads_the_files_it_changed(tmp_path):
+    root = repo(tmp_path)
+    git(root, "checkout", "-q", "-b", "other")
+    write_files(root, {"pkg/mod_5.py": "def other_5():\n    pass\n", "pkg/added.py": "def added():\n    pass\n"})
+    git(root, "add", "-A")
+    git(root, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "other")
+    git(root, "checkout", "-q", "main")
+    saved_map(root, tmp_path)
+    git(root, "checkout", "-q", "other")
+    second = new_map(root, tmp_path)
+    assert set(second.lister.touched or {}) == {"pkg/mod_5.py", "pkg/added.py"} and second.stats.parsed == 2
+    assert defined(second, "pkg/mod_5.py") == ["other_5"] and "pkg/added.py" in second.paths
+    second.close()
+
+
+def test_a_change_after_a_resumed_start_is_seen_at_the_next_refresh(tmp_path):
+    root = repo(tmp_path)
+    saved_map(root, tmp_path)
+    second = new_map(root, tmp_path)
+    assert second.lister.touched == {}
+    (root / "pkg/mod_6.py").write_text("def later():\n    pass\n")  # maybe before its folder is watched
+    (root / "pkg/late.py").write_text("def late():\n    pass\n")
+    assert second.refresh() and second.stats.parsed == 2
+    assert defined(second, "pkg/mod_6.py") == ["later"] and "pkg/late.py" in second.paths
+    assert not second.refresh()  # and watched from then on
+    (root / "pkg/mod_7.py").write_text("def last():\n    pass\n")
+    assert second.refresh() and second.lister.touched == {"pkg/mod_7.py": second.lister.touched["pkg/mod_7.py"]}
+    second.close()
+
+
+def test_a_tree_that_left_git_is_listed_whole(tmp_path):
+    root = repo(tmp_path)
+    saved_map(root, tmp_path)
+    shutil.rmtree(root / ".git")
+    (root / "pkg/mod_0.py").write_text("def outside():\n    pass\n")
+    second = new_map(root, tmp_path)
+    assert second.lister.touched is None  # git could not say: every file was looked at
+    assert second.stats.parsed == 1 and defined(second, "pkg/mod_0.py") == ["outside"]
+    second.close()
