@@ -21,6 +21,7 @@ from agent.model.tokens import count_tokens, encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.columns import Cached, Columns, InOrder
 from agent.repomap.files import RACY_NS, FileStat, Lister
+from agent.repomap.gitstate import GitLook
 from agent.repomap.render import (
     FULL_CANDIDATES,
     PLANNED_TIERS,
@@ -186,6 +187,7 @@ class RepoMap:
         were saved (a warm start then reads no row), else the database's own. The index saved
         for the cached contents is taken before looking at the disk: then a file changed since
         the last process patches it, as in a session, rather than build anew."""
+        look = GitLook(self.root)  # git answers while the snapshot is read
         saved = self.cache.snapshot()
         columns = saved.columns if saved is not None else self.cache.load()
         if saved is None:
@@ -193,8 +195,9 @@ class RepoMap:
             self._unsaved = saved is not None  # saved again, so that the next start need not read the database
         self.sources = Cached(columns)
         if saved is not None and saved.git is not None:  # git tells what changed since
-            self.lister.resume(self.root, saved.git, self._listing)
+            self.lister.resume(self.root, saved.git, look, self._listing)
         else:
+            look.stop()
             self.lister.start(self.root, self.sources)  # git lists the files while the index is read
         self._order()
         if saved is not None and saved.index.paths == self.paths:
@@ -225,9 +228,8 @@ class RepoMap:
 
     def _costs(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
         """The costs of these files at each planned tier."""
-        path_tokens = self.sources.numbers("path_tokens", paths)
-        return {tier: tier_costs(self.sources.numbers(tokens, paths), path_tokens, tier)
-                for tier, tokens in PLANNED_TIERS.items()}
+        path_tokens, *tokens = self.sources.numbers(["path_tokens", *PLANNED_TIERS.values()], paths)
+        return {tier: tier_costs(counts, path_tokens, tier) for tier, counts in zip(PLANNED_TIERS, tokens, strict=True)}
 
     def _places(self) -> dict[str, int]:
         if self._at is None:
@@ -322,7 +324,9 @@ class RepoMap:
         planned = plan(ranked, budget, costs, lambda path: is_secret_file(path, self.secret_files))
         shown = (self.sources[path] for path, tier in planned.tiers.items() if tier in ("signatures", "names"))
         self.cache.load_heads(shown)
-        return write(self.root, ranked, planned)
+        rendered = write(self.root, ranked, planned)
+        self.lister.watch_later()
+        return rendered
 
     def _count_full(self, sources: list[Source]) -> None:
         """Count the whole text of the files that may be shown whole, once, and keep the counts."""

@@ -120,8 +120,10 @@ class Cached(MutableMapping[str, Source]):
     def mapped(self) -> list[str]:
         """The paths of the files in the map (not skipped), sorted; no Source made for it."""
         made = self._made
-        paths = [path for path, skipped in zip(self.columns.paths, self.columns.values["skipped"])
-                 if skipped is None and made.get(path, self) is self]
+        paths = [path for path, skipped in zip(self.columns.paths, self.columns.values["skipped"]) if skipped is None]
+        if not made:
+            return paths  # the columns' rows are in path order
+        paths = [path for path in paths if path not in made]
         paths += [path for path, source in made.items() if source is not None and not source.skipped]
         return sorted(paths)
 
@@ -137,14 +139,23 @@ class Cached(MutableMapping[str, Source]):
         """Path, size and mtime of every cached file, by path; no Source made for it."""
         return sorted((path, self.value(path, "size"), self.value(path, "mtime_ns")) for path in self)
 
-    def numbers(self, name: str, paths: Sequence[str]) -> np.ndarray:
-        """One integer scalar of these files, None (a count not made yet) as -1; no Source made for it."""
+    def numbers(self, names: Sequence[str], paths: Sequence[str]) -> list[np.ndarray]:
+        """Integer scalars of these files, one array per name, None (a count not made yet) as -1;
+        no Source made for it."""
         import numpy as np
 
-        made, rows, column = self._made, self.columns.rows, self.columns.values.get(name, [])
-        values = (getattr(source, name) if (source := made.get(path, self)) is not self else column[rows[path]]
-                  for path in paths)
-        return np.fromiter((-1 if v is None else v for v in values), dtype=np.int64, count=len(paths))
+        rows = self.columns.rows
+        at = np.fromiter((rows.get(path, -1) for path in paths), dtype=np.int64, count=len(paths))
+        found = [np.array([-1 if v is None else v for v in self.columns.values[name]] or [0], dtype=np.int64)[at]
+                 for name in names]
+        if self._made:  # read again or come since the columns were made: few
+            for k, path in enumerate(paths):
+                source = self._made.get(path)
+                if source is not None:
+                    for values, name in zip(found, names, strict=True):
+                        value = getattr(source, name)
+                        values[k] = -1 if value is None else value
+        return found
 
     def recorded(self, path: str) -> int:
         """When the file was last recorded as it is, 0 if never."""

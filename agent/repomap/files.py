@@ -73,7 +73,8 @@ class Lister:
     # A first listing from what git says changed since `state` (see resume): root, state, the
     # question asked of git, and what the listing was before (made when needed).
     _resumed: tuple[Path, GitState, GitLook, Callable[[], list[FileStat]]] | None = None
-    _arming: threading.Thread | None = None  # watching the tree after a resumed listing
+    _unwatched: tuple[Path, GitView] | None = None  # a resumed listing's tree, to watch (see watch_later)
+    _arming: threading.Thread | None = None  # watching it
     _caught: set[str] | None = None  # what changed while it did, relative; None: it could not tell
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -90,13 +91,13 @@ class Lister:
         self.watcher.changes()  # what changed before git lists is in its listing
         self._started = (root, _start_git(root))
 
-    def resume(self, root: Path, state: GitState, listed: Callable[[], list[FileStat]]) -> None:
+    def resume(self, root: Path, state: GitState, look: GitLook, listed: Callable[[], list[FileStat]]) -> None:
         """Begin the first listing of `root` as the one the caller listed when git said `state`:
-        list() then looks only at the files git names (see gitstate.py), and the tree is watched
-        in the background after. `listed`: the caller's listing then (whatever list() returns
-        after, made only when a later listing needs it)."""
+        list() then looks only at the files git names now (`look`, asked of `root`; see
+        gitstate.py), and the tree is watched in the background after. `listed`: the caller's
+        listing then (whatever list() returns after, made only when a later listing needs it)."""
         self._check_filesystem(root)
-        self._resumed = (root, state, GitLook(root), listed)
+        self._resumed = (root, state, look, listed)
 
     def git_state(self, root: Path, cached: Iterable[str], digest: Callable[[str], str | None]) -> GitState | None:
         """What git says of `root` now, for the cache holding `cached` files (see gitstate.state_of);
@@ -162,6 +163,7 @@ class Lister:
         if self._resumed is not None:
             self._resumed[2].stop()
         self._stop.set()
+        self._unwatched = None
         self._settled()
         self.watcher.close()
 
@@ -175,9 +177,16 @@ class Lister:
         self.unchanged = not self.touched
         self.directories_changed = False
         self._keep((root, _Later(listed), True))
-        self._arming = threading.Thread(target=self._arm, args=(root, view), daemon=True)
-        self._arming.start()
+        self._unwatched = (root, view)
         return self.touched
+
+    def watch_later(self) -> None:
+        """Watch the tree of a resumed listing in the background from now on: called once its
+        map is out, as the thread would slow the map (numpy waits for the interpreter's lock)."""
+        if self._unwatched is not None:
+            self._arming = threading.Thread(target=self._arm, args=self._unwatched, daemon=True)
+            self._unwatched = None
+            self._arming.start()
 
     def _arm(self, root: Path, view: GitView) -> None:
         """Watch the tree; then ask git again what changed since `view`, as a change made before
@@ -194,6 +203,7 @@ class Lister:
 
     def _settled(self) -> None:
         """Wait for the watching begun by a resumed listing; without its answer, look at everything."""
+        self.watch_later()
         if self._arming is not None:
             self._arming.join()
             self._arming = None
