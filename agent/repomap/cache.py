@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import mmap
 import os
 import pickle
 import sqlite3
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
 
 from platformdirs import user_cache_dir
 
@@ -29,7 +31,7 @@ from agent.repomap.source import Source
 SCHEMA_VERSION = "19"  # bumped whenever Source changes shape: every file is read again
 # Bumped whenever the pickled Snapshot or Index changes shape or order, or what the index keeps
 # per path (the ranking's file factors): only the index is built again.
-INDEX_VERSION = "5"
+INDEX_VERSION = "7"
 # Up to this many heads or bodies are looked up by path, so many a query (SQLite allows 999
 # parameters); beyond, one scan of the table is quicker.
 BLOBS_BY_PATH = 2000
@@ -149,11 +151,14 @@ class TagCache:
         contents `fingerprint` names; else None."""
         try:
             with open(self.snapshot_path, "rb") as file:  # the header first: another is not read
-                version, generation, found = file.readline().decode("ascii", "replace").rsplit(" ", 2)
+                header = file.readline()
+                version, generation, found = header.decode("ascii", "replace").rsplit(" ", 2)
                 if version != SNAPSHOT_VERSION or not (generation == self.generation or found.strip() == fingerprint):
                     return None
-                saved = pickle.load(file)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+                mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
+            saved = _unpacked(memoryview(mapped), len(header))
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError,
+                IndexError, struct.error):
             return None
         return saved if isinstance(saved, Snapshot) else None
 
@@ -164,7 +169,7 @@ class TagCache:
         try:
             with open(partial, "wb") as file:
                 file.write(f"{SNAPSHOT_VERSION} {value.generation} {value.fingerprint}\n".encode())
-                pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
+                _pack(value, file)
             partial.replace(self.snapshot_path)
         except OSError:  # a read-only cache: the index is built again next time
             partial.unlink(missing_ok=True)
@@ -224,6 +229,43 @@ class TagCache:
 
 
 SNAPSHOT_VERSION = f"heron index {SCHEMA_VERSION}.{INDEX_VERSION}"
+# The snapshot's arrays are written after its pickle, each at a multiple of this, and read in
+# place from the file mapped into memory: a warm start copies none of the 200 MB of a 100,000-file
+# tree's index, and reads from disk only the pages a ranking touches.
+ALIGN = 64
+
+
+def _pack(value: Any, file: BinaryIO) -> None:
+    """The pickle of `value` with its arrays' buffers out of band: its length, the pickle, the
+    count and sizes of the buffers, then each buffer aligned."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    raws = [buffer.raw() for buffer in buffers]
+    file.write(struct.pack("<Q", len(data)) + data + struct.pack(f"<Q{len(raws)}Q", len(raws), *(r.nbytes for r in raws)))
+    at = file.tell()
+    for raw in raws:
+        file.write(b"\0" * (-at % ALIGN))
+        at += -at % ALIGN
+        file.write(raw)
+        at += raw.nbytes
+
+
+def _unpacked(data: memoryview, at: int) -> Any:
+    """What _pack wrote at `at` of the file `data` holds, its arrays left where they are."""
+    (size,) = struct.unpack_from("<Q", data, at)
+    pickled = data[at + 8:at + 8 + size]
+    at += 8 + size
+    (count,) = struct.unpack_from("<Q", data, at)
+    sizes = struct.unpack_from(f"<{count}Q", data, at + 8)
+    at += 8 + 8 * count
+    buffers = []
+    for nbytes in sizes:
+        at += -at % ALIGN
+        if at + nbytes > len(data):
+            raise EOFError("the snapshot is cut short")
+        buffers.append(data[at:at + nbytes])
+        at += nbytes
+    return pickle.loads(pickled, buffers=buffers)
 
 
 def _prepared(db: sqlite3.Connection) -> sqlite3.Connection:

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from agent.repomap.packed import Packed
 from agent.repomap.source import Source, terms, words
 
 # A name defined in more files than this is generic (get, run, __init__): no evidence of a link.
@@ -114,11 +115,12 @@ DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # django.db.models.qu
 class Index:
     """What ranking needs, built once, patched when files change (updated) and reused every turn.
 
-    Plain lists and numpy arrays only, so it pickles quickly into the cache for the next start.
+    Lists, numpy arrays and packed name maps only, so it unpickles quickly at the next start;
+    what follows from them (position, _walk) is made when first needed and never saved.
     """
 
     paths: list[str]
-    definers: dict[str, list[int]]  # name -> files defining it
+    definers: Packed  # name -> files defining it
     src: np.ndarray  # graph edges: referencing file -> defining file, with weights
     dst: np.ndarray
     weight: np.ndarray
@@ -130,11 +132,18 @@ class Index:
     definitions: np.ndarray  # tags seen per file, for statistics
     references: np.ndarray
     # Per file, computed once rather than every turn:
-    position: dict[str, int]  # path -> index
-    modules: dict[str, list[int]]  # a/b/c for a/b/c.py or package a/b/c/ (see _modules), and tails b/c -> files
+    modules: Packed  # a/b/c for a/b/c.py or package a/b/c/ (see _modules), and tails b/c -> files
     path_order: np.ndarray  # rank of the path in sorted order, to break ties
     factor: np.ndarray  # TEST_FILE_FACTOR for tests, DOC_FILE_FACTOR for docs and examples, else 1
-    by_name: dict[str, list[int]]  # file name -> the files of that name (a/__init__.py, b/__init__.py)
+    by_name: Packed  # file name -> the files of that name (a/__init__.py, b/__init__.py)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @functools.cached_property
+    def position(self) -> dict[str, int]:
+        """Path -> index."""
+        return {path: i for i, path in enumerate(self.paths)}
 
     @classmethod
     def build(cls, sources: list[Source]) -> "Index":
@@ -187,7 +196,7 @@ class Index:
         must have been emptied first (see updated: then nothing refers to them); those that came
         start empty, to be filled in by updated."""
         fields = _per_path(sources)
-        position = fields["position"]
+        position = {s.path: i for i, s in enumerate(sources)}
         moved = np.array([position.get(path, -1) for path in self.paths], dtype=np.int64)
         kept = moved >= 0
         per_file = []
@@ -195,16 +204,14 @@ class Index:
             now = np.zeros(len(sources), dtype=values.dtype)
             now[moved[kept]] = values[kept]
             per_file.append(now)
-        number = moved.tolist()
         return dataclasses.replace(
-            self, paths=[s.path for s in sources],
-            definers={name: [number[f] for f in files] for name, files in self.definers.items()},
+            self, paths=[s.path for s in sources], definers=self.definers.renumbered(moved),
             src=moved[self.src].astype(np.int32), dst=moved[self.dst].astype(np.int32),
             files=moved[self.files].astype(np.int32),
             lengths=per_file[0], definitions=per_file[1], references=per_file[2], **fields)
 
     def _patched_edges(self, sources: list[Source], changed: dict[int, Source], is_changed: np.ndarray,
-                       referrers: Iterable[int], definers: dict[str, list[int]]
+                       referrers: Iterable[int], definers: Packed
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The edges from changed files afresh; those from other files through a name whose
         definers changed taken out as they were and put in as they are now."""
@@ -442,7 +449,7 @@ class IndexBuilder:
         del ref_by, ref_names, uses
         self.term_ids.default_factory = None  # a plain mapping from now on
         return Index(
-            paths=[s.path for s in sources], definers=definers,
+            paths=[s.path for s in sources], definers=Packed.of(definers),
             # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
             # and is read at every start, so its size is time.
             src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
@@ -548,12 +555,11 @@ def _per_path(sources: list[Source]) -> dict[str, Any]:
     for i, s in enumerate(sources):
         by_name.setdefault(s.path.rpartition("/")[2], []).append(i)
     return dict(
-        position={s.path: i for i, s in enumerate(sources)},
-        modules=_modules(sources),
+        modules=Packed.of(_modules(sources)),
         path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
         factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(s.path) else
                          DOC_FILE_FACTOR if DOC_FILE.search(s.path) else 1.0 for s in sources]),
-        by_name=by_name,
+        by_name=Packed.of(by_name),
     )
 
 
@@ -565,20 +571,17 @@ def _reference_counts(sources: Sequence[Source]) -> np.ndarray:
     return np.array([sum(s.refs.values()) for s in sources], dtype=np.int32)
 
 
-def _redefined(definers: dict[str, list[int]], sources: list[Source], changed: dict[int, Source]) -> dict[str, list[int]]:
+def _redefined(definers: Packed, sources: list[Source], changed: dict[int, Source]) -> Packed:
     """Name -> files defining it, for the changed files' definitions now (a copy, lists in order)."""
-    definers = dict(definers)
+    changes: dict[str, list[int]] = {}
     for i, old in changed.items():
         new = {name for name, _ in sources[i].defs}
         for name in new.symmetric_difference(name for name, _ in old.defs):
-            files = [f for f in definers.get(name, ()) if f != i]
+            files = [f for f in (changes[name] if name in changes else definers.get(name, ())) if f != i]
             if name in new:
                 bisect.insort(files, i)
-            if files:
-                definers[name] = files
-            else:
-                definers.pop(name, None)
-    return definers
+            changes[name] = files  # none: the name is defined no more
+    return definers.updated(changes)
 
 
 def _renamed(sources: list[Source], changed: dict[int, Source]) -> set[str]:

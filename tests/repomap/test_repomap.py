@@ -14,6 +14,7 @@ import pytest
 
 from agent.model.tokens import count_tokens
 from agent.repomap import RepoMap
+from agent.repomap.cache import TagCache
 from agent.repomap.files import Lister
 from agent.repomap.rank import Index
 from agent.repomap.source import words
@@ -214,24 +215,24 @@ def test_a_damaged_or_foreign_index_file_is_built_again(tmp_path):
     first.close()
     saved = first.cache.snapshot_path.read_bytes()
     header, _, index = saved.partition(b"\n")
+    before = saved_index(first.cache.path)
     foreign = header.rsplit(b" ", 2)[0] + b" 0123.1 0123"  # of another database and other contents
     for damaged in (saved[: len(saved) // 2], b"not an index", foreign + b"\n" + index, b"\n" + index):
         first.cache.snapshot_path.write_bytes(damaged)
         again = new_map(root, tmp_path)
         assert again.render("price of a cart", budget=300).text == cold
         again.close()
-        assert saved_index(first.cache.snapshot_path) == saved_index_of(saved)  # built and saved again
+        assert saved_index(first.cache.path) == before  # built and saved again
 
 
-def saved_index(path: Path) -> bytes:
-    return saved_index_of(path.read_bytes())
-
-
-def saved_index_of(snapshot: bytes) -> bytes:
-    """The ranking index of a saved snapshot, as bytes to compare (the columns beside it keep
-    when each file was last seen as it is)."""
-    header, _, pickled = snapshot.partition(b"\n")
-    return header + pickle.dumps(pickle.loads(pickled).index)
+def saved_index(cache: Path) -> tuple[str, str, bytes]:
+    """The snapshot saved beside the cache database at `cache`: its generation, fingerprint and
+    index (the columns beside it keep when each file was last seen as it is)."""
+    tags = TagCache(cache)
+    saved = tags.snapshot()
+    tags.close()
+    assert saved is not None
+    return saved.generation, saved.fingerprint, pickle.dumps(saved.index)
 
 
 def test_a_locked_cache_is_not_fatal(tmp_path):

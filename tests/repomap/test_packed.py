@@ -1,0 +1,27 @@
+"""The packed name maps of the ranking index behave as the dicts of lists they stand for."""
+
+import pickle
+
+import numpy as np
+
+from agent.repomap.packed import Packed
+
+
+def test_a_packed_map_is_the_mapping_it_was_made_of():
+    names = {"b": [1, 2], "a": [3], "é": [4], "zz": [5, 6, 7], "a_longer_one": [0]}
+    packed = Packed.of(names)
+    assert dict(packed) == names and len(packed) == 5
+    assert "a" in packed and "c" not in packed and packed.get("c") is None and packed["zz"] == [5, 6, 7]
+    again = pickle.loads(pickle.dumps(packed, protocol=5))
+    assert dict(again) == names and again["é"] == [4]
+    assert dict(Packed.of({})) == {} and "x" not in Packed.of({})
+
+
+def test_an_updated_map_keeps_the_one_it_came_from():
+    packed = Packed.of({"a": [1], "b": [2, 3]})
+    updated = packed.updated({"a": [], "c": [4]})  # a is gone, c came
+    assert dict(updated) == {"b": [2, 3], "c": [4]} and len(updated) == 2 and "a" not in updated
+    assert dict(packed) == {"a": [1], "b": [2, 3]}
+    assert dict(updated.updated({"a": [5]})) == {"a": [5], "b": [2, 3], "c": [4]}
+    renumbered = updated.renumbered(np.array([0, 10, 20, 30, 40]))
+    assert dict(renumbered) == {"b": [20, 30], "c": [40]}
