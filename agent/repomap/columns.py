@@ -145,9 +145,13 @@ class Cached(MutableMapping[str, Source]):
         import numpy as np
 
         rows = self.columns.rows
-        at = np.fromiter((rows.get(path, -1) for path in paths), dtype=np.int64, count=len(paths))
-        found = [np.array([-1 if v is None else v for v in self.columns.values[name]] or [0], dtype=np.int64)[at]
-                 for name in names]
+        at = [rows.get(path, -1) for path in paths]
+        if len(paths) * 8 < len(rows):  # a few (the files of an edit): each looked up
+            found = [np.array([-1 if row < 0 or (v := self.columns.values[name][row]) is None else v for row in at],
+                              dtype=np.int64) for name in names]
+        else:  # most: whole columns at once
+            found = [np.array([-1 if v is None else v for v in self.columns.values[name]] or [0], dtype=np.int64)[at]
+                     for name in names]
         if self._made:  # read again or come since the columns were made: few
             for k, path in enumerate(paths):
                 source = self._made.get(path)

@@ -186,10 +186,13 @@ class Index:
         lengths[at] = [sum(sources[i].words.values()) for i in at]
         definitions[at] = _definition_counts([sources[i] for i in at])
         references[at] = _reference_counts([sources[i] for i in at])
-        return dataclasses.replace(
+        patched = dataclasses.replace(
             self, definers=definers, src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
             terms=terms, starts=starts, files=files, counts=counts,
             lengths=lengths, definitions=definitions, references=references)
+        if "position" in self.__dict__:  # the same paths: made again, it took 50 ms of a turn
+            patched.position = self.position
+        return patched
 
     def renumbered(self, sources: list[Source]) -> "Index":
         """This index over `sources`, the map's files now, when files came or went. Those that went
