@@ -31,6 +31,9 @@ MAX_DEFINERS = 12
 DUST = 1e-9
 DAMPING = 0.85
 LINK_RUN = 1 << 20  # references turned into edges at once (see _linked)
+# Up to this many files read again, their words are kept beside the postings (Index.overlay); past
+# it, the postings take them in: each query term then looks through no more than these.
+OVERLAY_FILES = 500
 ITERATIONS = 30
 BM25_K1, BM25_B = 1.2, 0.75
 # Blend weights, chosen by a grid search on 71 SWE-bench Lite instances (tests/bench/localize.py):
@@ -136,6 +139,11 @@ class Index:
     path_order: np.ndarray  # rank of the path in sorted order, to break ties
     factor: np.ndarray  # TEST_FILE_FACTOR for tests, DOC_FILE_FACTOR for docs and examples, else 1
     by_name: Packed  # file name -> the files of that name (a/__init__.py, b/__init__.py)
+    # The words of the files read again since the postings were made, whose postings there are
+    # out of date (`stale`): an edit puts its files here rather than rewrite postings that a
+    # 100,000-file tree holds 10^7 of (see postings, updated).
+    overlay: dict[int, dict[str, int]] = dataclasses.field(default_factory=dict)
+    stale: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -162,13 +170,10 @@ class Index:
         reference is an identifier of its text. None when a name has no term to find it by."""
         found: set[int] = set()
         for name in _renamed(sources, changed):
-            rows = [self.terms.get(term, -1) for term in words(name)]
-            if not rows:
+            held = [self.postings(term)[0] for term in words(name)]
+            if not held:
                 return None
-            if min(rows) < 0:
-                continue  # a term no file has: no file refers to it
-            rarest = min(rows, key=lambda r: self.starts[r + 1] - self.starts[r])
-            found.update(self.files[self.starts[rarest]:self.starts[rarest + 1]].tolist())
+            found.update(min(held, key=len).tolist())  # none: no file refers to it
         return sorted(found.difference(changed))
 
     def updated(self, sources: list[Source], changed: dict[int, Source], referrers: Iterable[int]) -> "Index":
@@ -181,14 +186,19 @@ class Index:
         is_changed = np.zeros(len(self.paths), dtype=bool)
         is_changed[at] = True
         src, dst, weight = self._patched_edges(sources, changed, is_changed, referrers, definers)
-        terms, starts, files, counts = self._patched_postings(sources, at, is_changed)
+        stale = is_changed if self.stale is None else self.stale | is_changed
+        overlay = {**self.overlay, **{i: dict(sources[i].words) for i in at}}
+        terms, starts, files, counts = self.terms, self.starts, self.files, self.counts
+        if len(overlay) > OVERLAY_FILES:
+            terms, starts, files, counts = self._patched_postings(overlay, stale)
+            overlay, stale = {}, None
         lengths, definitions, references = self.lengths.copy(), self.definitions.copy(), self.references.copy()
         lengths[at] = [sum(sources[i].words.values()) for i in at]
         definitions[at] = _definition_counts([sources[i] for i in at])
         references[at] = _reference_counts([sources[i] for i in at])
         patched = dataclasses.replace(
             self, definers=definers, src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
-            terms=terms, starts=starts, files=files, counts=counts,
+            terms=terms, starts=starts, files=files, counts=counts, overlay=overlay, stale=stale,
             lengths=lengths, definitions=definitions, references=references)
         if "position" in self.__dict__:  # the same paths: made again, it took 50 ms of a turn
             patched.position = self.position
@@ -198,6 +208,11 @@ class Index:
         """This index over `sources`, the map's files now, when files came or went. Those that went
         must have been emptied first (see updated: then nothing refers to them); those that came
         start empty, to be filled in by updated."""
+        if self.overlay:  # numbered anew, the postings take in the overlay first
+            assert self.stale is not None
+            terms, starts, files, counts = self._patched_postings(self.overlay, self.stale)
+            return dataclasses.replace(self, terms=terms, starts=starts, files=files, counts=counts, overlay={},
+                                       stale=None).renumbered(sources)
         fields = _per_path(sources)
         position = {s.path: i for i, s in enumerate(sources)}
         moved = np.array([position.get(path, -1) for path in self.paths], dtype=np.int64)
@@ -229,27 +244,36 @@ class Index:
         came = _edges(others, [sources[f].refs for f in others],
                       {name: definers[name] for name in renamed if name in definers}, n)
         keep = ~is_changed[self.src]
-        keys, weight = self.dst[keep].astype(np.int64) * n + self.src[keep], self.weight[keep]
+        src, dst, weight = self.src[keep], self.dst[keep], self.weight[keep]
+        keys = dst.astype(np.int64) * n + src
         # The few edges that change, merged into the many that stay in order: sorting them all
-        # again took half a second on a tree of 100,000 files.
+        # again took half a second on a tree of 100,000 files, and keying them (to * n + from)
+        # and back a tenth.
         added, delta = _pairs(np.concatenate((outgoing[0], gone[0], came[0])),
                               np.concatenate((outgoing[1], gone[1], came[1])),
                               np.concatenate((outgoing[2], -gone[2], came[2])), n)
         at = np.searchsorted(keys, added)
         known = at < len(keys)
         known[known] = keys[at[known]] == added[known]
-        weight[at[known]] += delta[known]
-        return _kept(_inserted(keys, at[~known], added[~known]), _inserted(weight, at[~known], delta[~known]), n)
+        adjusted = at[known]
+        weight[adjusted] += delta[known]
+        lost = np.sort(adjusted[weight[adjusted] <= DUST])  # edges that went
+        src, dst, weight, keys = (_deleted(array, lost) for array in (src, dst, weight, keys))
+        new = ~known & (delta > DUST)
+        places = np.searchsorted(keys, added[new])
+        return (_inserted(src, places, (added[new] % n).astype(src.dtype)),
+                _inserted(dst, places, (added[new] // n).astype(dst.dtype)), _inserted(weight, places, delta[new]))
 
-    def _patched_postings(self, sources: list[Source], at: list[int], is_changed: np.ndarray
+    def _patched_postings(self, words: dict[int, dict[str, int]], is_changed: np.ndarray
                           ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
-        """The changed files' postings as they are now: rows by term, files ascending within a row,
-        as build makes them; a new term gets a new row. A posting that stays (an edit keeps most
-        of a file's words) has only its count rewritten, and only those that went or came move
-        the others: the 10^7 postings of a 100,000-file tree are copied at most, never keyed or
-        sorted again (deleting and inserting all of the file's postings took half a second). `at`:
-        the changed files, ascending."""
-        bags = [sources[i].words for i in at]
+        """The postings with those of the files in `words` (file -> its words, each file marked
+        in `is_changed`) as they are now: rows by term, files ascending within a row, as build
+        makes them; a new term gets a new row. A posting that stays (an edit keeps most of a
+        file's words) has only its count rewritten, and only those that went or came move the
+        others: the 10^7 postings of a 100,000-file tree are copied at most, never keyed or
+        sorted again (deleting and inserting all of the file's postings took half a second)."""
+        at = sorted(words)
+        bags = [words[i] for i in at]
         terms = self.terms
         if any(term not in terms for bag in bags for term in bag):
             terms = dict(terms)  # the old index keeps its own
@@ -288,6 +312,23 @@ class Index:
             files, counts = _inserted(files, place, came_files.astype(files.dtype)), _inserted(counts, place, came_counts)
         return terms, starts, files, counts
 
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The files holding the term, ascending, and how many times each holds it."""
+        row = self.terms.get(term)
+        files, counts = (self.files[self.starts[row]:self.starts[row + 1]], self.counts[self.starts[row]:self.starts[row + 1]]
+                         ) if row is not None else (self.files[:0], self.counts[:0])
+        if not self.overlay:
+            return files, counts
+        assert self.stale is not None
+        keep = ~self.stale[files]
+        now = [(f, bag[term]) for f, bag in self.overlay.items() if term in bag]
+        if not now:
+            return files[keep], counts[keep]
+        files = np.concatenate((files[keep], np.array([f for f, _ in now], dtype=files.dtype)))
+        counts = np.concatenate((counts[keep], np.array([c for _, c in now], dtype=counts.dtype)))
+        order = np.argsort(files, kind="stable")
+        return files[order], counts[order]
+
     def bm25(self, text: str) -> np.ndarray:
         """Lexical relevance of each file to the text, its terms weighted (see _query_weights)."""
         scores = np.zeros(len(self.paths))
@@ -296,11 +337,9 @@ class Index:
         avg = max(self.lengths.mean(), 1.0)
         norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths / avg)
         for term, q in _query_weights(text).items():
-            row = self.terms.get(term)
-            if row is None:
+            files, counts = self.postings(term)
+            if not len(files):
                 continue
-            files = self.files[self.starts[row]:self.starts[row + 1]]
-            counts = self.counts[self.starts[row]:self.starts[row + 1]]
             idf = math.log(1 + (len(self.paths) - len(files) + 0.5) / (len(files) + 0.5))
             scores[files] += q * idf * counts * (BM25_K1 + 1) / (counts + norm[files])
         return scores

@@ -16,6 +16,7 @@ from agent.model.tokens import count_tokens
 from agent.repomap import RepoMap
 from agent.repomap.cache import TagCache
 from agent.repomap.files import Lister
+from agent.repomap import rank
 from agent.repomap.rank import Index
 from agent.repomap.source import words
 from tests.conftest import make_repo, write_files
@@ -586,9 +587,9 @@ def linked_modules() -> dict[str, str]:
 
 def postings(index: Index) -> dict[str, list[tuple[str, int]]]:
     """Each term's files, in their order, with its count in each."""
-    rows = {term: slice(index.starts[row], index.starts[row + 1]) for term, row in index.terms.items()}
-    return {term: [(index.paths[f], int(c)) for f, c in zip(index.files[at], index.counts[at], strict=True)]
-            for term, at in rows.items() if at.stop > at.start}
+    held = {term: index.postings(term) for term in {*index.terms, *(t for bag in index.overlay.values() for t in bag)}}
+    return {term: [(index.paths[f], int(c)) for f, c in zip(files, counts, strict=True)]
+            for term, (files, counts) in held.items() if len(files)}
 
 
 def assert_same_ranking(patched: Index, built: Index) -> None:
@@ -641,6 +642,29 @@ def test_an_index_patched_after_an_edit_ranks_as_one_built_afresh(tmp_path, edit
     repo_map.cache.load_bodies(repo_map.ordered)
     repo_map.cache.load_heads(repo_map.ordered)
     assert_same_ranking(patched, Index.build(repo_map.ordered))
+    repo_map.close()
+
+
+def test_edits_turn_after_turn_rank_as_an_index_built_afresh(tmp_path, monkeypatch):
+    """Each edit's words are kept beside the postings until they hold OVERLAY_FILES files, then
+    taken into them; files that come are numbered after the postings took in the overlay."""
+    monkeypatch.setattr(rank, "OVERLAY_FILES", 2)  # what a 100,000-file tree reaches after 500 edits
+    root = tmp_path / "repo"
+    make_repo(root, linked_modules())
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    turns = [{"app/mod_05.py": "def step_5(x):\n    return step_9(x) * 2\n"},
+             {"app/mod_06.py": "def step_6(q):\n    return quick(q)\n"},  # a term new to the index
+             {"app/mod_05.py": "def step_5(x):\n    return run(x)\n"},  # the overlay's own file again
+             {"app/mod_07.py": "def seventh():\n    return 7\n"},  # past OVERLAY_FILES: taken in
+             {"app/mod_08.py": "def step_8(x):\n    return x\n", "app/b_new.py": "def newcomer():\n    pass\n"}]
+    for edits in turns:
+        write_files(root, edits)
+        assert repo_map.refresh()
+        repo_map.cache.load_bodies(repo_map.ordered)
+        repo_map.cache.load_heads(repo_map.ordered)
+        assert_same_ranking(repo_map.index, Index.build(repo_map.ordered))
+        assert len(repo_map.index.overlay) <= 2
     repo_map.close()
 
 
