@@ -645,6 +645,25 @@ def test_an_index_patched_after_an_edit_ranks_as_one_built_afresh(tmp_path, edit
     repo_map.close()
 
 
+def test_files_taken_in_any_order_build_the_same_index(tmp_path, monkeypatch):
+    """A rebuild takes in the files just parsed first, then the others; postings are put in
+    place a run of files at a time."""
+    monkeypatch.setattr(rank, "POSTINGS_RUN", 8)  # a run of a few files
+    root = tmp_path / "repo"
+    make_repo(root, linked_modules())
+    repo_map = new_map(root, tmp_path)
+    repo_map.refresh()
+    sources = list(repo_map.ordered)
+    repo_map.cache.load_bodies(sources)
+    repo_map.cache.load_heads(sources)
+    builder = rank.IndexBuilder()
+    for source in sources[5:] + sources[:5][::-1]:
+        builder.add(source)
+    shuffled, built = builder.finish(sources), Index.build(sources)
+    assert_same_ranking(shuffled, built)  # terms numbered as they came, so rows in another order
+    assert np.array_equal(shuffled.lengths, built.lengths) and np.array_equal(shuffled.definitions, built.definitions)
+
+
 def test_edits_turn_after_turn_rank_as_an_index_built_afresh(tmp_path, monkeypatch):
     """Each edit's words are kept beside the postings until they hold OVERLAY_FILES files, then
     taken into them; files that come are numbered after the postings took in the overlay."""
