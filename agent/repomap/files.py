@@ -162,9 +162,8 @@ class Lister:
             _stop(self._started[1])
         if self._resumed is not None:
             self._resumed[2].stop()
-        self._stop.set()
-        self._unwatched = None
-        self._settled()
+        self._stop.set()  # a watching thread ends at its next folder; nothing waits for it
+        self._unwatched = self._arming = None
         self.watcher.close()
 
     def _resumed_listing(self, root: Path, state: GitState, look: GitLook,
@@ -197,6 +196,8 @@ class Lister:
             if self._stop.is_set():
                 return
             self.watcher.watch(f"{base}/{folder}")
+        if self._stop.is_set():
+            return
         again = GitLook(root).view()
         if again is not None and self.watcher.working:
             self._caught = changed_since(GitState(view.tracked, tuple(view.modified | view.untracked)), again)
