@@ -358,6 +358,10 @@ class Index:
             rank = DAMPING * (spread @ rank + rank[dangling].sum() * p) + (1 - DAMPING) * p
         return rank
 
+    def prepare(self) -> None:
+        """Make what ranking needs beyond the fields (PageRank's matrix) now rather than at the first rank."""
+        self._walk  # noqa: B018
+
     @functools.cached_property
     def _walk(self) -> tuple[Any, np.ndarray]:
         """The graph as a sparse matrix whose row d holds the share of each file's rank that flows
