@@ -209,7 +209,7 @@ class RepoMap:
         return [FileStat(*stat) for stat in self.sources.stats()]
 
     def _save_snapshot(self, columns: Columns, index: Index) -> None:
-        git = self.lister.git_state(self.root, columns.paths, lambda path: self.sources.value(path, "digest"))
+        git = self.lister.git_state(self.root, columns.paths, dict(zip(columns.paths, columns.values["digest"])).get)
         self.cache.save_snapshot(columns, index, git)
 
     def _order(self, parsed: Sequence[Source] | None = None, deleted: Sequence[str] = ()) -> bool:

@@ -173,10 +173,23 @@ class Cached(MutableMapping[str, Source]):
         self._recorded.update(dict.fromkeys(paths, now))
 
     def as_columns(self) -> Columns:
-        """All of it as columns again, for the cache to keep."""
-        if not self._made and not self._recorded:
-            return self.columns
-        return Columns.of_sources(self.values(), self.recorded)
+        """All of it as columns again, for the cache to keep. When no file came or went, the
+        columns are copied and the files made since written over them: making a Source of each
+        of 180,000 files to save them took three seconds at the close of a session."""
+        columns, made = self.columns, self._made
+        if not made and not self._recorded:
+            return columns
+        if any(source is None or path not in columns.rows for path, source in made.items()):
+            return Columns.of_sources(self.values(), self.recorded)
+        values = {name: list(column) for name, column in columns.values.items()}
+        recorded = list(columns.recorded)
+        for path, source in made.items():
+            row = columns.rows[path]
+            for name in SCALARS:
+                values[name][row] = getattr(source, name)
+        for path, when in self._recorded.items():
+            recorded[columns.rows[path]] = when
+        return Columns(columns.paths, recorded, values)
 
 
 class InOrder(Sequence[Source]):
