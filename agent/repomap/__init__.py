@@ -340,7 +340,6 @@ class RepoMap:
                 s.full_tokens = s.size
         if uncounted:
             self.cache.save_full_tokens(uncounted)
-            self._unsaved = True  # so that the next start need not count them again
 
     def symbol(self, name: str, lines: int = 0) -> Symbol:
         """Where `name` is defined, and used: all uses counted, and the lines of at least the

@@ -69,7 +69,8 @@ class Lister:
     watcher: Watcher = field(default_factory=Watcher)
     _last: tuple[Path, Sequence[FileStat], bool] | None = None  # root, its listing, whether through git
     _at: dict[str, int] | None = None  # path -> its place in the last listing, made when needed
-    _started: tuple[Path, subprocess.Popen[bytes] | None] | None = None  # see start
+    _started: tuple[Path, GitLook] | None = None  # see start
+    view: GitView | None = None  # what git said at the last listing through it (see git_state)
     # A first listing from what git says changed since `state` (see resume): root, state, the
     # question asked of git, and what the listing was before (made when needed).
     _resumed: tuple[Path, GitState, GitLook, Callable[[], list[FileStat]]] | None = None
@@ -89,7 +90,7 @@ class Lister:
         for folder in _folders(known):
             self.watcher.watch(f"{base}/{folder}")
         self.watcher.changes()  # what changed before git lists is in its listing
-        self._started = (root, _start_git(root))
+        self._started = (root, GitLook(root))
 
     def resume(self, root: Path, state: GitState, look: GitLook, listed: Callable[[], list[FileStat]]) -> None:
         """Begin the first listing of `root` as the one the caller listed when git said `state`:
@@ -100,12 +101,13 @@ class Lister:
         self._resumed = (root, state, look, listed)
 
     def git_state(self, root: Path, cached: Iterable[str], digest: Callable[[str], str | None]) -> GitState | None:
-        """What git says of `root` now, for the cache holding `cached` files (see gitstate.state_of);
-        None outside git."""
-        if self._last is None or self._last[0] != root or not self._last[2]:
+        """What git said of `root` at the last look, for the cache holding `cached` files (see
+        gitstate.state_of); None outside git. Any look serves, however old: a file is vouched
+        for only where its digest is the blob git named then, and the next process compares
+        git's index as it is with the one kept."""
+        if self._last is None or self._last[0] != root or not self._last[2] or self.view is None:
             return None
-        view = GitLook(root).view()
-        return None if view is None else state_of(view, cached, digest)
+        return state_of(self.view, cached, digest)
 
     def list(self, root: Path) -> Sequence[FileStat]:
         """The candidate files under `root`, sorted by path."""
@@ -117,7 +119,7 @@ class Lister:
         self._settled()
         started, self._started = self._started, None
         if started is not None and started[0] != root:
-            _stop(started[1])
+            started[1].stop()
             started = None
         self._check_filesystem(root)
         # Read first: what changes from now on is seen next time (after start(), kept for then).
@@ -134,7 +136,8 @@ class Lister:
             if self.touched is not None:
                 return self._patched(last, self.touched)
         base = str(root)
-        names = _git_files(root, started[1] if started is not None else _start_git(root))
+        self.view = (started[1] if started is not None else GitLook(root)).view()
+        names = _git_files(root, self.view)
         if names is None:
             entries = self._walk(base)
         else:
@@ -159,7 +162,7 @@ class Lister:
 
     def close(self) -> None:
         if self._started is not None:
-            _stop(self._started[1])
+            self._started[1].stop()
         if self._resumed is not None:
             self._resumed[2].stop()
         self._stop.set()  # a watching thread ends at its next folder; nothing waits for it
@@ -176,6 +179,7 @@ class Lister:
         self.unchanged = not self.touched
         self.directories_changed = False
         self._keep((root, _Later(listed), True))
+        self.view = view
         self._unwatched = (root, view)
         return self.touched
 
@@ -201,6 +205,7 @@ class Lister:
         again = GitLook(root).view()
         if again is not None and self.watcher.working:
             self._caught = changed_since(GitState(view.tracked, tuple(view.modified | view.untracked)), again)
+            self.view = again
 
     def _settled(self) -> None:
         """Wait for the watching begun by a resumed listing; without its answer, look at everything."""
@@ -368,37 +373,15 @@ def _ignored_in_git(base: str, paths: list[str]) -> set[str] | None:
     return set(done.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""}
 
 
-def _start_git(root: Path) -> subprocess.Popen[bytes] | None:
-    """git listing tracked and untracked-but-not-ignored files under `root` (see _git_files)."""
-    try:
-        return subprocess.Popen(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    except OSError:
+def _git_files(root: Path, view: GitView | None) -> list[str] | None:
+    """The files git lists under `root` (tracked, and untracked but not ignored), or None when
+    `root` is not in a git work tree."""
+    if view is None:
         return None
-
-
-def _git_files(root: Path, git: subprocess.Popen[bytes] | None) -> list[str] | None:
-    """What `git` (see _start_git) lists, or None when `root` is not in a git work tree."""
-    if git is None:
-        return None
-    try:
-        out = git.communicate(timeout=60)[0]
-    except subprocess.TimeoutExpired:
-        _stop(git)
-        return None
-    if git.returncode != 0:
-        return None
-    # ls-files lists a file twice while a merge is in progress; keep each once.
-    names = sorted({n for n in out.decode("utf-8", "surrogateescape").split("\0") if n})
+    names = sorted(set(_paths_of(view)))  # the index holds a file thrice while a merge is in conflict
     if not names and "." in (_ignored_in_git(str(root), ["."]) or ()):
         return None  # a tree git ignores (an unpacked archive, say) is walked like one outside git
     return names
-
-
-def _stop(git: subprocess.Popen[bytes] | None) -> None:
-    if git is not None:
-        git.kill()
-        git.communicate()
 
 
 def _folders(names: Iterable[str]) -> set[str]:

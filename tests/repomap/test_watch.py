@@ -139,9 +139,9 @@ def test_a_file_made_while_git_lists_at_start_is_seen_at_the_next_look(tmp_path)
     make_tree(root, git=True)
     lister = Lister()
     lister.start(root, known=FILES)
-    git = lister._started[1]
-    assert git is not None
-    git.wait()  # git has listed: what is made now is not in its listing
+    look = lister._started[1]
+    for git in look.processes.values():
+        git.wait()  # git has listed: what is made now is not in its listing
     late = root / "pkg/core/late.py"
     late.write_text("def late():\n    pass\n")
     assert "pkg/core/late.py" not in paths(lister, root)
