@@ -129,6 +129,17 @@ class TagCache:
         self.generation = now
         return recorded
 
+    def load_full_tokens(self, sources: Iterable[Source]) -> None:
+        """Fill in the whole-text counts the database holds for these very contents."""
+        wanted = {s.path: s for s in sources}
+        if not wanted:
+            return
+        for path, digest, tokens in self._query(
+                f"SELECT path, digest, full_tokens FROM files WHERE path IN ({', '.join('?' * len(wanted))})",
+                tuple(wanted)):
+            if tokens is not None and digest == wanted[path].digest:
+                wanted[path].full_tokens = tokens
+
     def save_full_tokens(self, sources: Iterable[Source]) -> None:
         self._write("UPDATE files SET full_tokens = ? WHERE path = ? AND digest = ?",
                     [(s.full_tokens, s.path, s.digest) for s in sources])
