@@ -377,7 +377,6 @@ class Index:
         spread = scipy.sparse.csr_matrix((self.weight / out[self.src], self.src, rows), shape=(n, n))
         return spread, out == 0
 
-
     def mentioned(self, text: str) -> np.ndarray:
         """1 for files whose path or name the text names, or that define an identifier it names."""
         return np.maximum(self.named_files(text), self.named_definers(text))
@@ -607,12 +606,6 @@ def _deleted(array: np.ndarray, at: np.ndarray) -> np.ndarray:
     if not len(at):
         return array
     return np.concatenate(np.split(array, np.column_stack((at, at + 1)).ravel())[::2])
-
-
-def _summed(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One edge per (from, to) pair, its weights summed, ordered by (to, from) (see Index._walk);
-    edges summing to nothing dropped."""
-    return _kept(*_pairs(frm, to, w, n), n)
 
 
 def _pairs(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
