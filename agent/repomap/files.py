@@ -145,9 +145,7 @@ class Lister:
             for folder in _folders(names):
                 self.watcher.watch(f"{base}/{folder}")
             entries = _stat_all(base, names)
-        found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries
-                 # Symlinks are skipped: they either duplicate a file or lead out of the tree (or loop).
-                 if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES and _nameable(name)]
+        found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries if _candidate(name, st)]
         found.sort(key=lambda f: f.path)
         self._keep((root, found, names is not None))
         return found
@@ -335,10 +333,15 @@ def _stat_of(base: str, rel: str) -> FileStat | None:
         st = os.lstat(f"{base.rstrip('/')}/{rel}")
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES or _skipped_by_suffix(rel.rpartition("/")[2]) \
-            or not _nameable(rel):
+    if _skipped_by_suffix(rel.rpartition("/")[2]) or not _candidate(rel, st):
         return None
     return FileStat(rel, st.st_size, st.st_mtime_ns)
+
+
+def _candidate(name: str, st: os.stat_result) -> bool:
+    """Whether a listed file (its name already past _skipped_by_suffix) can be in the map. Symlinks
+    are not: they either duplicate a file or lead out of the tree (or loop)."""
+    return stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES and _nameable(name)
 
 
 class _Later(Sequence[FileStat]):
