@@ -311,8 +311,8 @@ def _looked(base: str, changed: set[str], view: GitView) -> dict[str, FileStat |
     entries: set[str] | None = None
     touched: dict[str, FileStat | None] = {}
     for rel in changed:
-        listed = rel in view.untracked
-        if not listed:
+        listed = rel in view.untracked or rel in view.modified  # modified: tracked
+        if not listed:  # git's whole index read only for a file it does not name now
             if entries is None:
                 entries = set(_paths_of(view))
             listed = rel in entries
