@@ -32,10 +32,10 @@ SCHEMA_VERSION = "19"  # bumped whenever Source changes shape: every file is rea
 # Bumped whenever the pickled Snapshot or Index changes shape or order, or what the index keeps
 # per path (the ranking's file factors): only the index is built again.
 INDEX_VERSION = "8"
-# Up to this many heads or bodies are looked up by path, so many a query (SQLite allows 999
+# Up to this many rows (heads, bodies, counts) are looked up by path, so many a query (SQLite allows 999
 # parameters); beyond, one scan of the table is quicker.
-BLOBS_BY_PATH = 2000
-BLOBS_A_QUERY = 500
+ROWS_BY_PATH = 2000
+ROWS_A_QUERY = 500
 FILL_CHUNK = 1000  # files whose heads and bodies are in memory at once while an index is built
 
 
@@ -79,7 +79,7 @@ class TagCache:
     def load_heads(self, sources: Iterable[Source]) -> None:
         """Fill in the definitions and signatures of the sources that lack them."""
         wanted = {s.path: s for s in sources if not s.has_head}
-        for path, head in self._blobs("head", list(wanted)):
+        for path, head in self._by_path("head", list(wanted)):
             source = wanted.get(path)
             if source is not None:
                 source.defs, source.signatures = marshal.loads(head)
@@ -88,7 +88,7 @@ class TagCache:
     def load_bodies(self, sources: Iterable[Source]) -> None:
         """Fill in the refs and words of the sources that lack them."""
         wanted = {s.path: s for s in sources if not s.has_body}
-        for path, body in self._blobs("body", list(wanted)):
+        for path, body in self._by_path("body", list(wanted)):
             source = wanted.get(path)
             if source is not None:
                 source.refs, source.words = marshal.loads(body)
@@ -105,25 +105,25 @@ class TagCache:
             for s in loaded:
                 s.release()
 
-    def _blobs(self, column: str, paths: list[str]) -> list[tuple[str, bytes]]:
-        """(path, column) of these paths, and maybe of others when there are many of them."""
-        if len(paths) > BLOBS_BY_PATH:
-            return self._query(f"SELECT path, {column} FROM files")
-        return [row for at in range(0, len(paths), BLOBS_A_QUERY) for row in self._query(
-            f"SELECT path, {column} FROM files WHERE path IN ({', '.join('?' * len(paths[at:at + BLOBS_A_QUERY]))})",
-            tuple(paths[at:at + BLOBS_A_QUERY]))]
+    def _by_path(self, columns: str, paths: list[str]) -> list[tuple]:
+        """(path, *columns) of these paths, and maybe of others when there are many of them."""
+        if len(paths) > ROWS_BY_PATH:
+            return self._query(f"SELECT path, {columns} FROM files")
+        return [row for at in range(0, len(paths), ROWS_A_QUERY) for row in self._query(
+            f"SELECT path, {columns} FROM files WHERE path IN ({', '.join('?' * len(paths[at:at + ROWS_A_QUERY]))})",
+            tuple(paths[at:at + ROWS_A_QUERY]))]
 
     def save(self, sources: Iterable[Source], deleted: Iterable[str] = ()) -> int:
         """Saves the sources as recorded now; returns that time."""
-        now = time.time_ns()
+        recorded = time.time_ns()
         rows = []
         for s in sources:
-            rows.append((s.path, now, *(getattr(s, name) for name in SCALARS), *s.blobs()))
+            rows.append((s.path, recorded, *(getattr(s, name) for name in SCALARS), *s.blobs()))
             s.packed = None
         self._write(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * (len(SCALARS) + 4))})", rows)
         self._write("DELETE FROM files WHERE path = ?", [(p,) for p in deleted])
         self._write("UPDATE meta SET value = value + 1 WHERE key = 'generation'", [()])
-        recorded, now = now, self._generation()
+        now = self._generation()
         born, _, count = self.generation.rpartition(".")
         self.foreign = self.foreign or now != f"{born}.{int(count) + 1}"
         self.generation = now
@@ -132,13 +132,10 @@ class TagCache:
     def load_full_tokens(self, sources: Iterable[Source]) -> None:
         """Fill in the whole-text counts the database holds for these very contents."""
         wanted = {s.path: s for s in sources}
-        if not wanted:
-            return
-        for path, digest, tokens in self._query(
-                f"SELECT path, digest, full_tokens FROM files WHERE path IN ({', '.join('?' * len(wanted))})",
-                tuple(wanted)):
-            if tokens is not None and digest == wanted[path].digest:
-                wanted[path].full_tokens = tokens
+        for path, digest, tokens in self._by_path("digest, full_tokens", list(wanted)):
+            source = wanted.get(path)
+            if source is not None and tokens is not None and digest == source.digest:
+                source.full_tokens = tokens
 
     def save_full_tokens(self, sources: Iterable[Source]) -> None:
         self._write("UPDATE files SET full_tokens = ? WHERE path = ? AND digest = ?",
