@@ -219,8 +219,9 @@ class RepoMap:
         if parsed is not None and self.paths and not deleted:
             at = self._places()
             if all((s.path in at) != bool(s.skipped) for s in parsed):
-                places = [at[s.path] for s in parsed if not s.skipped]
-                for tier, costs in self._costs([s.path for s in parsed if not s.skipped]).items():
+                edited = [s.path for s in parsed if not s.skipped]
+                places = [at[path] for path in edited]
+                for tier, costs in self._costs(edited).items():
                     self.tier_costs[tier][places] = costs
                 return False
         self._at = None

@@ -120,7 +120,7 @@ class Cached(MutableMapping[str, Source]):
     def mapped(self) -> list[str]:
         """The paths of the files in the map (not skipped), sorted; no Source made for it."""
         made = self._made
-        paths = [path for path, skipped in zip(self.columns.paths, self.columns.values["skipped"]) if skipped is None]
+        paths = [self.columns.paths[row] for row in self.columns.mapped()]
         if not made:
             return paths  # the columns' rows are in path order
         paths = [path for path in paths if path not in made]
