@@ -486,15 +486,19 @@ class IndexBuilder:
             raise ValueError("the sources of an index are the files taken in, each once")
         number = np.empty(n, dtype=np.int32)  # by the order taken: the file's number
         number[taken] = np.arange(n, dtype=np.int32)
+        # Viewed, not copied; each let go once used, the postings' before the edges are made:
+        # together they were a fifth of a 180,000-file build's peak.
         buffers = {name: np.frombuffer(buffer, dtype=np.int32) for name, buffer in self.buffers.items()}
-        sizes = {name: np.frombuffer(size, dtype=np.int32) for name, size in self.sizes.items()}
-        terms, starts, files, counts, lengths = self._postings(buffers, sizes["terms"], taken)
-        definers = self._definers(buffers["defined"], np.repeat(number, sizes["defined"]))
-        ref_by = np.repeat(number, sizes["refs"])
-        references = np.bincount(ref_by, weights=buffers["uses"], minlength=n)
-        src, dst, weight = _linked(ref_by, buffers["refs"], list(self.name_ids), buffers["uses"], definers, n)
-        del ref_by, buffers
         self.buffers = {name: array("i") for name in self.buffers}
+        sizes = {name: np.frombuffer(size, dtype=np.int32) for name, size in self.sizes.items()}
+        terms, starts, files, counts, lengths = self._postings(buffers.pop("terms"), buffers.pop("counts"),
+                                                               sizes["terms"], taken)
+        definers = self._definers(buffers.pop("defined"), np.repeat(number, sizes["defined"]))
+        ref_by = np.repeat(number, sizes["refs"])
+        uses = buffers.pop("uses")
+        references = np.bincount(ref_by, weights=uses, minlength=n)
+        src, dst, weight = _linked(ref_by, buffers.pop("refs"), list(self.name_ids), uses, definers, n)
+        del ref_by, uses
         return Index(
             paths=[s.path for s in sources], definers=Packed.of(definers),
             # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
@@ -505,13 +509,14 @@ class IndexBuilder:
             **_per_path(sources),
         )
 
-    def _postings(self, buffers: dict[str, np.ndarray], held: np.ndarray, taken: np.ndarray
+    def _postings(self, rows: np.ndarray, word_counts: np.ndarray, held: np.ndarray, taken: np.ndarray
                   ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Terms, row starts, files and counts of the postings, rows by term and files ascending
-        within a row; and the words of each file. Each posting is put in its place a run of
+        within a row; and the words of each file. `rows`: the term of each word of each file,
+        `held` words a file, in the order taken; `word_counts`: how often each occurs. Each posting is put in its place a run of
         files at a time, in their order: sorting them all at once took 140 MB of indices, and
         twice that of copies, on a tree of 100,000 files."""
-        n, rows = len(taken), buffers["terms"]
+        n = len(taken)
         per_row = np.bincount(rows, minlength=len(self.term_ids))
         starts = np.concatenate(([0], np.cumsum(per_row)))
         files, counts = np.empty(int(starts[-1]), dtype=np.int32), np.empty(int(starts[-1]), dtype=np.int32)
@@ -523,7 +528,7 @@ class IndexBuilder:
             numbers = np.arange(first, min(first + run, n), dtype=np.int32)
             blocks = [(int(ends[t] - held[t]), int(ends[t])) for t in taken[numbers]]
             at = np.concatenate([rows[a:b] for a, b in blocks])
-            many = np.concatenate([buffers["counts"][a:b] for a, b in blocks])
+            many = np.concatenate([word_counts[a:b] for a, b in blocks])
             by = np.repeat(numbers, [b - a for a, b in blocks])
             lengths[numbers] = np.bincount(by - first, weights=many, minlength=len(numbers))
             order = np.argsort(at, kind="stable")  # files ascending within each row, as they come
@@ -574,18 +579,25 @@ def _linked(by: np.ndarray, ref_names: np.ndarray, names_by_number: list[str], u
     for at in range(0, max(len(ref_names), 1), run):
         k = linked[ref_names[at:at + run]]
         keep = k >= 0
-        k, frm, w = k[keep], by[at:at + run][keep], uses[at:at + run][keep].astype(np.float64)
-        # One edge per (reference, definer): repeat each reference once per definer of its name.
-        fan = target_count[k]
-        ref_of = np.repeat(np.arange(len(k)), fan)
-        offset = np.arange(len(ref_of)) - np.repeat(np.cumsum(fan) - fan, fan)
-        to = targets[target_start[k][ref_of] + offset]
-        frm, w = frm[ref_of], (np.sqrt(w) * factor[k])[ref_of]
-        own = frm != to
-        run_keys, run_weights = _pairs(frm[own], to[own], w[own], n)
+        run_keys, run_weights = _fanned(k[keep], by[at:at + run][keep], uses[at:at + run][keep], targets,
+                                        target_start, target_count, factor, n)
         keys.append(run_keys)
         weights.append(run_weights)
     return _kept(*_summed_keys(np.concatenate(keys), np.concatenate(weights)), n)  # runs may share a pair
+
+
+def _fanned(k: np.ndarray, frm: np.ndarray, uses: np.ndarray, targets: np.ndarray, target_start: np.ndarray,
+            target_count: np.ndarray, factor: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keyed edges (see _pairs) of references from files `frm` to the linked names `k`, each
+    used `uses` times: one edge per (reference, definer). Its own function, so that what it
+    makes on the way is let go before the runs are joined."""
+    fan = target_count[k]  # each reference repeated once per definer of its name
+    ref_of = np.repeat(np.arange(len(k)), fan)
+    offset = np.arange(len(ref_of)) - np.repeat(np.cumsum(fan) - fan, fan)
+    to = targets[target_start[k][ref_of] + offset]
+    frm, w = frm[ref_of], (np.sqrt(uses.astype(np.float64)) * factor[k])[ref_of]
+    own = frm != to
+    return _pairs(frm[own], to[own], w[own], n)
 
 
 def _inserted(array: np.ndarray, at: np.ndarray, values: np.ndarray) -> np.ndarray:
