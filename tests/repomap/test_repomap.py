@@ -594,10 +594,11 @@ def postings(index: Index) -> dict[str, list[tuple[str, int]]]:
 
 def assert_same_ranking(patched: Index, built: Index) -> None:
     assert patched.paths == built.paths and patched.definers == built.definers
-    edges = lambda ix: {(a, b): w for a, b, w in zip(ix.src.tolist(), ix.dst.tolist(), ix.weight.tolist())}  # noqa: E731
+    edges = lambda ix: {(a, b): w for a, b, w in zip(*(part.tolist() for part in ix.edges()))}  # noqa: E731
     assert edges(patched) == pytest.approx(edges(built))
     # In the order PageRank's matrix is built in: by the file referred to, then the one referring.
-    keys = patched.dst.astype(np.int64) * len(patched.paths) + patched.src
+    src, dst, _ = patched.edges()
+    keys = dst.astype(np.int64) * len(patched.paths) + src
     assert np.all(np.diff(keys) > 0)
     assert postings(patched) == postings(built)
     assert patched.tag_count == built.tag_count
@@ -664,10 +665,16 @@ def test_files_taken_in_any_order_build_the_same_index(tmp_path, monkeypatch):
     assert np.array_equal(shuffled.lengths, built.lengths) and np.array_equal(shuffled.definitions, built.definitions)
 
 
-def test_edits_turn_after_turn_rank_as_an_index_built_afresh(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fold_at", [None, 3], ids=["patched", "folded"])
+def test_edits_turn_after_turn_rank_as_an_index_built_afresh(tmp_path, monkeypatch, fold_at):
     """Each edit's words are kept beside the postings until they hold OVERLAY_FILES files, then
-    taken into them; files that come are numbered after the postings took in the overlay."""
+    taken into them; files that come are numbered after the postings took in the overlay. The
+    edges of the files whose edges changed are kept beside the others (Index.patch), folded in
+    past `fold_at` of them, and when files come."""
     monkeypatch.setattr(rank, "OVERLAY_FILES", 2)  # what a 100,000-file tree reaches after 500 edits
+    if fold_at is not None:  # what a 100,000-file tree reaches after many edits
+        monkeypatch.setattr(rank, "FOLD_MIN_EDGES", fold_at)
+        monkeypatch.setattr(rank, "FOLD_SHARE", 10**9)
     root = tmp_path / "repo"
     make_repo(root, linked_modules())
     repo_map = new_map(root, tmp_path)
@@ -677,6 +684,7 @@ def test_edits_turn_after_turn_rank_as_an_index_built_afresh(tmp_path, monkeypat
              {"app/mod_05.py": "def step_5(x):\n    return run(x)\n"},  # the overlay's own file again
              {"app/mod_07.py": "def seventh():\n    return 7\n"},  # past OVERLAY_FILES: taken in
              {"app/mod_08.py": "def step_8(x):\n    return x\n", "app/b_new.py": "def newcomer():\n    pass\n"}]
+    patches = []
     for edits in turns:
         write_files(root, edits)
         assert repo_map.refresh()
@@ -684,6 +692,13 @@ def test_edits_turn_after_turn_rank_as_an_index_built_afresh(tmp_path, monkeypat
         repo_map.cache.load_heads(repo_map.ordered)
         assert_same_ranking(repo_map.index, Index.build(repo_map.ordered))
         assert len(repo_map.index.overlay) <= 2
+        patches.append(None if repo_map.index.patch is None else len(repo_map.index.patch[0]))
+    # Kept turn after turn (the first edit changes the definers of `run`, so the edges of every
+    # file using it), or folded in past the limit.
+    if fold_at is None:
+        assert None not in patches and patches[0] > 100
+    else:
+        assert None in patches and all(size is None or size <= fold_at for size in patches)
     repo_map.close()
 
 
