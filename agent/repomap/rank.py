@@ -229,10 +229,9 @@ class Index:
         must have been emptied first (see updated: then nothing refers to them); those that came
         start empty, to be filled in by updated."""
         if self.patch is not None:  # numbered anew, the edges take in the patch first
-            assert self.rewired is not None
-            edges = _merged((self.src, self.dst, self.weight), ~self.rewired[self.src], self.patch, len(self.paths))
-            return dataclasses.replace(self, src=edges[0], dst=edges[1], weight=edges[2], rewired=None,
-                                       patch=None).renumbered(sources)
+            src, dst, weight = self.edges()
+            return dataclasses.replace(self, src=src, dst=dst, weight=weight, rewired=None, patch=None
+                                       ).renumbered(sources)
         if self.overlay:  # numbered anew, the postings take in the overlay first
             assert self.stale is not None
             terms, starts, files, counts = self._patched_postings(self.overlay, self.stale)
@@ -271,8 +270,7 @@ class Index:
             return rewired, fresh
         again = np.zeros(n, dtype=bool)
         again[files] = True
-        kept = ~again[self.patch[0]]
-        return rewired, _merged(tuple(a[kept] for a in self.patch), np.ones(int(kept.sum()), dtype=bool), fresh, n)
+        return rewired, _merged(self.patch, ~again[self.patch[0]], fresh, n)
 
     def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every edge: from, to and weight, ordered by to, then from (as a build makes them)."""
