@@ -28,6 +28,8 @@ VENDORED_DIRS = frozenset({
 WALK_SKIP_DIRS = VENDORED_DIRS | {"__pycache__", "build", "dist", "target", "out"}
 # Beyond this a file is data or generated, not code a person reads.
 MAX_FILE_BYTES = 1_000_000
+# Up to this many files to look at in a new process, git's index is searched for each (see _looked).
+LOOKED_UP = 20
 # Filesystems keep mtimes at coarse granularity; a file or directory changed within this much of
 # being read may keep the same mtime, so it is not trusted to tell.
 RACY_NS = 2_000_000_000
@@ -309,16 +311,28 @@ def _restat(base: str, changes: set[str], known: Container[str], git: bool) -> d
 
 def _looked(base: str, changed: set[str], view: GitView) -> dict[str, FileStat | None]:
     """What the `changed` files (relative to `base`) are now, git's `view` telling which it lists."""
-    entries: set[str] | None = None
+    # Each looked for in git's index (see GitView.tracks) while they are few; past that, the
+    # index read whole (a checkout names thousands).
+    entries: Container[str] | None = None if len(changed) > LOOKED_UP else _Tracked(view)
     touched: dict[str, FileStat | None] = {}
     for rel in changed:
         listed = rel in view.untracked or rel in view.modified  # modified: tracked
-        if not listed:  # git's whole index read only for a file it does not name now
+        if not listed:
             if entries is None:
                 entries = set(_paths_of(view))
             listed = rel in entries
         touched[rel] = _stat_of(base, rel) if listed and not _vendored(rel) else None
     return touched
+
+
+@dataclass(frozen=True)
+class _Tracked(Container[str]):
+    """The paths git's index holds, each looked up on its own."""
+
+    view: GitView
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.view.tracks(path)
 
 
 def _paths_of(view: GitView) -> Iterator[str]:

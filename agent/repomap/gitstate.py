@@ -33,6 +33,11 @@ class GitView:
     modified: frozenset[str]
     untracked: frozenset[str]
 
+    def tracks(self, path: str) -> bool:
+        """Whether the index holds `path`: looked for in its listing, which is quicker for a few
+        paths than reading the 10^5 entries of a large tree (see entries)."""
+        return self.tracked.find(b"\t" + path.encode("utf-8", "surrogateescape") + b"\0") >= 0
+
     def entries(self) -> dict[str, bytes]:
         """Path -> its index entry (mode, blob and stage)."""
         found: dict[str, bytes] = {}

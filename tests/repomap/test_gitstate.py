@@ -6,7 +6,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from agent.repomap import RepoMap
+import pytest
+
+from agent.repomap import RepoMap, files
+from agent.repomap.gitstate import GitLook
 from tests.conftest import make_repo, write_files
 
 FILES = {f"pkg/mod_{i}.py": f"def step_{i}(x):\n    return x + {i}\n" for i in range(8)} | {
@@ -118,4 +121,30 @@ def test_a_tree_that_left_git_is_listed_whole(tmp_path):
     second = new_map(root, tmp_path)
     assert second.lister.touched is None  # git could not say: every file was looked at
     assert second.stats.parsed == 1 and defined(second, "pkg/mod_0.py") == ["outside"]
+    second.close()
+
+
+def test_git_is_asked_of_whole_paths(tmp_path):
+    root = repo(tmp_path)
+    write_files(root, {"pkg/naïve name.py": "X = 1\n"})
+    git(root, "add", "-A")
+    view = GitLook(root).view()
+    assert view is not None
+    assert view.tracks("pkg/mod_1.py") and view.tracks("README.md") and view.tracks("pkg/naïve name.py")
+    assert not any(view.tracks(path) for path in ("pkg/mod_1", "kg/mod_1.py", "pkg", "mod_1.py", "EADME.md"))
+
+
+@pytest.mark.parametrize("count", [3, files.LOOKED_UP + 5], ids=["each-looked-up", "index-read-whole"])
+def test_files_untracked_when_saved_and_gone_or_ignored_since_leave_the_map(tmp_path, count):
+    root = repo(tmp_path)
+    write_files(root, {f"pkg/extra_{k}.py": f"def extra_{k}():\n    pass\n" for k in range(count)})
+    saved_map(root, tmp_path)
+    for k in range(0, count, 2):
+        (root / f"pkg/extra_{k}.py").unlink()
+    (root / ".git/info/exclude").write_text("".join(f"pkg/extra_{k}.py\n" for k in range(1, count, 2)))
+    (root / "pkg/mod_0.py").write_text("def kept():\n    pass\n")
+    git(root, "add", "pkg/mod_0.py")  # staged: git no longer names it as modified, nor did it then
+    second = new_map(root, tmp_path)
+    assert not any(path.startswith("pkg/extra_") for path in second.paths)
+    assert defined(second, "pkg/mod_0.py") == ["kept"] and second.stats.parsed == 1
     second.close()
