@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 # The Source fields kept as columns, read on every start.
 SCALARS = ("size", "mtime_ns", "digest", "skipped", "language", "signature_tokens", "name_tokens",
            "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
+# Those the planner reads of every file, each turn (see Columns.numbers).
+NUMBERS = ("signature_tokens", "name_tokens", "path_tokens", "listing_tokens", "folder_tokens", "full_tokens")
 
 
 @dataclass
@@ -54,7 +57,20 @@ class Columns:
 
     @cached_property
     def rows(self) -> dict[str, int]:
-        return {path: row for row, path in enumerate(self.paths)}
+        return dict(zip(self.paths, range(len(self.paths))))
+
+    @cached_property
+    def numbers(self) -> dict[str, np.ndarray]:
+        """The integer scalars as arrays, None (a count not made yet) as -1. Kept in the snapshot
+        (see __getstate__): made from the lists, they took a tenth of a warm start."""
+        import numpy as np
+
+        return {name: np.array([-1 if v is None else v for v in self.values[name]], dtype=np.int64)
+                for name in NUMBERS}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Its fields and the arrays; not `rows`, quicker made again than read."""
+        return {"paths": self.paths, "recorded": self.recorded, "values": self.values, "numbers": self.numbers}
 
     def source(self, row: int) -> Source:
         """The Source of a row, without its head or body (the cache loads them on demand)."""
@@ -145,13 +161,12 @@ class Cached(MutableMapping[str, Source]):
         import numpy as np
 
         rows = self.columns.rows
-        at = [rows.get(path, -1) for path in paths]
+        at = np.fromiter(map(rows.get, paths, repeat(-1)), dtype=np.int64, count=len(paths))
         if len(paths) * 8 < len(rows):  # a few (the files of an edit): each looked up
             found = [np.array([-1 if row < 0 or (v := self.columns.values[name][row]) is None else v for row in at],
                               dtype=np.int64) for name in names]
-        else:  # most: whole columns at once
-            found = [np.array([-1 if v is None else v for v in self.columns.values[name]] or [0], dtype=np.int64)[at]
-                     for name in names]
+        else:  # most: whole columns at once, -1 past the last row standing for a file not cached
+            found = [np.append(self.columns.numbers[name], -1)[at] for name in names]
         if self._made:  # read again or come since the columns were made: few
             for k, path in enumerate(paths):
                 source = self._made.get(path)
