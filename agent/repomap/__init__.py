@@ -211,8 +211,9 @@ class RepoMap:
     def _save_snapshot(self, columns: Columns, index: Index) -> None:
         # The index's paths made the very strings of the columns', so that they are saved once
         # and read once (two lists of 180,000 strings took 40 ms of a warm start).
-        rows = columns.rows
-        index.paths[:] = [columns.paths[rows[path]] for path in index.paths]
+        shared = [columns.paths[row] for row in columns.mapped()]
+        if shared == index.paths:  # always, but for a map whose files are being read
+            index.paths[:] = shared
         git = self.lister.git_state(self.root, columns.paths, dict(zip(columns.paths, columns.values["digest"])).get)
         self.cache.save_snapshot(columns, index, git)
 
