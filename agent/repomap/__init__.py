@@ -420,7 +420,8 @@ class RepoMap:
 
             import agent.repomap.rank  # noqa: F401
             batch: list[Source] = []
-            for source in parsed:
+            for f, source in zip(stale, parsed, strict=True):
+                source.path = f.path  # the listing's string, not a copy of it from the worker
                 batch.append(counted(source))
                 if len(batch) == SAVE_BATCH:
                     yield batch
