@@ -136,8 +136,11 @@ class RepoMap:
         if self.index is not None and len(stale) + len(deleted) <= PATCH_MAX_FILES:
             previous = {p: self.sources[p] for p in [*(f.path for f in stale), *deleted] if p in self.sources}
             self.cache.load_heads(previous.values())  # what they defined, before the cache forgets it
-        # An index to build rather than patch takes in each file as it is parsed.
-        builder = self._builder() if previous is None and (stale or deleted or self.index is None) else None
+        # An index to build rather than patch takes in each file as it is parsed, when all are
+        # (a cold build: they come in the order they are numbered in, see IndexBuilder); else
+        # all from the cache, in that order.
+        cold = previous is None and not self.sources
+        builder = self._builder() if cold and stale else None
         parsed: list[Source] = []
         for batch in self._read(stale):  # saved as they come: meanwhile the workers parse on
             self.sources.record((s.path for s in batch), self.cache.save(batch))
@@ -263,7 +266,7 @@ class RepoMap:
         builder = builder or self._builder()
         for source in self.cache.filled([s for s in self.ordered if s.path not in builder]):
             builder.add(source)
-        index = builder.finish(self.ordered)
+        index = builder.finish(self.paths, columns.languages(self.paths))
         if save:
             self._save_snapshot(columns, index)
         self._unsaved = not save

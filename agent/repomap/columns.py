@@ -72,6 +72,10 @@ class Columns:
         """Its fields and the arrays; not `rows`, quicker made again than read."""
         return {"paths": self.paths, "recorded": self.recorded, "values": self.values, "numbers": self.numbers}
 
+    def languages(self, paths: Iterable[str]) -> list[str | None]:
+        rows, languages = self.rows, self.values["language"]
+        return [languages[rows[path]] for path in paths]
+
     def source(self, row: int) -> Source:
         """The Source of a row, without its head or body (the cache loads them on demand)."""
         return Source(self.paths[row], **{name: self.values[name][row] for name in SCALARS},

@@ -30,8 +30,8 @@ MAX_DEFINERS = 12
 # An edge that weighs less is none: the least a real one weighs is 0.1 / MAX_DEFINERS.
 DUST = 1e-9
 DAMPING = 0.85
-LINK_RUN = 1 << 20  # references turned into edges at once (see _linked)
-POSTINGS_RUN = 1 << 21  # postings put in place at once, about (see IndexBuilder._postings)
+LINK_RUN = 1 << 18  # references turned into edges at once (see _linked)
+CHUNK_POSTINGS = 1 << 20  # postings a chunk of IndexBuilder's buffers holds, about
 # Up to this many files read again, their words are kept beside the postings (Index.overlay); past
 # it, the postings take them in: each query term then looks through no more than these.
 OVERLAY_FILES = 500
@@ -171,7 +171,7 @@ class Index:
         builder = IndexBuilder()
         for s in sources:
             builder.add(s)
-        return builder.finish(sources)
+        return builder.finish([s.path for s in sources], [s.language for s in sources])
 
     @property
     def tag_count(self) -> int:
@@ -237,7 +237,7 @@ class Index:
             terms, starts, files, counts = self._patched_postings(self.overlay, self.stale)
             return dataclasses.replace(self, terms=terms, starts=starts, files=files, counts=counts, overlay={},
                                        stale=None).renumbered(sources)
-        fields = _per_path(sources)
+        fields = _per_path([s.path for s in sources], [s.language for s in sources])
         position = {s.path: i for i, s in enumerate(sources)}
         moved = np.array([position.get(path, -1) for path in self.paths], dtype=np.int64)
         kept = moved >= 0
@@ -261,9 +261,7 @@ class Index:
         renamed = _renamed(sources, changed)
         files = sorted({*changed, *(f for f in referrers if not renamed.isdisjoint(sources[f].refs))})
         used = set(chain.from_iterable(sources[f].refs for f in files))
-        frm, to, weight = _edges(files, [sources[f].refs for f in files],
-                                 {name: definers[name] for name in used if name in definers}, n)
-        fresh = (frm.astype(np.int32), to.astype(np.int32), weight)
+        fresh = _edges(files, [sources[f].refs for f in files], {name: definers[name] for name in used if name in definers}, n)
         rewired = np.zeros(n, dtype=bool) if self.rewired is None else self.rewired.copy()
         rewired[files] = True
         if self.patch is None:
@@ -492,11 +490,16 @@ def _spread(src: np.ndarray, dst: np.ndarray, weight: np.ndarray, n: int) -> tup
 
 
 class IndexBuilder:
-    """An Index built a file at a time, in any order: what ranking needs of each file is appended
-    to a few flat buffers of 32-bit numbers, so the file's own dictionaries can be let go at once
-    (those of 100,000 files would not fit in memory together) and a cold build takes each file in
-    as the parsing workers send it. Arrays of each file's own, and their copies joined to sort,
-    took 1.6 GB at the peak of a 180,000-file build; the buffers are sorted a run at a time."""
+    """An Index built a file at a time: what ranking needs of each file is appended to a few flat
+    buffers of 32-bit numbers, so the file's own dictionaries can be let go at once (those of
+    100,000 files would not fit in memory together) and a cold build takes each file in as the
+    parsing workers send it. The buffers are sealed into chunks as they fill, and the postings
+    are put in place a chunk at a time, each let go once placed: Arrays of each file's own, and
+    their copies joined to sort, took 1.6 GB at the peak of a 180,000-file build; the buffers
+    whole beside the postings made from them, a tenth of a gigabyte more than needed.
+
+    Files are best taken in the order they are numbered in (see finish): then the postings of
+    each term come in that order; taken in another, each term's are sorted at the end."""
 
     def __init__(self) -> None:
         # Each distinct term and name numbered once: a new key gets the next number.
@@ -505,9 +508,13 @@ class IndexBuilder:
         self.name_ids: defaultdict[str, int] = defaultdict()
         self.name_ids.default_factory = self.name_ids.__len__
         self.taken: dict[str, int] = {}  # path -> its place in the order files were taken in
-        # Of all files, one after another: the terms of each and their counts, the names it
-        # refers to and its uses of each, the names it defines (each once).
+        # Of the files taken since the last chunk was sealed, one after another: the terms of
+        # each and their counts, the names it refers to and its uses of each, the names it
+        # defines (each once).
         self.buffers = {name: array("i") for name in ("terms", "counts", "refs", "uses", "defined")}
+        # Sealed: the buffers of the files taken before, and how many files each holds.
+        self.chunks: list[tuple[int, dict[str, np.ndarray]]] = []
+        self._sealed = 0  # files in the chunks
         # Of each file: how many terms, references and names defined it adds to them, and its definitions.
         self.sizes = {name: array("i") for name in ("terms", "refs", "defined", "definitions")}
 
@@ -527,111 +534,126 @@ class IndexBuilder:
         for name, size in (("terms", len(s.words)), ("refs", len(s.refs)), ("defined", len(defined)),
                            ("definitions", len(s.defs))):
             sizes[name].append(size)
+        if len(buffers["terms"]) >= CHUNK_POSTINGS:
+            self._seal()
+
+    def _seal(self) -> None:
+        self.chunks.append((len(self.taken) - self._sealed,
+                            {name: np.frombuffer(buffer, dtype=np.int32) for name, buffer in self.buffers.items()}))
+        self._sealed = len(self.taken)
+        self.buffers = {name: array("i") for name in self.buffers}
 
     def __contains__(self, path: str) -> bool:
         return path in self.taken
 
-    def finish(self, sources: Sequence[Source]) -> Index:
-        """The index of `sources`: the files taken in, each once, in the order to number them."""
-        n = len(sources)
-        taken = np.fromiter((self.taken[s.path] for s in sources), dtype=np.int64, count=n)
+    def finish(self, paths: Sequence[str], languages: Sequence[str | None]) -> Index:
+        """The index of the files taken in, each once, numbered in the order of `paths` (each
+        file's language beside it)."""
+        n = len(paths)
+        taken = np.fromiter((self.taken[path] for path in paths), dtype=np.int64, count=n)
         if n != len(self.taken):
-            raise ValueError("the sources of an index are the files taken in, each once")
+            raise ValueError("the files of an index are the files taken in, each once")
+        per_path = _per_path(paths, languages)  # first, while the least else is held
         number = np.empty(n, dtype=np.int32)  # by the order taken: the file's number
         number[taken] = np.arange(n, dtype=np.int32)
-        # Viewed, not copied; each let go once used, the postings' before the edges are made:
-        # together they were a fifth of a 180,000-file build's peak.
-        buffers = {name: np.frombuffer(buffer, dtype=np.int32) for name, buffer in self.buffers.items()}
-        self.buffers = {name: array("i") for name in self.buffers}
+        self._seal()
+        chunks, self.chunks = self.chunks, []
         sizes = {name: np.frombuffer(size, dtype=np.int32) for name, size in self.sizes.items()}
-        terms, starts, files, counts, lengths = self._postings(buffers.pop("terms"), buffers.pop("counts"),
-                                                               sizes["terms"], taken)
-        definers = self._definers(buffers.pop("defined"), np.repeat(number, sizes["defined"]))
+        # Each chunk's postings let go once placed; what the edges need joined (a tenth as much).
+        terms, starts, files, counts, lengths = self._postings(chunks, sizes["terms"], number)
+        buffers = {name: np.concatenate([chunk.pop(name) for _, chunk in chunks]) for name in ("refs", "uses", "defined")}
+        del chunks
+        definers = _grouped(buffers.pop("defined"), np.repeat(number, sizes["defined"]), len(self.name_ids))
         ref_by = np.repeat(number, sizes["refs"])
         uses = buffers.pop("uses")
         references = np.bincount(ref_by, weights=uses, minlength=n)
-        src, dst, weight = _linked(ref_by, buffers.pop("refs"), list(self.name_ids), uses, definers, n)
+        names = list(self.name_ids)
+        private = np.fromiter((name.startswith("_") for name in names), dtype=bool, count=len(names))
+        src, dst, weight = _linked(ref_by, buffers.pop("refs"), uses, *definers, private, n)
         del ref_by, uses
         return Index(
-            paths=[s.path for s in sources], definers=Packed.of(definers),
+            paths=list(paths), definers=Packed.of_groups(names, *definers),
             # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
             # and is read at every start, so its size is time.
-            src=src.astype(np.int32), dst=dst.astype(np.int32), weight=weight,
+            src=src, dst=dst, weight=weight,
             terms=terms, starts=starts, files=files, counts=counts, lengths=lengths,
             definitions=sizes["definitions"][taken].copy(), references=references.astype(np.int32),
-            **_per_path(sources),
+            **per_path,
         )
 
-    def _postings(self, rows: np.ndarray, word_counts: np.ndarray, held: np.ndarray, taken: np.ndarray
+    def _postings(self, chunks: list[tuple[int, dict[str, np.ndarray]]], held: np.ndarray, number: np.ndarray
                   ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Terms, row starts, files and counts of the postings, rows by term and files ascending
-        within a row; and the words of each file. `rows`: the term of each word of each file,
-        `held` words a file, in the order taken; `word_counts`: how often each occurs. Each posting is put in its place a run of
-        files at a time, in their order: sorting them all at once took 140 MB of indices, and
-        twice that of copies, on a tree of 100,000 files."""
-        n = len(taken)
-        per_row = np.bincount(rows, minlength=len(self.term_ids))
+        within a row; and the words of each file. `chunks` hold the term (`terms`) of each word of
+        each file and its count (`counts`) for so many files, `held` words a file, files in the order taken;
+        `number`: each taken file's number. A chunk's postings are placed after those of the
+        chunks before, each in its row, and let go."""
+        n = len(number)
+        per_row = np.zeros(len(self.term_ids), dtype=np.int64)
+        for _, chunk in chunks:
+            per_row += np.bincount(chunk["terms"], minlength=len(per_row))
         starts = np.concatenate(([0], np.cumsum(per_row)))
         files, counts = np.empty(int(starts[-1]), dtype=np.int32), np.empty(int(starts[-1]), dtype=np.int32)
         lengths = np.zeros(n)
-        ends = np.cumsum(held, dtype=np.int64)
         slot = starts[:-1].copy()  # where each row's next posting goes
-        run = max(1, n * POSTINGS_RUN // max(len(rows), 1))
-        for first in range(0, n, run):
-            numbers = np.arange(first, min(first + run, n), dtype=np.int32)
-            blocks = [(int(ends[t] - held[t]), int(ends[t])) for t in taken[numbers]]
-            at = np.concatenate([rows[a:b] for a, b in blocks])
-            many = np.concatenate([word_counts[a:b] for a, b in blocks])
-            by = np.repeat(numbers, [b - a for a, b in blocks])
-            lengths[numbers] = np.bincount(by - first, weights=many, minlength=len(numbers))
-            order = np.argsort(at, kind="stable")  # files ascending within each row, as they come
-            at = at[order]
+        first = 0  # the first file (in the order taken) of the chunk
+        for held_files, chunk in chunks:
+            rows, many = chunk.pop("terms"), chunk.pop("counts")
+            last = first + held_files
+            local = np.repeat(np.arange(last - first, dtype=np.int32), held[first:last])
+            lengths[number[first:last]] = np.bincount(local, weights=many, minlength=last - first)
+            order = np.argsort(rows, kind="stable")  # the files as taken within each row
+            at = rows[order]
+            del rows
             places = slot[at] + np.arange(len(at)) - np.searchsorted(at, at)  # after those of the row before
-            files[places], counts[places] = by[order], many[order]
+            files[places], counts[places] = number[first:last][local[order]], many[order]
             slot += np.bincount(at, minlength=len(slot))
+            first = last
+        if np.any(np.diff(number) < 0):  # taken out of order: each row's files sorted
+            order = np.lexsort((files, np.repeat(np.arange(len(per_row), dtype=np.int32), per_row)))
+            files, counts = files[order], counts[order]
         self.term_ids.default_factory = None  # a plain mapping from now on
         return self.term_ids, starts, files, counts, lengths
 
-    def _definers(self, defined: np.ndarray, by: np.ndarray) -> dict[str, list[int]]:
-        """Name -> the files defining it, ascending."""
-        order = np.lexsort((by, defined))
-        defined, by = defined[order], by[order]
-        cuts = np.flatnonzero(np.diff(defined)) + 1
-        names = list(self.name_ids)
-        return {names[group[0]]: files.tolist()
-                for group, files in zip(np.split(defined, cuts), np.split(by, cuts), strict=True) if len(group)}
+def _grouped(keys: np.ndarray, values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Key k's values are values[starts[k]:starts[k + 1]], ascending (keys 0 to count - 1)."""
+    order = np.lexsort((values, keys))
+    return np.concatenate(([0], np.cumsum(np.bincount(keys, minlength=count)))), values[order]
 
 
 def _edges(files: Sequence[int], refs: Sequence[dict[str, int]], definers: dict[str, list[int]],
            n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each of `files`, with its `refs`, -> the files defining what it refers to, weighted."""
-    used = list(chain.from_iterable(refs))
+    names = list(definers)
+    number = {name: k for k, name in enumerate(names)}
+    starts = np.concatenate(([0], np.cumsum([len(definers[name]) for name in names]))).astype(np.int64)
+    targets = np.fromiter(chain.from_iterable(definers.values()), dtype=np.int64, count=int(starts[-1]))
+    private = np.array([name.startswith("_") for name in names], dtype=bool)
+    used = np.fromiter(map(number.get, chain.from_iterable(refs), repeat(-1)), dtype=np.int64,
+                       count=sum(map(len, refs)))
     uses = np.fromiter(chain.from_iterable(r.values() for r in refs), dtype=np.float64, count=len(used))
     by = np.repeat(np.asarray(files, dtype=np.int64), [len(r) for r in refs])
-    return _linked(by, np.arange(len(used)), used, uses, definers, n)
+    known = used >= 0  # names nothing defines
+    return _linked(by[known], used[known], uses[known], starts, targets, private, n)
 
 
-def _linked(by: np.ndarray, ref_names: np.ndarray, names_by_number: list[str], uses: np.ndarray,
-            definers: dict[str, list[int]], n: int, run: int = LINK_RUN) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edges from files `by` that refer (`uses` times) to the names numbered `ref_names` (see
-    names_by_number) -> the files defining them, weighted; built with numpy, as there are 10^5
-    references and more."""
-    names = [name for name, targets in definers.items() if len(targets) <= MAX_DEFINERS]
-    link = {name: k for k, name in enumerate(names)}
-    target_count = np.array([len(definers[name]) for name in names], dtype=np.int64)
-    target_start = np.concatenate(([0], np.cumsum(target_count)))
-    targets = np.fromiter(chain.from_iterable(definers[name] for name in names), dtype=np.int64,
-                          count=int(target_start[-1]))
+def _linked(by: np.ndarray, ref_names: np.ndarray, uses: np.ndarray, target_start: np.ndarray,
+            targets: np.ndarray, private: np.ndarray, n: int, run: int = LINK_RUN
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges from files `by` that refer (`uses` times) to the names numbered `ref_names` -> the
+    files defining them (name k's: targets[target_start[k]:target_start[k + 1]]), weighted; built
+    with numpy, as there are 10^5 references and more. `private`: whether each name is (_x)."""
+    target_count = np.diff(target_start)
+    linkable = (target_count > 0) & (target_count <= MAX_DEFINERS)
     # Many uses count, with diminishing returns; a name with few definers says more; a private
     # name (_x) little.
-    factor = np.array([0.1 if name.startswith("_") else 1.0 for name in names]) / np.maximum(target_count, 1)
-    linked = np.fromiter(map(link.get, names_by_number, repeat(-1)), dtype=np.int64, count=len(names_by_number))
+    factor = np.where(private, 0.1, 1.0) / np.maximum(target_count, 1)
     # A run of references at a time: one edge per (reference, definer) takes five arrays of
     # 64-bit numbers, which for the 10^7 references of a 100,000-file tree at once took 0.8 GB.
     keys, weights = [], []
     for at in range(0, max(len(ref_names), 1), run):
-        k = linked[ref_names[at:at + run]]
-        keep = k >= 0
+        k = ref_names[at:at + run]
+        keep = linkable[k]
         run_keys, run_weights = _fanned(k[keep], by[at:at + run][keep], uses[at:at + run][keep], targets,
                                         target_start, target_count, factor, n)
         keys.append(run_keys)
@@ -702,21 +724,22 @@ def _summed_keys(keys: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _kept(keys: np.ndarray, weight: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """From, to and weight of the keyed edges that weigh something."""
+    """From, to (32-bit file numbers) and weight of the keyed edges that weigh something."""
     keep = weight > DUST
-    return keys[keep] % n, keys[keep] // n, weight[keep]
+    keys = keys[keep]
+    return (keys % n).astype(np.int32), (keys // n).astype(np.int32), weight[keep]
 
 
-def _per_path(sources: list[Source]) -> dict[str, Any]:
+def _per_path(paths: Sequence[str], languages: Sequence[str | None]) -> dict[str, Any]:
     """The fields of an Index that follow from the paths alone (and which are source files)."""
     by_name: dict[str, list[int]] = {}
-    for i, s in enumerate(sources):
-        by_name.setdefault(s.path.rpartition("/")[2], []).append(i)
+    for i, path in enumerate(paths):
+        by_name.setdefault(path.rpartition("/")[2], []).append(i)
     return dict(
-        modules=Packed.of(_modules(sources)),
-        path_order=np.argsort(np.argsort(np.array([s.path for s in sources], dtype=object), kind="stable")),
-        factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(s.path) else
-                         DOC_FILE_FACTOR if DOC_FILE.search(s.path) else 1.0 for s in sources]),
+        modules=Packed.of(_modules(paths, languages)),
+        path_order=np.argsort(np.argsort(np.array(paths, dtype=object), kind="stable")),
+        factor=np.array([TEST_FILE_FACTOR if TEST_FILE.search(path) else
+                         DOC_FILE_FACTOR if DOC_FILE.search(path) else 1.0 for path in paths]),
         by_name=Packed.of(by_name),
     )
 
@@ -770,12 +793,12 @@ def _terms_of(text: str) -> set[str]:
     return {t for ident in IDENTIFIER.findall(text) for t in terms(ident) if t not in STOP_WORDS}
 
 
-def _modules(sources: list[Source]) -> dict[str, list[int]]:
+def _modules(paths: Sequence[str], languages: Sequence[str | None]) -> dict[str, list[int]]:
     """Module names as dotted paths would give them: a/b/c.py and a/b/c/__init__.py as a/b/c, b/c.
     A package's name names its modules too: `sphinx.ext.napoleon` points into the package, at
     napoleon/docstring.py as much as at its __init__.py. Source files only: docs and data are not
     imported (and are half of Django's files)."""
-    files = [(i, s.path) for i, s in enumerate(sources) if s.language]
+    files = [(i, path) for i, (path, language) in enumerate(zip(paths, languages, strict=True)) if language]
     packages = {path.rpartition("/")[0] for _, path in files if path.rpartition("/")[2].startswith("__init__.")}
     modules: dict[str, list[int]] = {}
     for i, path in files:

@@ -25,3 +25,13 @@ def test_an_updated_map_keeps_the_one_it_came_from():
     assert dict(updated.updated({"a": [5]})) == {"a": [5], "b": [2, 3], "c": [4]}
     renumbered = updated.renumbered(np.array([0, 10, 20, 30, 40]))
     assert dict(renumbered) == {"b": [20, 30], "c": [40]}
+
+
+def test_a_map_packed_from_groups_leaves_out_the_names_with_none():
+    names = ["zz", "é", "gone", "a", "b"]  # the groups in any order; "gone" has no numbers
+    starts = np.array([0, 3, 4, 4, 5, 7])
+    values = np.array([5, 6, 7, 4, 3, 1, 2])
+    packed = Packed.of_groups(names, starts, values)
+    assert dict(packed) == {"zz": [5, 6, 7], "é": [4], "a": [3], "b": [1, 2]} and "gone" not in packed
+    assert list(packed) == ["a", "b", "zz", "é"]  # by their UTF-8 bytes
+    assert dict(Packed.of({"x": [], "y": [1]})) == {"y": [1]}

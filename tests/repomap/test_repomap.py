@@ -646,10 +646,9 @@ def test_an_index_patched_after_an_edit_ranks_as_one_built_afresh(tmp_path, edit
     repo_map.close()
 
 
-def test_files_taken_in_any_order_build_the_same_index(tmp_path, monkeypatch):
-    """A rebuild takes in the files just parsed first, then the others; postings are put in
-    place a run of files at a time."""
-    monkeypatch.setattr(rank, "POSTINGS_RUN", 8)  # a run of a few files
+def test_files_taken_in_chunks_and_in_any_order_build_the_same_index(tmp_path, monkeypatch):
+    """Postings are put in place a chunk of files at a time, in the order the files were taken
+    in; taken out of the order they are numbered in, each term's are sorted after."""
     root = tmp_path / "repo"
     make_repo(root, linked_modules())
     repo_map = new_map(root, tmp_path)
@@ -657,12 +656,16 @@ def test_files_taken_in_any_order_build_the_same_index(tmp_path, monkeypatch):
     sources = list(repo_map.ordered)
     repo_map.cache.load_bodies(sources)
     repo_map.cache.load_heads(sources)
+    whole = Index.build(sources)  # one chunk
+    monkeypatch.setattr(rank, "CHUNK_POSTINGS", 8)  # a chunk of a few files
     builder = rank.IndexBuilder()
     for source in sources[5:] + sources[:5][::-1]:
         builder.add(source)
-    shuffled, built = builder.finish(sources), Index.build(sources)
-    assert_same_ranking(shuffled, built)  # terms numbered as they came, so rows in another order
-    assert np.array_equal(shuffled.lengths, built.lengths) and np.array_equal(shuffled.definitions, built.definitions)
+    assert len(builder.chunks) > 3
+    paths, languages = [s.path for s in sources], [s.language for s in sources]
+    for index in (Index.build(sources), builder.finish(paths, languages)):
+        assert_same_ranking(index, whole)  # terms numbered as they came, so rows in another order
+        assert np.array_equal(index.lengths, whole.lengths) and np.array_equal(index.definitions, whole.definitions)
 
 
 @pytest.mark.parametrize("fold_at", [None, 3], ids=["patched", "folded"])
@@ -784,14 +787,17 @@ def test_references_linked_a_run_at_a_time_make_the_same_edges():
     from agent.repomap.rank import _linked
 
     rng = np.random.default_rng(5)
-    n, names = 40, [f"name_{k}" for k in range(30)]
-    definers = {name: sorted(rng.choice(n, int(rng.integers(1, 4)), replace=False).tolist()) for name in names}
+    n, names = 40, 30
+    counts = rng.integers(0, 4, names)  # definers of each name (none: nothing defines it)
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    targets = np.concatenate([np.sort(rng.choice(n, c, replace=False)) for c in counts])
+    private = rng.random(names) < 0.3
     by = np.sort(rng.integers(0, n, 500))
-    ref_names = rng.integers(0, len(names), 500)
+    ref_names = rng.integers(0, names, 500)
     uses = rng.integers(1, 5, 500).astype(np.float64)
-    whole = _linked(by, ref_names, names, uses, definers, n)
+    whole = _linked(by, ref_names, uses, starts, targets, private, n)
     assert len(whole[0]) > 50
     for run in (1, 7, 64, 499):
-        parts = _linked(by, ref_names, names, uses, definers, n, run=run)
+        parts = _linked(by, ref_names, uses, starts, targets, private, n, run=run)
         assert np.array_equal(parts[0], whole[0]) and np.array_equal(parts[1], whole[1])
         assert np.allclose(parts[2], whole[2])
