@@ -22,6 +22,7 @@ from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.columns import Cached, Columns, InOrder
 from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.gitstate import GitLook
+from agent.repomap.memory import give_back_freed_arrays
 from agent.repomap.render import (
     FULL_CANDIDATES,
     PLANNED_TIERS,
@@ -85,6 +86,7 @@ class Symbol:
 class RepoMap:
     def __init__(self, root: Path, cache_dir: Path | None = None, workers: int | None = None,
                  secret_files: Sequence[str] = DEFAULT_SECRET_FILES) -> None:
+        give_back_freed_arrays()
         self.root = root.resolve()
         self.secret_files = tuple(secret_files)  # named in the map, their text never shown
         self.cache = TagCache(database_path(self.root, cache_dir or default_cache_dir()))
