@@ -658,7 +658,9 @@ def _linked(by: np.ndarray, ref_names: np.ndarray, uses: np.ndarray, target_star
                                         target_start, target_count, factor, n)
         keys.append(run_keys)
         weights.append(run_weights)
-    return _kept(*_summed_keys(np.concatenate(keys), np.concatenate(weights)), n)  # runs may share a pair
+    joined_keys, joined_weights = np.concatenate(keys), np.concatenate(weights)
+    del keys, weights  # the runs, not held twice
+    return _kept(*_summed_keys(joined_keys, joined_weights), n)  # runs may share a pair
 
 
 def _fanned(k: np.ndarray, frm: np.ndarray, uses: np.ndarray, targets: np.ndarray, target_start: np.ndarray,
@@ -718,9 +720,14 @@ def _pairs(frm: np.ndarray, to: np.ndarray, w: np.ndarray, n: int) -> tuple[np.n
 
 
 def _summed_keys(keys: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each key once, ascending, with the weights given it summed."""
-    unique, inverse = np.unique(keys, return_inverse=True)
-    return unique, np.bincount(inverse, weights=w, minlength=len(unique)).astype(np.float64)  # int64 when empty
+    """Each key once, ascending, with the weights given it summed. Sorted stably, which finds
+    the runs of sorted keys that _linked joins, and summed over each key's run: np.unique's
+    inverse took two more arrays of the keys' size."""
+    order = np.argsort(keys, kind="stable")
+    keys, w = keys[order], w[order].astype(np.float64)
+    del order
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else np.zeros(0, dtype=np.int64)
+    return keys[starts], np.add.reduceat(w, starts) if len(starts) else w
 
 
 def _kept(keys: np.ndarray, weight: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
