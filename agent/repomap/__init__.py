@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from agent.model.tokens import count_tokens, encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.columns import Cached, Columns, InOrder
 from agent.repomap.files import RACY_NS, FileStat, Lister
-from agent.repomap.gitstate import GitLook
+from agent.repomap.gitstate import GitLook, GitState
 from agent.repomap.memory import give_back_freed_arrays
 from agent.repomap.render import (
     FULL_CANDIDATES,
@@ -144,23 +145,35 @@ class RepoMap:
         cold = previous is None and not self.sources
         builder = self._builder() if cold and stale else None
         parsed: list[Source] = []
+        # Of a cold build, the files as the columns hold them, no Source kept: those of a
+        # 180,000-file tree took 150 MB.
+        rows: list[tuple] = []
+        read: list[str] = []
         for batch in self._read(stale):  # saved as they come: meanwhile the workers parse on
-            self.sources.record((s.path for s in batch), self.cache.save(batch))
+            recorded = self.cache.save(batch)
             for source in batch:
                 if builder is not None and not source.skipped:
                     builder.add(source)
                 source.release()  # the cache has it now
-            parsed.extend(batch)
+                read.append(source.path)
+            if cold:
+                rows.extend(Columns.row(s, recorded) for s in batch)
+            else:
+                self.sources.record((s.path for s in batch), recorded)
+                parsed.extend(batch)
+        if cold:
+            self.sources = Cached(Columns.of_rows(rows))
+            del rows
         for path in deleted:
             del self.sources[path]
         for source in parsed:
             self.sources[source.path] = source
-        changed = bool(parsed or deleted) or self.index is None
+        changed = bool(read or deleted) or self.index is None
         stats = changed or first
         if deleted:
             self.cache.save((), deleted)
         if self._loaded:
-            fresh = {s.path for s in parsed}
+            fresh = set(read)
             self.recent = [p for p in self.recent if p in self.sources and p not in fresh] + sorted(fresh)
         self._loaded = True
         if changed:
@@ -176,7 +189,7 @@ class RepoMap:
             assert self.index is not None
             self.stats = Stats(files=len(self.paths), skipped=len(self.sources) - len(self.paths),
                                tags=self.index.tag_count)
-        self.stats.parsed = len(parsed)
+        self.stats.parsed = len(read)
         self.stats.cache_hits = len(self.sources) - len(stale)
         self.stats.seconds = time.perf_counter() - started
         self.stats.cache_rebuilt = self.cache.rebuilt
@@ -213,14 +226,16 @@ class RepoMap:
     def _listing(self) -> list[FileStat]:
         return [FileStat(*stat) for stat in self.sources.stats()]
 
-    def _save_snapshot(self, columns: Columns, index: Index) -> None:
+    def _save_snapshot(self, columns: Columns, index: Index, git: GitState | None) -> None:
         # The index's paths made the very strings of the columns', so that they are saved once
         # and read once (two lists of 180,000 strings took 40 ms of a warm start).
         shared = [columns.paths[row] for row in columns.mapped()]
         if shared == index.paths:  # always, but for a map whose files are being read
             index.paths[:] = shared
-        git = self.lister.git_state(self.root, columns.paths, dict(zip(columns.paths, columns.values["digest"])).get)
         self.cache.save_snapshot(columns, index, git)
+
+    def _git_state(self, columns: Columns) -> GitState | None:
+        return self.lister.git_state(self.root, columns.paths, dict(zip(columns.paths, columns.values["digest"])).get)
 
     def _order(self, parsed: Sequence[Source] | None = None, deleted: Sequence[str] = ()) -> bool:
         """Put the mapped files in path order; True when files came into the map or left it.
@@ -265,12 +280,13 @@ class RepoMap:
             self._unsaved = True  # its columns may be older
             return saved.index
         del saved
+        git = self._git_state(columns) if save else None  # before the build, whose memory is the most
         builder = builder or self._builder()
-        for source in self.cache.filled([s for s in self.ordered if s.path not in builder]):
+        for source in self.cache.filled([self.sources[path] for path in self.paths if path not in builder]):
             builder.add(source)
         index = builder.finish(self.paths, columns.languages(self.paths))
         if save:
-            self._save_snapshot(columns, index)
+            self._save_snapshot(columns, index, git)
         self._unsaved = not save
         return index
 
@@ -385,7 +401,8 @@ class RepoMap:
 
     def close(self) -> None:
         if self._unsaved and self.index is not None:  # the index is always that of self.paths
-            self._save_snapshot(self.sources.as_columns(), self.index)
+            columns = self.sources.as_columns()
+            self._save_snapshot(columns, self.index, self._git_state(columns))
             self._unsaved = False
         self.cache.close()
         self.lister.close()
@@ -427,6 +444,7 @@ class RepoMap:
             batch: list[Source] = []
             for f, source in zip(stale, parsed, strict=True):
                 source.path = f.path  # the listing's string, not a copy of it from the worker
+                source.language = source.language and sys.intern(source.language)  # one "python", not 10^5
                 batch.append(counted(source))
                 if len(batch) == SAVE_BATCH:
                     yield batch

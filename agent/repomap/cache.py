@@ -118,7 +118,7 @@ class TagCache:
         recorded = time.time_ns()
         rows = []
         for s in sources:
-            rows.append((s.path, recorded, *(getattr(s, name) for name in SCALARS), *s.blobs()))
+            rows.append((*Columns.row(s, recorded), *s.blobs()))
             s.packed = None
         self._write(f"INSERT OR REPLACE INTO files VALUES ({', '.join('?' * (len(SCALARS) + 4))})", rows)
         self._write("DELETE FROM files WHERE path = ?", [(p,) for p in deleted])

@@ -53,7 +53,12 @@ class Columns:
 
     @classmethod
     def of_sources(cls, sources: Iterable[Source], recorded: Callable[[str], int]) -> Columns:
-        return cls.of_rows([(s.path, recorded(s.path), *(getattr(s, name) for name in SCALARS)) for s in sources])
+        return cls.of_rows([cls.row(s, recorded(s.path)) for s in sources])
+
+    @staticmethod
+    def row(source: Source, recorded: int) -> tuple:
+        """A file's row: its path, when it was recorded and its SCALARS."""
+        return (source.path, recorded, *(getattr(source, name) for name in SCALARS))
 
     @cached_property
     def rows(self) -> dict[str, int]:
