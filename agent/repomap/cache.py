@@ -249,7 +249,8 @@ def _pack(value: Any, file: BinaryIO) -> None:
     buffers: list[pickle.PickleBuffer] = []
     data = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     raws = [buffer.raw() for buffer in buffers]
-    file.write(struct.pack("<Q", len(data)) + data + struct.pack(f"<Q{len(raws)}Q", len(raws), *(r.nbytes for r in raws)))
+    for part in (struct.pack("<Q", len(data)), data, struct.pack(f"<Q{len(raws)}Q", len(raws), *(r.nbytes for r in raws))):
+        file.write(part)  # each on its own: joined, the pickle (50 MB of a big tree's) was copied
     at = file.tell()
     for raw in raws:
         file.write(b"\0" * (-at % ALIGN))

@@ -724,7 +724,7 @@ def _summed_keys(keys: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarra
     the runs of sorted keys that _linked joins, and summed over each key's run: np.unique's
     inverse took two more arrays of the keys' size."""
     order = np.argsort(keys, kind="stable")
-    keys, w = keys[order], w[order].astype(np.float64)
+    keys, w = keys[order], w[order].astype(np.float64, copy=False)
     del order
     starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else np.zeros(0, dtype=np.int64)
     return keys[starts], np.add.reduceat(w, starts) if len(starts) else w
@@ -733,8 +733,9 @@ def _summed_keys(keys: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _kept(keys: np.ndarray, weight: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """From, to (32-bit file numbers) and weight of the keyed edges that weigh something."""
     keep = weight > DUST
-    keys = keys[keep]
-    return (keys % n).astype(np.int32), (keys // n).astype(np.int32), weight[keep]
+    if not keep.all():  # a build's weigh something, all of them: not copied
+        keys, weight = keys[keep], weight[keep]
+    return (keys % n).astype(np.int32), (keys // n).astype(np.int32), weight
 
 
 def _per_path(paths: Sequence[str], languages: Sequence[str | None]) -> dict[str, Any]:
