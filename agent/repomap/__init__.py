@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 from agent.model.tokens import count_tokens, encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
@@ -282,7 +282,7 @@ class RepoMap:
         del saved
         git = self._git_state(columns) if save else None  # before the build, whose memory is the most
         builder = builder or self._builder()
-        for source in self.cache.filled([self.sources[path] for path in self.paths if path not in builder]):
+        for source in self.cache.filled(InOrder([path for path in self.paths if path not in builder], self.sources.detached)):
             builder.add(source)
         index = builder.finish(self.paths, columns.languages(self.paths))
         if save:
@@ -303,16 +303,16 @@ class RepoMap:
         paths = self.paths
         sources: Sequence[Source] = self.ordered
         if index.paths != paths:  # files came or went: empty those that went, in the old numbering
-            now = dict(zip(paths, self.ordered))
+            now = self._places()
             if not all(p in previous for p in index.paths if p not in now):
                 return None
-            sources = [now.get(p) or _nothing(p) for p in index.paths]
+            sources = InOrder(index.paths, _Mapped(self.sources, now))
         patched = self._updated(index, sources, changed)
         if patched is None or patched.paths == paths:
             return patched
         # Then number the files as the map does now, and fill in those that came.
         came = [p for p in paths if p not in index.position]
-        patched = patched.renumbered(self.ordered)
+        patched = patched.renumbered(paths, [self.sources.value(p, "language") for p in paths])
         return self._updated(patched, self.ordered, {patched.position[p]: _nothing(p) for p in came})
 
     def _updated(self, index: Index, sources: list[Source], changed: dict[int, Source]) -> Index | None:
@@ -465,6 +465,22 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+class _Mapped(Mapping[str, Source]):
+    """The map's files (`places`: path -> place), and as _nothing any other (one that went)."""
+
+    def __init__(self, sources: Cached, places: dict[str, int]) -> None:
+        self.sources, self.places = sources, places
+
+    def __getitem__(self, path: str) -> Source:
+        return self.sources[path] if path in self.places else _nothing(path)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.places)
+
+    def __len__(self) -> int:
+        return len(self.places)
 
 
 def _nothing(path: str) -> Source:

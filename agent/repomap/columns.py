@@ -142,6 +142,12 @@ class Cached(MutableMapping[str, Source]):
     def __len__(self) -> int:
         return self._count
 
+    @property
+    def detached(self) -> Mapping[str, Source]:
+        """This mapping, but for a Source not made yet, which is made afresh at each read and
+        not kept: for reading every file once (a rebuild), as 180,000 Sources kept took 150 MB."""
+        return _Detached(self)
+
     def mapped(self) -> list[str]:
         """The paths of the files in the map (not skipped), sorted; no Source made for it."""
         made = self._made
@@ -214,6 +220,27 @@ class Cached(MutableMapping[str, Source]):
         for path, when in self._recorded.items():
             recorded[columns.rows[path]] = when
         return Columns(columns.paths, recorded, values)
+
+
+class _Detached(Mapping[str, Source]):
+    """See Cached.detached."""
+
+    def __init__(self, cached: Cached) -> None:
+        self.cached = cached
+
+    def __getitem__(self, path: str) -> Source:
+        made = self.cached._made.get(path, self)
+        if made is None:
+            raise KeyError(path)
+        if made is self:
+            return self.cached.columns.source(self.cached.columns.rows[path])
+        return made  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cached)
+
+    def __len__(self) -> int:
+        return len(self.cached)
 
 
 class InOrder(Sequence[Source]):

@@ -224,30 +224,30 @@ class Index:
             patched._base_walk = self._base_walk
         return patched
 
-    def renumbered(self, sources: list[Source]) -> "Index":
-        """This index over `sources`, the map's files now, when files came or went. Those that went
+    def renumbered(self, paths: Sequence[str], languages: Sequence[str | None]) -> "Index":
+        """This index over `paths` (with their languages), the map's files now, when files came or went. Those that went
         must have been emptied first (see updated: then nothing refers to them); those that came
         start empty, to be filled in by updated."""
         if self.patch is not None:  # numbered anew, the edges take in the patch first
             src, dst, weight = self.edges()
             return dataclasses.replace(self, src=src, dst=dst, weight=weight, rewired=None, patch=None
-                                       ).renumbered(sources)
+                                       ).renumbered(paths, languages)
         if self.overlay:  # numbered anew, the postings take in the overlay first
             assert self.stale is not None
             terms, starts, files, counts = self._patched_postings(self.overlay, self.stale)
             return dataclasses.replace(self, terms=terms, starts=starts, files=files, counts=counts, overlay={},
-                                       stale=None).renumbered(sources)
-        fields = _per_path([s.path for s in sources], [s.language for s in sources])
-        position = {s.path: i for i, s in enumerate(sources)}
+                                       stale=None).renumbered(paths, languages)
+        fields = _per_path(paths, languages)
+        position = dict(zip(paths, range(len(paths))))
         moved = np.array([position.get(path, -1) for path in self.paths], dtype=np.int64)
         kept = moved >= 0
         per_file = []
         for values in (self.lengths, self.definitions, self.references):
-            now = np.zeros(len(sources), dtype=values.dtype)
+            now = np.zeros(len(paths), dtype=values.dtype)
             now[moved[kept]] = values[kept]
             per_file.append(now)
         return dataclasses.replace(
-            self, paths=[s.path for s in sources], definers=self.definers.renumbered(moved),
+            self, paths=list(paths), definers=self.definers.renumbered(moved),
             src=moved[self.src].astype(np.int32), dst=moved[self.dst].astype(np.int32),
             files=moved[self.files].astype(np.int32),
             lengths=per_file[0], definitions=per_file[1], references=per_file[2], **fields)
