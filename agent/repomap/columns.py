@@ -15,7 +15,6 @@ from itertools import repeat
 from typing import (
     TYPE_CHECKING,
     Any,
-    Callable,
     Iterable,
     Iterator,
     Mapping,
@@ -50,10 +49,6 @@ class Columns:
         rows = sorted(rows)
         columns = list(zip(*rows)) if rows else [()] * (len(SCALARS) + 2)
         return cls(list(columns[0]), list(columns[1]), {name: list(column) for name, column in zip(SCALARS, columns[2:])})
-
-    @classmethod
-    def of_sources(cls, sources: Iterable[Source], recorded: Callable[[str], int]) -> Columns:
-        return cls.of_rows([cls.row(s, recorded(s.path)) for s in sources])
 
     @staticmethod
     def row(source: Source, recorded: int) -> tuple:
@@ -210,7 +205,7 @@ class Cached(MutableMapping[str, Source]):
         if not made and not self._recorded:
             return columns
         if any(source is None or path not in columns.rows for path, source in made.items()):
-            return Columns.of_sources(self.values(), self.recorded)
+            return self._joined()
         values = {name: list(column) for name, column in columns.values.items()}
         recorded = list(columns.recorded)
         for path, source in made.items():
@@ -220,6 +215,23 @@ class Cached(MutableMapping[str, Source]):
         for path, when in self._recorded.items():
             recorded[columns.rows[path]] = when
         return Columns(columns.paths, recorded, values)
+
+
+    def _joined(self) -> Columns:
+        """The columns' rows that stay and the files made since, in path order: when files came
+        or went. Column by column, as a Source made of each of 180,000 files took 150 MB."""
+        columns, made = self.columns, self._made
+        kept = [row for row, path in enumerate(columns.paths) if path not in made]
+        added = [source for source in made.values() if source is not None]
+        paths = [columns.paths[row] for row in kept] + [source.path for source in added]
+        order = sorted(range(len(paths)), key=paths.__getitem__)
+        again = self._recorded
+        recorded = ([again.get(columns.paths[row], columns.recorded[row]) for row in kept]
+                    + [self.recorded(source.path) for source in added])
+        values = {name: [column[row] for row in kept] + [getattr(source, name) for source in added]
+                  for name, column in columns.values.items()}
+        return Columns([paths[k] for k in order], [recorded[k] for k in order],
+                       {name: [column[k] for k in order] for name, column in values.items()})
 
 
 class _Detached(Mapping[str, Source]):
