@@ -199,10 +199,6 @@ class Index:
         is_changed = np.zeros(len(self.paths), dtype=bool)
         is_changed[at] = True
         rewired, patch = self._rewired(sources, changed, referrers, definers)
-        src, dst, weight = self.src, self.dst, self.weight
-        if len(patch[0]) > max(len(src) // FOLD_SHARE, FOLD_MIN_EDGES):
-            src, dst, weight = _merged((src, dst, weight), ~rewired[src], patch, len(self.paths))
-            rewired, patch = None, None
         stale = is_changed if self.stale is None else self.stale | is_changed
         overlay = {**self.overlay, **{i: dict(sources[i].words) for i in at}}
         terms, starts, files, counts = self.terms, self.starts, self.files, self.counts
@@ -214,24 +210,29 @@ class Index:
         definitions[at] = _definition_counts([sources[i] for i in at])
         references[at] = _reference_counts([sources[i] for i in at])
         patched = dataclasses.replace(
-            self, definers=definers, src=src, dst=dst, weight=weight, rewired=rewired, patch=patch,
+            self, definers=definers, rewired=rewired, patch=patch,
             terms=terms, starts=starts, files=files, counts=counts, overlay=overlay, stale=stale,
             lengths=lengths, definitions=definitions, references=references)
+        if len(patch[0]) > max(len(self.src) // FOLD_SHARE, FOLD_MIN_EDGES):
+            patched = patched._folded()
         # Made again, they took 50 ms and 20 ms of a turn.
         if "position" in self.__dict__:  # the same paths
             patched.position = self.position
-        if "_base_walk" in self.__dict__ and src is self.src:  # the same edges beneath the patch
+        if "_base_walk" in self.__dict__ and patched.src is self.src:  # the same edges beneath the patch
             patched._base_walk = self._base_walk
         return patched
 
+    def _folded(self) -> "Index":
+        """This index with the patch's edges taken in among the others."""
+        src, dst, weight = self.edges()
+        return dataclasses.replace(self, src=src, dst=dst, weight=weight, rewired=None, patch=None)
+
     def renumbered(self, paths: Sequence[str], languages: Sequence[str | None]) -> "Index":
-        """This index over `paths` (with their languages), the map's files now, when files came or went. Those that went
-        must have been emptied first (see updated: then nothing refers to them); those that came
-        start empty, to be filled in by updated."""
+        """This index over `paths` (with their languages), the map's files now, when files came
+        or went. Those that went must have been emptied first (see updated: then nothing refers to
+        them); those that came start empty, to be filled in by updated."""
         if self.patch is not None:  # numbered anew, the edges take in the patch first
-            src, dst, weight = self.edges()
-            return dataclasses.replace(self, src=src, dst=dst, weight=weight, rewired=None, patch=None
-                                       ).renumbered(paths, languages)
+            return self._folded().renumbered(paths, languages)
         if self.overlay:  # numbered anew, the postings take in the overlay first
             assert self.stale is not None
             terms, starts, files, counts = self._patched_postings(self.overlay, self.stale)
