@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from agent.model.tokens import count_tokens, encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
@@ -198,7 +198,7 @@ class RepoMap:
     @property
     def ordered(self) -> InOrder:
         """The Sources of the files in the map, in path order."""
-        return InOrder(self.paths, self.sources)
+        return InOrder(self.paths, self.sources.__getitem__)
 
     def _load(self) -> None:
         """What the cache holds: the snapshot's columns when the database is as it was when they
@@ -259,6 +259,10 @@ class RepoMap:
         path_tokens, *tokens = self.sources.numbers(["path_tokens", *PLANNED_TIERS.values()], paths)
         return {tier: tier_costs(counts, path_tokens, tier) for tier, counts in zip(PLANNED_TIERS, tokens, strict=True)}
 
+    def _languages(self) -> list[str | None]:
+        """Of the files in the map, in order; no Source made for it."""
+        return [self.sources.value(path, "language") for path in self.paths]
+
     def _places(self) -> dict[str, int]:
         if self._at is None:
             self._at = {path: i for i, path in enumerate(self.paths)}
@@ -284,7 +288,7 @@ class RepoMap:
         builder = builder or self._builder()
         for source in self.cache.filled(InOrder([path for path in self.paths if path not in builder], self.sources.detached)):
             builder.add(source)
-        index = builder.finish(self.paths, columns.languages(self.paths))
+        index = builder.finish(self.paths, self._languages())
         if save:
             self._save_snapshot(columns, index, git)
         self._unsaved = not save
@@ -306,13 +310,13 @@ class RepoMap:
             now = self._places()
             if not all(p in previous for p in index.paths if p not in now):
                 return None
-            sources = InOrder(index.paths, _Mapped(self.sources, now))
+            sources = InOrder(index.paths, lambda path: self.sources[path] if path in now else _nothing(path))
         patched = self._updated(index, sources, changed)
         if patched is None or patched.paths == paths:
             return patched
         # Then number the files as the map does now, and fill in those that came.
         came = [p for p in paths if p not in index.position]
-        patched = patched.renumbered(paths, [self.sources.value(p, "language") for p in paths])
+        patched = patched.renumbered(paths, self._languages())
         return self._updated(patched, self.ordered, {patched.position[p]: _nothing(p) for p in came})
 
     def _updated(self, index: Index, sources: list[Source], changed: dict[int, Source]) -> Index | None:
@@ -336,7 +340,7 @@ class RepoMap:
 
     def _ranked(self, order: list[int]) -> InOrder:
         paths = self.paths
-        return InOrder([paths[i] for i in order], self.sources)
+        return InOrder([paths[i] for i in order], self.sources.__getitem__)
 
     def _rank(self, task: str, focus: Sequence[str]) -> list[int]:
         """The places of the mapped files in self.ordered, best first."""
@@ -465,22 +469,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-class _Mapped(Mapping[str, Source]):
-    """The map's files (`places`: path -> place), and as _nothing any other (one that went)."""
-
-    def __init__(self, sources: Cached, places: dict[str, int]) -> None:
-        self.sources, self.places = sources, places
-
-    def __getitem__(self, path: str) -> Source:
-        return self.sources[path] if path in self.places else _nothing(path)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.places)
-
-    def __len__(self) -> int:
-        return len(self.places)
 
 
 def _nothing(path: str) -> Source:

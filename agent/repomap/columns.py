@@ -15,9 +15,9 @@ from itertools import repeat
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Iterable,
     Iterator,
-    Mapping,
     MutableMapping,
     Sequence,
     overload,
@@ -72,10 +72,6 @@ class Columns:
         """Its fields and the arrays; not `rows`, quicker made again than read."""
         return {"paths": self.paths, "recorded": self.recorded, "values": self.values, "numbers": self.numbers}
 
-    def languages(self, paths: Iterable[str]) -> list[str | None]:
-        rows, languages = self.rows, self.values["language"]
-        return [languages[rows[path]] for path in paths]
-
     def source(self, row: int) -> Source:
         """The Source of a row, without its head or body (the cache loads them on demand)."""
         return Source(self.paths[row], **{name: self.values[name][row] for name in SCALARS},
@@ -106,11 +102,21 @@ class Cached(MutableMapping[str, Source]):
         self._recorded: dict[str, int] = {}  # recorded since the columns were
 
     def __getitem__(self, path: str) -> Source:
+        return self._source(path, keep=True)
+
+    def detached(self, path: str) -> Source:
+        """As self[path], but a Source not made yet is made afresh at each call and not kept: for
+        reading every file once (a rebuild), as 180,000 Sources kept took 150 MB."""
+        return self._source(path, keep=False)
+
+    def _source(self, path: str, keep: bool) -> Source:
         made = self._made.get(path, self)
         if made is None:
             raise KeyError(path)
         if made is self:
-            made = self._made[path] = self.columns.source(self.columns.rows[path])  # KeyError when unknown
+            made = self.columns.source(self.columns.rows[path])  # KeyError when unknown
+            if keep:
+                self._made[path] = made
         return made  # type: ignore[return-value]
 
     def __contains__(self, path: object) -> bool:
@@ -136,12 +142,6 @@ class Cached(MutableMapping[str, Source]):
 
     def __len__(self) -> int:
         return self._count
-
-    @property
-    def detached(self) -> Mapping[str, Source]:
-        """This mapping, but for a Source not made yet, which is made afresh at each read and
-        not kept: for reading every file once (a rebuild), as 180,000 Sources kept took 150 MB."""
-        return _Detached(self)
 
     def mapped(self) -> list[str]:
         """The paths of the files in the map (not skipped), sorted; no Source made for it."""
@@ -216,7 +216,6 @@ class Cached(MutableMapping[str, Source]):
             recorded[columns.rows[path]] = when
         return Columns(columns.paths, recorded, values)
 
-
     def _joined(self) -> Columns:
         """The columns' rows that stay and the files made since, in path order: when files came
         or went. Column by column, as a Source made of each of 180,000 files took 150 MB."""
@@ -234,33 +233,12 @@ class Cached(MutableMapping[str, Source]):
                        {name: [column[k] for k in order] for name, column in values.items()})
 
 
-class _Detached(Mapping[str, Source]):
-    """See Cached.detached."""
-
-    def __init__(self, cached: Cached) -> None:
-        self.cached = cached
-
-    def __getitem__(self, path: str) -> Source:
-        made = self.cached._made.get(path, self)
-        if made is None:
-            raise KeyError(path)
-        if made is self:
-            return self.cached.columns.source(self.cached.columns.rows[path])
-        return made  # type: ignore[return-value]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.cached)
-
-    def __len__(self) -> int:
-        return len(self.cached)
-
-
 class InOrder(Sequence[Source]):
-    """The Sources of `paths`, in that order, made as they are read (see Cached)."""
+    """The Sources of `paths`, in that order, each got from `source` as it is read (see Cached)."""
 
-    def __init__(self, paths: list[str], sources: Mapping[str, Source]) -> None:
+    def __init__(self, paths: list[str], source: Callable[[str], Source]) -> None:
         self.paths = paths
-        self.sources = sources
+        self.source = source
 
     @overload
     def __getitem__(self, at: int) -> Source: ...
@@ -270,12 +248,11 @@ class InOrder(Sequence[Source]):
 
     def __getitem__(self, at: int | slice) -> Source | list[Source]:
         if isinstance(at, slice):
-            return [self.sources[path] for path in self.paths[at]]
-        return self.sources[self.paths[at]]
+            return [self.source(path) for path in self.paths[at]]
+        return self.source(self.paths[at])
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __iter__(self) -> Iterator[Source]:
-        sources = self.sources
-        return (sources[path] for path in self.paths)
+        return map(self.source, self.paths)

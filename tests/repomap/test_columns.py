@@ -25,6 +25,5 @@ def test_columns_again_after_files_came_went_and_were_recorded():
                                 Columns.row(source("d.py", "D.PY"), 999)])
     assert (columns.paths, columns.recorded, columns.values) == (expected.paths, expected.recorded, expected.values)
     assert Cached(columns).mapped() == ["0.py", "a.py", "b.py", "d.py"]
-    detached = cached.detached
-    assert detached["a.py"] is not detached["a.py"] and detached["b.py"] is cached["b.py"]
-    assert "a.py" not in cached._made  # read through the detached view only: not kept
+    assert cached.detached("a.py") is not cached.detached("a.py") and cached.detached("b.py") is cached["b.py"]
+    assert "a.py" not in cached._made  # read detached only: not kept
