@@ -313,26 +313,16 @@ def _looked(base: str, changed: set[str], view: GitView) -> dict[str, FileStat |
     """What the `changed` files (relative to `base`) are now, git's `view` telling which it lists."""
     # Each looked for in git's index (see GitView.tracks) while they are few; past that, the
     # index read whole (a checkout names thousands).
-    entries: Container[str] | None = None if len(changed) > LOOKED_UP else _Tracked(view)
+    lists: Callable[[str], bool] | None = view.tracks if len(changed) <= LOOKED_UP else None
     touched: dict[str, FileStat | None] = {}
     for rel in changed:
         listed = rel in view.untracked or rel in view.modified  # modified: tracked
         if not listed:
-            if entries is None:
-                entries = set(_paths_of(view))
-            listed = rel in entries
+            if lists is None:
+                lists = set(_paths_of(view)).__contains__
+            listed = lists(rel)
         touched[rel] = _stat_of(base, rel) if listed and not _vendored(rel) else None
     return touched
-
-
-@dataclass(frozen=True)
-class _Tracked(Container[str]):
-    """The paths git's index holds, each looked up on its own."""
-
-    view: GitView
-
-    def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and self.view.tracks(path)
 
 
 def _paths_of(view: GitView) -> Iterator[str]:
