@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Container, Iterable, Iterator, Sequence
 
+from agent.repomap.folders import ancestors, record
 from agent.repomap.gitstate import GitLook, GitState, GitView, changed_since, state_of
 from agent.repomap.watch import Watcher, local_filesystem
 
@@ -89,7 +90,7 @@ class Lister:
         self._check_filesystem(root)
         base = str(root)
         self.watcher.watch(base)
-        for folder in _folders(known):
+        for folder in ancestors(known):
             self.watcher.watch(f"{base}/{folder}")
         self.watcher.changes()  # what changed before git lists is in its listing
         self._started = (root, GitLook(root))
@@ -106,10 +107,12 @@ class Lister:
         """What git said of `root` at the last look, for the cache holding `cached` files (see
         gitstate.state_of); None outside git. Any look serves, however old: a file is vouched
         for only where its digest is the blob git named then, and the next process compares
-        git's index as it is with the one kept."""
+        git's index as it is with the one kept. With it, the folders as they are now, a
+        folder moved since the look being one to look into again (see folders.py)."""
         if self._last is None or self._last[0] != root or not self._last[2] or self.view is None:
             return None
-        return state_of(self.view, cached, digest)
+        view = self.view
+        return state_of(view, cached, digest, record(root, _paths_of(view), view.untracked, view.seen_ns))
 
     def list(self, root: Path) -> Sequence[FileStat]:
         """The candidate files under `root`, sorted by path."""
@@ -145,7 +148,7 @@ class Lister:
             entries = self._walk(base)
         else:
             self.watcher.watch(base)
-            for folder in _folders(names):
+            for folder in ancestors(names):
                 self.watcher.watch(f"{base}/{folder}")
             entries = _stat_all(base, names)
         found = [FileStat(name, st.st_size, st.st_mtime_ns) for name, st in entries if _candidate(name, st)]
@@ -173,7 +176,7 @@ class Lister:
     def _resumed_listing(self, root: Path, state: GitState, look: GitLook,
                          listed: Callable[[], list[FileStat]]) -> dict[str, FileStat | None] | None:
         """The files changed since `state` (self.touched), or None when git cannot tell."""
-        view = look.view()
+        view = look.view(state)
         if view is None:
             return None
         self.touched = _looked(str(root), changed_since(state, view), view)
@@ -197,7 +200,7 @@ class Lister:
         its folder was watched raises no event."""
         base = str(root).rstrip("/")
         self.watcher.watch(base)
-        for folder in _folders(_paths_of(view)):
+        for folder in ancestors(_paths_of(view)):
             if self._stop.is_set():
                 return
             self.watcher.watch(f"{base}/{folder}")
@@ -390,18 +393,6 @@ def _git_files(root: Path, view: GitView | None) -> list[str] | None:
     if not names and "." in (_ignored_in_git(str(root), ["."]) or ()):
         return None  # a tree git ignores (an unpacked archive, say) is walked like one outside git
     return names
-
-
-def _folders(names: Iterable[str]) -> set[str]:
-    """Every folder holding a listed file, and the folders above them: a file new in any of them
-    must be seen."""
-    folders: set[str] = set()
-    for name in names:
-        folder = name.rpartition("/")[0]
-        while folder and folder not in folders:
-            folders.add(folder)
-            folder = folder.rpartition("/")[0]
-    return folders
 
 
 def _stat_all(base: str, names: list[str]) -> Iterator[tuple[str, os.stat_result]]:

@@ -12,11 +12,15 @@ and at those whose blob changed in between (a checkout, a commit of edits made m
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-# Three questions asked at once, each a pass over the tree in C.
+from agent.repomap.folders import Folders, untracked_now
+
+# Three questions asked at once, each a pass over the tree in C; the last, of every folder, is
+# not asked when the folders kept since the last look tell (see folders.py).
 COMMANDS = {
     "tracked": ["git", "ls-files", "-s", "-z"],  # mode, blob, stage and path of each file in the index
     "modified": ["git", "diff-files", "--name-only", "-z", "--relative"],  # worktree differs from index
@@ -32,6 +36,7 @@ class GitView:
     tracked: bytes  # `ls-files -s -z`: "mode blob stage\tpath\0" per entry
     modified: frozenset[str]
     untracked: frozenset[str]
+    seen_ns: int = 0  # when git began to look: what changed after, it may not have seen
 
     def tracks(self, path: str) -> bool:
         """Whether the index holds `path`: looked for in its listing, which is quicker for a few
@@ -40,12 +45,7 @@ class GitView:
 
     def entries(self) -> dict[str, bytes]:
         """Path -> its index entry (mode, blob and stage)."""
-        found: dict[str, bytes] = {}
-        for entry in self.tracked.split(b"\0"):
-            head, _, path = entry.partition(b"\t")
-            if path:
-                found[path.decode("utf-8", "surrogateescape")] = head
-        return found
+        return _entries(self.tracked)
 
 
 @dataclass(frozen=True)
@@ -54,35 +54,66 @@ class GitState:
 
     tracked: bytes
     unvouched: tuple[str, ...]  # cached files git did not vouch for then
+    folders: Folders | None = None  # the untracked files then, and the folders as they were
 
 
 class GitLook:
-    """The three questions of COMMANDS, asked of `root` at once; `view()` waits for the answers."""
+    """The questions of COMMANDS, asked of `root` at once; `view()` waits for the answers. Without
+    `untracked`, the walk over every folder is left for view() to ask if it must."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, untracked: bool = True) -> None:
+        self.root = root
+        self.seen_ns = time.time_ns()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        try:
-            for name, command in COMMANDS.items():
-                self.processes[name] = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE,
-                                                        stderr=subprocess.DEVNULL)
-        except OSError:
-            self.stop()
+        self.asked: set[str] = set()  # the questions put to git
+        self.failed = False
+        self._ask([name for name in COMMANDS if untracked or name != "untracked"])
 
-    def view(self) -> GitView | None:
-        """What git said, or None when it could not say (not a work tree, git missing or failing)."""
-        if len(self.processes) < len(COMMANDS):
-            return None
-        out: dict[str, bytes] = {}
+    def view(self, since: GitState | None = None) -> GitView | None:
+        """What git said, or None when it could not say (not a work tree, git missing or failing).
+        Its untracked files, when not asked yet: from the folders kept `since`, if they tell
+        (looked at while git compares the files with its index)."""
         try:
-            for name, process in self.processes.items():
-                out[name] = process.communicate(timeout=TIMEOUT)[0]
-                if process.returncode != 0:
-                    return None
+            tracked = self._answer("tracked")
+            untracked = None
+            if tracked is not None and "untracked" not in self.processes:
+                untracked = self._untracked(since, tracked)
+                if untracked is None:
+                    self._ask(["untracked"])
+            modified = self._answer("modified")
+            if untracked is None:
+                listed = self._answer("untracked")
+                untracked = _names(listed) if listed is not None else None
         except subprocess.TimeoutExpired:
             return None
         finally:
             self.stop()
-        return GitView(out["tracked"], _names(out["modified"]), _names(out["untracked"]))
+        if tracked is None or modified is None or untracked is None:
+            return None
+        return GitView(tracked, _names(modified), untracked, self.seen_ns)
+
+    def _answer(self, name: str) -> bytes | None:
+        process = self.processes.get(name)
+        if self.failed or process is None:
+            return None
+        out = process.communicate(timeout=TIMEOUT)[0]
+        return out if process.returncode == 0 else None
+
+    def _ask(self, names: list[str]) -> None:
+        try:
+            for name in names:
+                self.processes[name] = subprocess.Popen(COMMANDS[name], cwd=self.root, stdout=subprocess.PIPE,
+                                                        stderr=subprocess.DEVNULL)
+                self.asked.add(name)
+        except OSError:
+            self.failed = True
+
+    def _untracked(self, since: GitState | None, tracked: bytes) -> frozenset[str] | None:
+        if since is None or since.folders is None:
+            return None
+        if since.tracked == tracked:
+            return untracked_now(self.root, since.folders, None, None)
+        return untracked_now(self.root, since.folders, set(_entries(since.tracked)), set(_entries(tracked)))
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -92,15 +123,17 @@ class GitLook:
         self.processes = {}
 
 
-def state_of(view: GitView, cached: Iterable[str], digest: Callable[[str], str | None]) -> GitState:
-    """The state to keep with a snapshot whose cached files are `cached`, each with `digest`."""
+def state_of(view: GitView, cached: Iterable[str], digest: Callable[[str], str | None],
+             folders: Folders | None = None) -> GitState:
+    """The state to keep with a snapshot whose cached files are `cached`, each with `digest`, and
+    the `folders` as git's look found them."""
     vouched: set[str] = set()
     for path, head in view.entries().items():
         _, blob, stage = head.decode("ascii", "replace").split(" ")
         if stage == "0" and path not in view.modified and digest(path) == blob:
             vouched.add(path)
     return GitState(view.tracked, tuple(
-        sorted({path for path in cached if path not in vouched} | view.modified | view.untracked)))
+        sorted({path for path in cached if path not in vouched} | view.modified | view.untracked)), folders)
 
 
 def changed_since(state: GitState, view: GitView) -> set[str]:
@@ -112,6 +145,16 @@ def changed_since(state: GitState, view: GitView) -> set[str]:
         changed.update(entry.partition(b"\t")[2].decode("utf-8", "surrogateescape") for entry in then ^ now)
     changed.discard("")
     return changed
+
+
+def _entries(tracked: bytes) -> dict[str, bytes]:
+    """Path -> its index entry (mode, blob and stage), of `ls-files -s -z`'s answer."""
+    found: dict[str, bytes] = {}
+    for entry in tracked.split(b"\0"):
+        head, _, path = entry.partition(b"\t")
+        if path:
+            found[path.decode("utf-8", "surrogateescape")] = head
+    return found
 
 
 def _names(out: bytes) -> frozenset[str]:
