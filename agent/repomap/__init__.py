@@ -86,9 +86,12 @@ class Symbol:
 
 class RepoMap:
     def __init__(self, root: Path, cache_dir: Path | None = None, workers: int | None = None,
-                 secret_files: Sequence[str] = DEFAULT_SECRET_FILES) -> None:
+                 secret_files: Sequence[str] = DEFAULT_SECRET_FILES, watch: bool = True) -> None:
         give_back_freed_arrays()
         self.root = root.resolve()
+        # Whether to watch the tree once a map is out, for the next turns: not for a map made
+        # once (`heron map`, a review), whose process would end while it began to.
+        self.watch = watch
         self.secret_files = tuple(secret_files)  # named in the map, their text never shown
         self.cache = TagCache(database_path(self.root, cache_dir or default_cache_dir()))
         self.workers = workers or os.cpu_count() or 1
@@ -252,11 +255,11 @@ class RepoMap:
                 return False
         self._at = None
         self.paths = self.sources.mapped()
-        self.tier_costs = self._costs(self.paths)
+        self.tier_costs = self._costs()
         return True
 
-    def _costs(self, paths: Sequence[str]) -> dict[str, np.ndarray]:
-        """The costs of these files at each planned tier."""
+    def _costs(self, paths: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """The costs of these files (None: of all in the map) at each planned tier."""
         path_tokens, *tokens = self.sources.numbers(["path_tokens", *PLANNED_TIERS.values()], paths)
         return {tier: tier_costs(counts, path_tokens, tier) for tier, counts in zip(PLANNED_TIERS, tokens, strict=True)}
 
@@ -359,7 +362,8 @@ class RepoMap:
         shown = (self.sources[path] for path, tier in planned.tiers.items() if tier in ("signatures", "names"))
         self.cache.load_heads(shown)
         rendered = write(self.root, ranked, planned)
-        self.lister.watch_later()
+        if self.watch:
+            self.lister.watch_later()
         return rendered
 
     def _count_full(self, sources: list[Source]) -> None:

@@ -19,7 +19,7 @@ def print_map(path: Path, tokens: int | None, focus: list[str], task: str, stats
     if budget <= 0:
         raise UsageError(f"--tokens {tokens}: give a positive number of tokens")
     started = time.perf_counter()
-    repo_map = RepoMap(path)
+    repo_map = RepoMap(path, watch=False)
     try:
         repo_map.refresh()
         rendered = repo_map.render(task, [_in_repo(path, f) for f in focus], budget)

@@ -64,7 +64,11 @@ def repo_map_context(root: Path, budget: int) -> Callable[[Sequence[str]], str]:
     """The repository map focused on the changed files, which ranks their callers next."""
 
     def provide(paths: Sequence[str]) -> str:
-        return RepoMap(root).render(focus=paths, budget=budget).text
+        repo_map = RepoMap(root, watch=False)
+        try:
+            return repo_map.render(focus=paths, budget=budget).text
+        finally:
+            repo_map.close()
 
     return provide
 

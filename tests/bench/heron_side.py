@@ -23,7 +23,8 @@ from edit_turn import edited
 def first_map_and_turns(tree: str, tokens: int, tasks: list[str]) -> None:
     from agent.repomap import RepoMap  # each mode loads only what it uses, as heron would
 
-    repo_map = RepoMap(Path(tree), workers=int(os.environ.get("BENCH_WORKERS", "0")) or None)
+    # One map, as `heron map` makes it, does not watch the tree for turns to come.
+    repo_map = RepoMap(Path(tree), workers=int(os.environ.get("BENCH_WORKERS", "0")) or None, watch=len(tasks) > 1)
     seconds, text, tiers = [], "", {}
     for task in tasks:
         started = time.perf_counter()

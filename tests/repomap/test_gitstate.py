@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import subprocess
 from pathlib import Path
 
@@ -148,3 +149,15 @@ def test_files_untracked_when_saved_and_gone_or_ignored_since_leave_the_map(tmp_
     assert not any(path.startswith("pkg/extra_") for path in second.paths)
     assert defined(second, "pkg/mod_0.py") == ["kept"] and second.stats.parsed == 1
     second.close()
+
+
+def test_a_map_made_once_does_not_watch_the_tree_yet_sees_a_change_after(tmp_path):
+    root = repo(tmp_path)
+    saved_map(root, tmp_path)
+    once = RepoMap(root, cache_dir=tmp_path / "cache", watch=False)
+    threads = threading.active_count()
+    assert "pkg/mod_1.py" in once.render("step_1").text
+    assert threading.active_count() == threads  # no thread began to watch the tree
+    (root / "pkg/mod_1.py").write_text("def changed_later(x):\n    return x\n")
+    assert once.refresh() and defined(once, "pkg/mod_1.py") == ["changed_later"]
+    once.close()
