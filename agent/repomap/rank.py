@@ -134,7 +134,7 @@ class Index:
     src: np.ndarray  # graph edges: referencing file -> defining file, with weights
     dst: np.ndarray
     weight: np.ndarray
-    terms: dict[str, int]  # BM25 postings, compressed by row: term -> row
+    terms: Packed  # BM25 postings, compressed by row: term -> [its row] (a dict took 70 ms to unpickle)
     starts: np.ndarray  # row r holds files[starts[r]:starts[r + 1]] and their counts
     files: np.ndarray
     counts: np.ndarray
@@ -283,7 +283,7 @@ class Index:
         return _merged((self.src, self.dst, self.weight), ~self.rewired[self.src], self.patch, len(self.paths))
 
     def _patched_postings(self, words: dict[int, dict[str, int]], is_changed: np.ndarray
-                          ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+                          ) -> tuple[Packed, np.ndarray, np.ndarray, np.ndarray]:
         """The postings with those of the files in `words` (file -> its words, each file marked
         in `is_changed`) as they are now: rows by term, files ascending within a row, as build
         makes them; a new term gets a new row. A posting that stays (an edit keeps most of a
@@ -292,16 +292,16 @@ class Index:
         sorted again (deleting and inserting all of the file's postings took half a second)."""
         at = sorted(words)
         bags = [words[i] for i in at]
+        rows_of = {term: self.terms.get(term) for term in dict.fromkeys(term for bag in bags for term in bag)}
+        new = [term for term, row in rows_of.items() if row is None]
         terms = self.terms
-        if any(term not in terms for bag in bags for term in bag):
-            terms = dict(terms)  # the old index keeps its own
-            for bag in bags:
-                for term in bag:
-                    terms.setdefault(term, len(terms))
+        if new:  # each a row of its own; the old index keeps its terms
+            terms = terms.updated({term: [len(terms) + k] for k, term in enumerate(new)})
+            rows_of.update({term: terms[term] for term in new})
         n = len(self.paths)
         old = np.flatnonzero(is_changed[self.files])  # where the changed files' postings were, by (row, file)
         old_keys = (np.searchsorted(self.starts, old, side="right") - 1) * n + self.files[old]
-        rows = np.array([terms[term] for bag in bags for term in bag], dtype=np.int64)
+        rows = np.array([rows_of[term][0] for bag in bags for term in bag], dtype=np.int64)
         keys = rows * n + np.repeat(np.asarray(at, dtype=np.int64), [len(bag) for bag in bags])
         new_counts = np.array([c for bag in bags for c in bag.values()], dtype=self.counts.dtype)
         order = np.argsort(keys)
@@ -332,7 +332,8 @@ class Index:
 
     def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """The files holding the term, ascending, and how many times each holds it."""
-        row = self.terms.get(term)
+        found = self.terms.get(term)
+        row = found[0] if found else None
         files, counts = (self.files[self.starts[row]:self.starts[row + 1]], self.counts[self.starts[row]:self.starts[row + 1]]
                          ) if row is not None else (self.files[:0], self.counts[:0])
         if not self.overlay:
@@ -587,7 +588,7 @@ class IndexBuilder:
         )
 
     def _postings(self, chunks: list[tuple[int, dict[str, np.ndarray]]], held: np.ndarray, number: np.ndarray
-                  ) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> tuple[Packed, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Terms, row starts, files and counts of the postings, rows by term and files ascending
         within a row; and the words of each file. `chunks` hold the term (`terms`) of each word of
         each file and its count (`counts`) for so many files, `held` words a file, files in the order taken;
@@ -617,8 +618,9 @@ class IndexBuilder:
         if np.any(np.diff(number) < 0):  # taken out of order: each row's files sorted
             order = np.lexsort((files, np.repeat(np.arange(len(per_row), dtype=np.int32), per_row)))
             files, counts = files[order], counts[order]
-        self.term_ids.default_factory = None  # a plain mapping from now on
-        return self.term_ids, starts, files, counts, lengths
+        count = len(self.term_ids)
+        terms = Packed.of_groups(list(self.term_ids), np.arange(count + 1), np.arange(count, dtype=np.int32))
+        return terms, starts, files, counts, lengths
 
 def _grouped(keys: np.ndarray, values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Key k's values are values[starts[k]:starts[k + 1]], ascending (keys 0 to count - 1)."""
