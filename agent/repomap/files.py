@@ -112,7 +112,8 @@ class Lister:
         if self._last is None or self._last[0] != root or not self._last[2] or self.view is None:
             return None
         view = self.view
-        return state_of(view, cached, digest, record(root, _paths_of(view), view.untracked, view.seen_ns))
+        folders = view.folders or record(root, _paths_of(view), view.untracked, view.seen_ns)
+        return state_of(view, cached, digest, folders)
 
     def list(self, root: Path) -> Sequence[FileStat]:
         """The candidate files under `root`, sorted by path."""
@@ -330,7 +331,7 @@ def _looked(base: str, changed: set[str], view: GitView) -> dict[str, FileStat |
 
 def _paths_of(view: GitView) -> Iterator[str]:
     """The paths git lists, tracked and untracked."""
-    yield from view.entries()
+    yield from view.paths()
     yield from view.untracked
 
 

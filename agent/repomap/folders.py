@@ -54,12 +54,19 @@ def ancestors(names: Iterable[str]) -> set[str]:
 def record(root: Path, listed: Iterable[str], untracked: frozenset[str], seen_ns: int) -> Folders | None:
     """The folders of `root` as they are, git having listed `listed` files (`untracked` of them)
     when it began to look at `seen_ns`; None when they cannot be kept (see HIDDEN_MAX)."""
-    listed = list(listed)
     hidden = _git(root, ["ls-files", "-z", "--others", "--exclude-standard", "--directory"])
-    rules = _rule_files(root, listed)
+    ignores: list[str] = []  # the .gitignore files, noted in the one pass over the listing
+
+    def noted(paths: Iterable[str]) -> Iterator[str]:
+        for path in paths:
+            if path.rpartition("/")[2] == ".gitignore":
+                ignores.append(path)
+            yield path
+
+    names = ancestors(noted(listed)) | {""}
+    rules = _rule_files(root, ignores)
     if hidden is None or rules is None:
         return None
-    names = ancestors(listed) | {""}
     extra = 0
     for entry in _entries(hidden):  # "a/": git went no further, nothing below being listed alone
         if not entry.endswith("/"):
@@ -79,7 +86,8 @@ def record(root: Path, listed: Iterable[str], untracked: frozenset[str], seen_ns
 
 
 def untracked_now(root: Path, folders: Folders, then: set[str] | None, now: set[str] | None) -> frozenset[str] | None:
-    """The untracked files git would list now; None when only its whole walk can tell. `then`
+    """The untracked files git would list now (`folders.untracked` itself when no folder moved
+    and the index let go of nothing); None when only its whole walk can tell. `then`
     and `now`: the paths the index held when the folders were recorded and holds now, when they
     differ (a file the index lets go of is untracked where it lies, unless ignored)."""
     if any(_stat(path) != (mtime, size) for path, mtime, size in folders.rules):
@@ -119,20 +127,20 @@ def untracked_now(root: Path, folders: Folders, then: set[str] | None, now: set[
         found.update(_entries(listed))
     if any(path.rpartition("/")[2] == ".gitignore" for path in (found - folders.untracked) | came):
         return None  # a new one may ignore files in the folders below it
-    return frozenset(found)
+    return folders.untracked if not specs and found == folders.untracked else frozenset(found)
 
 
-def _rule_files(root: Path, listed: Iterable[str]) -> list[str] | None:
-    """The files whose contents decide what git ignores under `root`: each .gitignore it lists
-    and those of the folders above it in the work tree, the repository's exclude file, git's
-    configuration files and the excludes file they name."""
+def _rule_files(root: Path, ignores: list[str]) -> list[str] | None:
+    """The files whose contents decide what git ignores under `root`: the .gitignore files it
+    lists (`ignores`) and those of the folders above it in the work tree, the repository's
+    exclude file, git's configuration files and the excludes file they name."""
     said = _git(root, ["rev-parse", "--show-prefix", "--git-path", "info/exclude", "--git-path", "config"])
     paths = said.split("\n") if said is not None else []
     if len(paths) < 3:
         return None
     prefix, exclude, config = paths[:3]
     base = str(root).rstrip("/")
-    found = [f"{base}/{path}" for path in listed if path.rpartition("/")[2] == ".gitignore"]
+    found = [f"{base}/{path}" for path in ignores]
     top = Path(base)
     for _ in prefix.strip("/").split("/") if prefix.strip("/") else ():
         top = top.parent

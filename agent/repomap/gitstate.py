@@ -11,11 +11,12 @@ and at those whose blob changed in between (a checkout, a commit of edits made m
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from agent.repomap.folders import Folders, untracked_now
 
@@ -27,6 +28,7 @@ COMMANDS = {
     "untracked": ["git", "ls-files", "-z", "--others", "--exclude-standard"],
 }
 TIMEOUT = 60
+INDEX_ENTRY = re.compile(rb"([^\0\t]*)\t([^\0]*)\0")  # of `ls-files -s -z`: mode blob stage, path
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class GitView:
     modified: frozenset[str]
     untracked: frozenset[str]
     seen_ns: int = 0  # when git began to look: what changed after, it may not have seen
+    # The folders its untracked files were known from, none having moved: still as they were.
+    folders: Folders | None = None
 
     def tracks(self, path: str) -> bool:
         """Whether the index holds `path`: looked for in its listing, which is quicker for a few
@@ -46,6 +50,11 @@ class GitView:
     def entries(self) -> dict[str, bytes]:
         """Path -> its index entry (mode, blob and stage)."""
         return _entries(self.tracked)
+
+    def paths(self) -> Iterator[str]:
+        """The paths of the index's entries, one at a time (a dict of a large tree's 200,000
+        took 30 MB)."""
+        return (path for path, _ in _index_entries(self.tracked))
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,8 @@ class GitLook:
             self.stop()
         if tracked is None or modified is None or untracked is None:
             return None
-        return GitView(tracked, _names(modified), untracked, self.seen_ns)
+        kept = since.folders if since is not None and since.folders is not None and untracked is since.folders.untracked else None
+        return GitView(tracked, _names(modified), untracked, self.seen_ns, kept)
 
     def _answer(self, name: str) -> bytes | None:
         process = self.processes.get(name)
@@ -128,7 +138,7 @@ def state_of(view: GitView, cached: Iterable[str], digest: Callable[[str], str |
     """The state to keep with a snapshot whose cached files are `cached`, each with `digest`, and
     the `folders` as git's look found them."""
     vouched: set[str] = set()
-    for path, head in view.entries().items():
+    for path, head in _index_entries(view.tracked):
         _, blob, stage = head.decode("ascii", "replace").split(" ")
         if stage == "0" and path not in view.modified and digest(path) == blob:
             vouched.add(path)
@@ -149,12 +159,13 @@ def changed_since(state: GitState, view: GitView) -> set[str]:
 
 def _entries(tracked: bytes) -> dict[str, bytes]:
     """Path -> its index entry (mode, blob and stage), of `ls-files -s -z`'s answer."""
-    found: dict[str, bytes] = {}
-    for entry in tracked.split(b"\0"):
-        head, _, path = entry.partition(b"\t")
-        if path:
-            found[path.decode("utf-8", "surrogateescape")] = head
-    return found
+    return dict(_index_entries(tracked))
+
+
+def _index_entries(tracked: bytes) -> Iterator[tuple[str, bytes]]:
+    """Each path of `ls-files -s -z`'s answer, with its mode, blob and stage, one at a time."""
+    for match in INDEX_ENTRY.finditer(tracked):
+        yield match[2].decode("utf-8", "surrogateescape"), match[1]
 
 
 def _names(out: bytes) -> frozenset[str]:

@@ -122,3 +122,18 @@ def test_a_new_process_maps_a_file_new_in_a_folder_that_held_none(tmp_path):
     repo_map.refresh()
     assert "empty/now.py" in repo_map.paths and repo_map.stats.parsed == 1
     repo_map.close()
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_the_folders_none_moved_in_are_kept_for_the_next_save(tmp_path, moved):
+    root = saved(tmp_path)
+    with open(root / "pkg/mod.py", "a") as file:  # in place: no folder moves
+        file.write("\ndef more():\n    pass\n")
+    if moved:
+        write(root / "pkg/sub/added.py")
+    repo_map = RepoMap(root, cache_dir=tmp_path / "cache")
+    snapshot = repo_map.cache.snapshot()
+    repo_map.close()
+    assert snapshot is not None and snapshot.git is not None
+    view = GitLook(root, untracked=False).view(snapshot.git)
+    assert view is not None and (view.folders is snapshot.git.folders) != moved
