@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from agent.model.tokens import count_tokens, encoding
+from agent.model.tokens import count_tokens, encoding, forget_encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.columns import Cached, Columns, InOrder
 from agent.repomap.files import RACY_NS, FileStat, Lister
 from agent.repomap.gitstate import GitLook, GitState
-from agent.repomap.memory import give_back_freed_arrays
+from agent.repomap.memory import give_back_free_heap, give_back_freed_arrays
 from agent.repomap.render import (
     FULL_CANDIDATES,
     PLANNED_TIERS,
@@ -184,9 +184,15 @@ class RepoMap:
             patched = self._patched(previous, moved)
             if patched is None:
                 # Let go of the old index before building the next: on a tree of 100,000 files
-                # the two together would not fit in memory.
+                # the two together would not fit in memory. Likewise of the tokenizer, which a
+                # build from the cache does not use, and of what else the process can.
                 self.index = None
+                forget_encoding()
+                self.cache.release_pages()
+                give_back_free_heap()
                 patched = self._index(save=first, builder=builder)
+                builder = None
+                give_back_free_heap()  # what the build freed among what the map keeps
             self.index = patched
         if stats:
             assert self.index is not None
@@ -293,10 +299,17 @@ class RepoMap:
         for source in self.cache.filled(InOrder([path for path in self.paths if path not in builder], self.sources.detached)):
             builder.add(source)
         index = builder.finish(self.paths, self._languages())
-        if save:
-            self._save_snapshot(columns, index, git)
         self._unsaved = not save
-        return index
+        if not save:
+            return index
+        self._save_snapshot(columns, index, git)
+        # The index as saved, read in place: its arrays are then pages of the file the system
+        # can take back, not a quarter of a gigabyte of the process's own (a 180,000-file tree).
+        saved = self.cache.snapshot(columns.fingerprint())
+        if saved is None or saved.index.paths != self.paths:
+            return index
+        saved.index.paths = self.paths  # the map's own strings, not a second copy of 180,000
+        return saved.index
 
     def _patched(self, previous: dict[str, Source] | None, moved: bool) -> Index | None:
         """The index patched for the files read again or gone, `previous` having what each was

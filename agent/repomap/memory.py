@@ -22,3 +22,13 @@ def give_back_freed_arrays() -> None:
     except (OSError, AttributeError):  # no mallopt (macOS); musl's ignores it
         return
     mallopt(M_MMAP_THRESHOLD, THRESHOLD)
+
+
+def give_back_free_heap() -> None:
+    """Give the system the free pages within malloc's heap: the smaller blocks a build freed
+    (dict tables, strings) among those it keeps stay in the process otherwise."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    malloc_trim(0)
