@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -161,3 +161,15 @@ def test_a_map_made_once_does_not_watch_the_tree_yet_sees_a_change_after(tmp_pat
     (root / "pkg/mod_1.py").write_text("def changed_later(x):\n    return x\n")
     assert once.refresh() and defined(once, "pkg/mod_1.py") == ["changed_later"]
     once.close()
+
+
+def test_a_snapshot_is_read_in_place_and_its_pages_may_be_let_go(tmp_path):
+    root = repo(tmp_path)
+    saved_map(root, tmp_path)
+    second = new_map(root, tmp_path)
+    assert second.index is not None and not second.index.files.flags.writeable  # never written in place
+    ranked = second.ranked("step_3").paths
+    second.cache.release_pages()  # read again from the file when used
+    second.index.__dict__.pop("_ranked")
+    assert second.ranked("step_3").paths == ranked
+    second.close()

@@ -6,7 +6,7 @@ import base64
 import marshal
 from importlib import resources
 
-from agent.model.tokens import bpe_ranks, count_tokens, encoding
+from agent.model.tokens import bpe_ranks, count_tokens, encoding, forget_encoding
 
 
 def test_every_rank_of_the_bpe_file_is_loaded_as_written():
@@ -33,3 +33,10 @@ def test_the_ranks_copy_in_the_cache_is_faithful_and_a_damaged_one_is_replaced(t
     copy.write_bytes(b"\x00not marshal")
     assert bpe_ranks() == decoded
     assert marshal.loads(copy.read_bytes()) == decoded
+
+
+def test_a_forgotten_tokenizer_is_loaded_again_when_next_used():
+    counted = count_tokens("def forgotten(): pass")
+    forget_encoding()
+    assert encoding.cache_info().currsize == 0
+    assert count_tokens("def forgotten(): pass") == counted
