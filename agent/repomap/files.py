@@ -74,6 +74,7 @@ class Lister:
     _at: dict[str, int] | None = None  # path -> its place in the last listing, made when needed
     _started: tuple[Path, GitLook] | None = None  # see start
     view: GitView | None = None  # what git said at the last listing through it (see git_state)
+    view_outdated: bool = False  # whether files changed since git said it
     # A first listing from what git says changed since `state` (see resume): root, state, the
     # question asked of git, and what the listing was before (made when needed).
     _resumed: tuple[Path, GitState, GitLook, Callable[[], list[FileStat]]] | None = None
@@ -105,12 +106,15 @@ class Lister:
 
     def git_state(self, root: Path, cached: Iterable[str], digest: Callable[[str], str | None]) -> GitState | None:
         """What git said of `root` at the last look, for the cache holding `cached` files (see
-        gitstate.state_of); None outside git. Any look serves, however old: a file is vouched
-        for only where its digest is the blob git named then, and the next process compares
-        git's index as it is with the one kept. With it, the folders as they are now, a
-        folder moved since the look being one to look into again (see folders.py)."""
+        gitstate.state_of); None outside git. Any look would serve, however old: a file is
+        vouched for only where its digest is the blob git named then, and the next process
+        compares git's index as it is with the one kept. But git is asked again when files
+        changed since: the folders they moved would be later than its look, so not vouched
+        for, and looked into by every new process (see folders.py)."""
         if self._last is None or self._last[0] != root or not self._last[2] or self.view is None:
             return None
+        if self.view_outdated:
+            self.view, self.view_outdated = GitLook(root).view() or self.view, False
         view = self.view
         folders = view.folders or record(root, _paths_of(view), view.untracked, view.seen_ns)
         return state_of(view, cached, digest, folders)
@@ -139,10 +143,12 @@ class Lister:
         self.touched = None
         if last is not None and changes is not None:
             self.touched = _restat(str(root), changes, self._places(), git=last[2])
+            self.view_outdated |= bool(self.touched)
             if self.touched is not None:
                 return self._patched(last, self.touched)
         base = str(root)
         self.view = (started[1] if started is not None else GitLook(root)).view()
+        self.view_outdated = False
         names = _git_files(root, self.view)
         entries: Iterable[tuple[str, os.stat_result]]
         if names is None:

@@ -14,6 +14,7 @@ from typing import Callable
 import pytest
 
 from agent.repomap import RepoMap
+from agent.repomap.folders import MOVED_MAX
 from agent.repomap.gitstate import GitLook
 from tests.conftest import make_repo, write_files
 
@@ -34,10 +35,10 @@ def untracked_by_walk(root: Path) -> set[str]:
     return set(filter(None, git(root, "ls-files", "-z", "--others", "--exclude-standard").split("\0")))
 
 
-def saved(tmp_path: Path) -> Path:
-    """A repository whose map was saved, every folder's mtime well before the save."""
+def saved(tmp_path: Path, more: dict[str, str] | None = None) -> Path:
+    """A repository (FILES and `more`) whose map was saved, every folder's mtime well before the save."""
     root = tmp_path / "repo"
-    make_repo(root, FILES)
+    make_repo(root, FILES | (more or {}))
     write_files(root, UNTRACKED)
     for folder in EMPTY:
         (root / folder).mkdir(parents=True)
@@ -137,3 +138,18 @@ def test_the_folders_none_moved_in_are_kept_for_the_next_save(tmp_path, moved):
     assert snapshot is not None and snapshot.git is not None
     view = GitLook(root, untracked=False).view(snapshot.git)
     assert view is not None and (view.folders is snapshot.git.folders) != moved
+
+
+def test_folders_moved_during_a_session_are_vouched_for_at_its_close(tmp_path):
+    root = saved(tmp_path, {f"area_{k}/mod.py": f"A_{k} = {k}\n" for k in range(MOVED_MAX + 4)})
+    shutil.rmtree(tmp_path / "cache")  # a session begun cold, whose look at git is its first listing
+    repo_map = RepoMap(root, cache_dir=tmp_path / "cache")
+    repo_map.refresh()
+    for k in range(MOVED_MAX + 4):  # more folders than a new process asks git of one by one
+        write(root / f"area_{k}/new.py", f"def made_{k}():\n    pass\n")
+    time.sleep(0.1)  # past the racy window of the look the close takes
+    assert repo_map.refresh() and "area_7/new.py" in repo_map.paths
+    repo_map.close()
+    untracked, asked = looked(root, tmp_path)
+    assert untracked == untracked_by_walk(root) and "area_7/new.py" in untracked
+    assert "untracked" not in asked
