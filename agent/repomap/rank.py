@@ -218,7 +218,7 @@ class Index:
             terms=terms, starts=starts, files=files, counts=counts, overlay=overlay, stale=stale,
             lengths=lengths, definitions=definitions, references=references)
         if len(patch[0]) > max(len(self.src) // FOLD_SHARE, FOLD_MIN_EDGES):
-            patched = patched._folded()
+            patched = patched.folded()
         # Made again, they took 50 ms and 20 ms of a turn.
         if "position" in self.__dict__:  # the same paths
             patched.position = self.position
@@ -226,7 +226,7 @@ class Index:
             patched._base_walk = self._base_walk
         return patched
 
-    def _folded(self) -> "Index":
+    def folded(self) -> "Index":
         """This index with the patch's edges taken in among the others."""
         src, dst, weight = self.edges()
         return dataclasses.replace(self, src=src, dst=dst, weight=weight, rewired=None, patch=None)
@@ -236,7 +236,7 @@ class Index:
         or went. Those that went must have been emptied first (see updated: then nothing refers to
         them); those that came start empty, to be filled in by updated."""
         if self.patch is not None:  # numbered anew, the edges take in the patch first
-            return self._folded().renumbered(paths, languages)
+            return self.folded().renumbered(paths, languages)
         if self.overlay:  # numbered anew, the postings take in the overlay first
             assert self.stale is not None
             terms, starts, files, counts = self._patched_postings(self.overlay, self.stale)

@@ -173,3 +173,18 @@ def test_a_snapshot_is_read_in_place_and_its_pages_may_be_let_go(tmp_path):
     second.index.__dict__.pop("_ranked")
     assert second.ranked("step_3").paths == ranked
     second.close()
+
+
+def test_a_snapshot_saved_after_an_edit_has_the_patched_edges_folded_in(tmp_path):
+    root = repo(tmp_path)
+    saved_map(root, tmp_path)
+    (root / "pkg/mod_1.py").write_text("def step_1(x):\n    return step_2(x) + step_3(x)\n")
+    second = new_map(root, tmp_path)
+    assert second.index is not None and second.index.patch is not None  # patched, not built again
+    ranked = second.ranked("step_1").paths
+    second.close()
+    snapshot = second.cache.snapshot()
+    assert snapshot is not None and snapshot.index.patch is None
+    third = new_map(root, tmp_path)
+    assert third.ranked("step_1").paths == ranked
+    third.close()
