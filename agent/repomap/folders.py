@@ -206,10 +206,12 @@ def _each_git(root: Path, commands: list[list[str]]) -> list[str | None]:
     walk at the folder its pathspecs share); None for one that failed."""
     processes: list[subprocess.Popen[bytes]] = []
     answers: list[str | None] = []
+    # The pathspecs' magic read as written, whatever the user's GIT_*_PATHSPECS say.
+    env = {name: value for name, value in os.environ.items() if not name.endswith("_PATHSPECS")}
     try:
         for args in commands:
             processes.append(subprocess.Popen(["git", *args], cwd=root, stdout=subprocess.PIPE,
-                                              stderr=subprocess.DEVNULL))
+                                              stderr=subprocess.DEVNULL, env=env))
     except OSError:
         answers.append(None)
     for process in processes:

@@ -97,8 +97,9 @@ RULES: dict[str, Callable[[Path], None]] = {
 
 
 @pytest.mark.parametrize("change", [*CHANGES, *RULES])
-def test_untracked_files_are_found_from_the_folders_that_moved(tmp_path, change):
+def test_untracked_files_are_found_from_the_folders_that_moved(tmp_path, monkeypatch, change):
     """git walks the whole tree only when what it ignores may have changed."""
+    monkeypatch.setenv("GIT_LITERAL_PATHSPECS", "1")  # a user's setting, not to change what is found
     root = saved(tmp_path)
     (CHANGES | RULES)[change](root)
     untracked, asked = looked(root, tmp_path)
