@@ -184,10 +184,12 @@ class RepoMap:
             patched = self._patched(previous, moved)
             if patched is None:
                 # Let go of the old index before building the next: on a tree of 100,000 files
-                # the two together would not fit in memory. Likewise of the tokenizer, which a
-                # build from the cache does not use, and of what else the process can.
+                # the two together would not fit in memory. Likewise of what else the process
+                # can; of the tokenizer too when building from the cache, which counts nothing
+                # (a cold build's first map counts, and would load it again).
                 self.index = None
-                forget_encoding()
+                if builder is None:
+                    forget_encoding()
                 self.cache.release_pages()
                 give_back_free_heap()
                 patched = self._index(save=first, builder=builder)
