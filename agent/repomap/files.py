@@ -75,6 +75,9 @@ class Lister:
     _started: tuple[Path, GitLook] | None = None  # see start
     view: GitView | None = None  # what git said at the last listing through it (see git_state)
     view_outdated: bool = False  # whether files changed since git said it
+    # Whether the folders kept with the snapshot could not tell the untracked files, so that git
+    # walked them all: then they are worth keeping anew, or every later start walks again.
+    walked_all: bool = False
     # A first listing from what git says changed since `state` (see resume): root, state, the
     # question asked of git, and what the listing was before (made when needed).
     _resumed: tuple[Path, GitState, GitLook, Callable[[], list[FileStat]]] | None = None
@@ -184,6 +187,7 @@ class Lister:
                          listed: Callable[[], list[FileStat]]) -> dict[str, FileStat | None] | None:
         """The files changed since `state` (self.touched), or None when git cannot tell."""
         view = look.view(state)
+        self.walked_all = "untracked" in look.asked
         if view is None:
             return None
         self.touched = _looked(str(root), changed_since(state, view), view)

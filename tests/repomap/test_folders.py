@@ -154,3 +154,17 @@ def test_folders_moved_during_a_session_are_vouched_for_at_its_close(tmp_path):
     untracked, asked = looked(root, tmp_path)
     assert untracked == untracked_by_walk(root) and "area_7/new.py" in untracked
     assert "untracked" not in asked
+
+
+def test_a_start_that_walked_keeps_the_folders_anew(tmp_path):
+    """git's configuration rewritten, nothing else: the session whose start walked every folder
+    keeps them at its close, so that the next start need not walk again."""
+    root = saved(tmp_path)
+    git(root, "config", "heron.touched", "yes")
+    repo_map = RepoMap(root, cache_dir=tmp_path / "cache")
+    repo_map.refresh()
+    assert repo_map.lister.walked_all
+    repo_map.close()
+    untracked, asked = looked(root, tmp_path)
+    assert untracked == untracked_by_walk(root)
+    assert "untracked" not in asked
