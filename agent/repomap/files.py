@@ -81,7 +81,8 @@ class Lister:
     # A first listing from what git says changed since `state` (see resume): root, state, the
     # question asked of git, and what the listing was before (made when needed).
     _resumed: tuple[Path, GitState, GitLook, Callable[[], list[FileStat]]] | None = None
-    _unwatched: tuple[Path, GitView] | None = None  # a resumed listing's tree, to watch (see watch_later)
+    # A resumed listing's tree, to watch (see watch_later), with git's view and the state it resumed from.
+    _unwatched: tuple[Path, GitView, GitState] | None = None
     _arming: threading.Thread | None = None  # watching it
     _caught: set[str] | None = None  # what changed while it did, relative; None: it could not tell
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -195,7 +196,7 @@ class Lister:
         self.directories_changed = False
         self._keep((root, _Later(listed), True))
         self.view = view
-        self._unwatched = (root, view)
+        self._unwatched = (root, view, state)
         return self.touched
 
     def watch_later(self) -> None:
@@ -206,9 +207,11 @@ class Lister:
             self._unwatched = None
             self._arming.start()
 
-    def _arm(self, root: Path, view: GitView) -> None:
+    def _arm(self, root: Path, view: GitView, state: GitState) -> None:
         """Watch the tree; then ask git again what changed since `view`, as a change made before
-        its folder was watched raises no event."""
+        its folder was watched raises no event. Its untracked files are known from the folders
+        kept in `state`, as at the start: git's walk over every folder would take a core for a
+        second of a big tree's."""
         base = str(root).rstrip("/")
         self.watcher.watch(base)
         for folder in ancestors(_paths_of(view)):
@@ -217,7 +220,7 @@ class Lister:
             self.watcher.watch(f"{base}/{folder}")
         if self._stop.is_set():
             return
-        again = GitLook(root).view()
+        again = GitLook(root, untracked=False).view(state)
         if again is not None and self.watcher.working:
             self._caught = changed_since(GitState(view.tracked, tuple(view.modified | view.untracked)), again)
             self.view = again

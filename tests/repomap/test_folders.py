@@ -168,3 +168,23 @@ def test_a_start_that_walked_keeps_the_folders_anew(tmp_path):
     untracked, asked = looked(root, tmp_path)
     assert untracked == untracked_by_walk(root)
     assert "untracked" not in asked
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_watching_a_resumed_tree_asks_git_by_the_kept_folders(tmp_path, made):
+    """Once a warm start's map is out, the tree is watched, then git asked again what changed
+    meanwhile: of untracked files, by the folders kept (then kept again when none moved), not
+    by git's walk; a file made before its folder was watched is found all the same."""
+    root = saved(tmp_path)
+    repo_map = RepoMap(root, cache_dir=tmp_path / "cache")
+    kept = repo_map.cache.snapshot().git.folders
+    repo_map.refresh()
+    if made:  # before any folder is watched
+        write(root / "fresh/inner/later/made.py", "def made():\n    pass\n")
+    repo_map.render("made")
+    repo_map.lister._arming.join()
+    view = repo_map.lister.view
+    assert view is not None and view.untracked == frozenset(untracked_by_walk(root))
+    assert (view.folders == kept) != made
+    assert repo_map.refresh() == made and ("fresh/inner/later/made.py" in repo_map.paths) == made
+    repo_map.close()
