@@ -100,7 +100,7 @@ def untracked_now(root: Path, folders: Folders, then: set[str] | None, now: set[
             if len(moved) > MOVED_MAX:
                 return None
     found = set(folders.untracked)
-    specs: list[list[str]] = []
+    specs: list[str] = []  # asked of git at once: it enters only the folders they lead to
     known = set(folders.names) if moved else set()
     for folder in moved:
         prefix = folder + "/" if folder else ""
@@ -111,17 +111,17 @@ def untracked_now(root: Path, folders: Folders, then: set[str] | None, now: set[
             found = {path for path in found if not path.startswith(prefix)}
             continue
         # Its own files, and whatever is in folders new in it.
-        specs.append([":(glob)" + _escaped(prefix) + "*", *(
+        specs += [":(glob)" + _escaped(prefix) + "*", *(
             f":(literal){prefix}{entry.name}/" for entry in entries
-            if entry.is_dir(follow_symlinks=False) and prefix + entry.name not in known and entry.name != ".git")])
+            if entry.is_dir(follow_symlinks=False) and prefix + entry.name not in known and entry.name != ".git")]
     came: set[str] = set()  # into the index
     if then is not None and now is not None:
         found -= now
         came = now - then
         let_go = [path for path in then - now if os.path.lexists(base + path)]
-        if let_go:
-            specs.append([f":(literal){path}" for path in let_go])
-    for listed in _each_git(root, [["ls-files", "-z", "--others", "--exclude-standard", "--", *spec] for spec in specs]):
+        specs += [f":(literal){path}" for path in let_go]
+    if specs:
+        listed = _git(root, ["ls-files", "-z", "--others", "--exclude-standard", "--", *specs])
         if listed is None:
             return None
         found.update(_entries(listed))
@@ -188,8 +188,10 @@ def _stat(path: str) -> tuple[int, int]:
 
 def _git(root: Path, args: list[str], missing_ok: bool = False) -> str | None:
     """What git printed, None when it failed."""
+    # Pathspecs' magic read as written, whatever the user's GIT_*_PATHSPECS say.
+    env = {name: value for name, value in os.environ.items() if not name.endswith("_PATHSPECS")}
     try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=TIMEOUT)
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=TIMEOUT, env=env)
     except (OSError, subprocess.SubprocessError):
         return None
     if done.returncode != 0 and not (missing_ok and done.returncode == 1):
@@ -199,27 +201,3 @@ def _git(root: Path, args: list[str], missing_ok: bool = False) -> str | None:
 
 def _entries(out: str) -> list[str]:
     return [entry for entry in out.split("\0") if entry]
-
-
-def _each_git(root: Path, commands: list[list[str]]) -> list[str | None]:
-    """What git printed for each of `commands`, asked at once (each is quick: git starts its
-    walk at the folder its pathspecs share); None for one that failed."""
-    processes: list[subprocess.Popen[bytes]] = []
-    answers: list[str | None] = []
-    # The pathspecs' magic read as written, whatever the user's GIT_*_PATHSPECS say.
-    env = {name: value for name, value in os.environ.items() if not name.endswith("_PATHSPECS")}
-    try:
-        for args in commands:
-            processes.append(subprocess.Popen(["git", *args], cwd=root, stdout=subprocess.PIPE,
-                                              stderr=subprocess.DEVNULL, env=env))
-    except OSError:
-        answers.append(None)
-    for process in processes:
-        try:
-            out = process.communicate(timeout=TIMEOUT)[0]
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            out = None
-        answers.append(out.decode("utf-8", "surrogateescape") if out is not None and process.returncode == 0 else None)
-    return answers
