@@ -221,7 +221,7 @@ class RepoMap:
         for the cached contents is taken before looking at the disk: then a file changed since
         the last process patches it, as in a session, rather than build anew."""
         # git answers while the snapshot is read; of untracked files, the folders kept in it tell.
-        look = GitLook(self.root, untracked=False)
+        look = GitLook(self.root, untracked=False, index_then=self.cache.saved_index_stamp())
         saved = self.cache.snapshot()
         columns = saved.columns if saved is not None else self.cache.load()
         if saved is None:

@@ -32,7 +32,7 @@ from agent.repomap.source import Source
 SCHEMA_VERSION = "19"  # bumped whenever Source changes shape: every file is read again
 # Bumped whenever the pickled Snapshot or Index changes shape or order, or what the index keeps
 # per path (the ranking's file factors): only the index is built again.
-INDEX_VERSION = "10"
+INDEX_VERSION = "11"
 # Up to this many rows (heads, bodies, counts) are looked up by path, so many a query (SQLite allows 999
 # parameters); beyond, one scan of the table is quicker.
 ROWS_BY_PATH = 2000
@@ -162,7 +162,7 @@ class TagCache:
         try:
             with open(self.snapshot_path, "rb") as file:  # the header first: another is not read
                 header = file.readline()
-                version, generation, found = header.decode("ascii", "replace").rsplit(" ", 2)
+                version, generation, found, _ = header.decode("ascii", "replace").rsplit(" ", 3)
                 if version != SNAPSHOT_VERSION or not (generation == self.generation or found.strip() == fingerprint):
                     return None
                 # Read-only: its arrays are never written, and the system may drop their pages.
@@ -174,6 +174,16 @@ class TagCache:
         _drop_pages(mapped, 0, end)  # the pickle, read once (72 MB of a 180,000-file tree's)
         self._mapped.add(mapped)
         return saved if isinstance(saved, Snapshot) else None
+
+    def saved_index_stamp(self) -> str | None:
+        """The stamp of git's index (gitstate.index_stamp) the last snapshot's git state was read
+        from, from its header alone: known before git is asked anything at a warm start."""
+        try:
+            with open(self.snapshot_path, "rb") as file:
+                stamp = file.readline().decode("ascii", "replace").rsplit(" ", 1)[-1].strip()
+        except OSError:
+            return None
+        return stamp if stamp != "-" else None
 
     def release_pages(self) -> None:
         """Let the system have back the pages of the snapshots read, as a build or a save is
@@ -189,7 +199,8 @@ class TagCache:
         partial = self.snapshot_path.with_suffix(f".{os.getpid()}.tmp")
         try:
             with open(partial, "wb") as file:
-                file.write(f"{SNAPSHOT_VERSION} {value.generation} {value.fingerprint}\n".encode())
+                stamp = git.stamp if git is not None and git.stamp else "-"
+                file.write(f"{SNAPSHOT_VERSION} {value.generation} {value.fingerprint} {stamp}\n".encode())
                 _pack(value, file, self.release_pages)  # what a snapshot read holds, written from its pages
             partial.replace(self.snapshot_path)
         except OSError:  # a read-only cache: the index is built again next time

@@ -220,7 +220,7 @@ class Lister:
             self.watcher.watch(f"{base}/{folder}")
         if self._stop.is_set():
             return
-        again = GitLook(root, untracked=False).view(state)
+        again = GitLook(root, untracked=False, index_then=state.stamp).view(state)
         if again is not None and self.watcher.working:
             self._caught = changed_since(GitState(view.tracked, tuple(view.modified | view.untracked)), again)
             self.view = again

@@ -11,6 +11,7 @@ and at those whose blob changed in between (a checkout, a commit of edits made m
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -31,6 +32,7 @@ COMMANDS = {
     "untracked": ["git", "ls-files", "-z", "--others", "--exclude-standard"],
 }
 TIMEOUT = 60
+CHECKSUM_TAIL = 20  # the index's last bytes: its SHA-1 checksum, or the end of its SHA-256 one
 INDEX_ENTRY = re.compile(rb"([^\0\t]*)\t([^\0]*)\0")  # of `ls-files -s -z`: mode blob stage, path
 
 
@@ -44,6 +46,7 @@ class GitView:
     seen_ns: int = 0  # when git began to look: what changed after, it may not have seen
     # The folders its untracked files were known from, none having moved: still as they were.
     folders: Folders | None = None
+    stamp: str | None = None  # of the index `tracked` was read from (see index_stamp)
 
     def tracks(self, path: str) -> bool:
         """Whether the index holds `path`: looked for in its listing, which is quicker for a few
@@ -67,26 +70,38 @@ class GitState:
     tracked: bytes
     unvouched: tuple[str, ...]  # cached files git did not vouch for then
     folders: Folders | None = None  # the untracked files then, and the folders as they were
+    stamp: str | None = None  # of the index `tracked` was read from (see index_stamp)
 
 
 class GitLook:
     """The questions of COMMANDS, asked of `root` at once; `view()` waits for the answers. Without
     `untracked`, the walk over every folder is left for view() to ask if it must."""
 
-    def __init__(self, root: Path, untracked: bool = True) -> None:
+    def __init__(self, root: Path, untracked: bool = True, index_then: str | None = None) -> None:
         self.root = root
         self.seen_ns = time.time_ns()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.asked: set[str] = set()  # the questions put to git
         self.failed = False
-        self._ask([name for name in COMMANDS if untracked or name != "untracked"])
+        # Taken before git reads the index: should it change meanwhile, the stamp is the older.
+        self.stamp = index_stamp(root)
+        # The index as it was when `index_then` was taken is not listed again (view() checks it
+        # was: listing 200,000 entries takes a core 0.6 s of a warm start).
+        same = self.stamp is not None and self.stamp == index_then
+        self._ask([name for name in COMMANDS if (untracked or name != "untracked") and not (same and name == "tracked")])
 
     def view(self, since: GitState | None = None) -> GitView | None:
         """What git said, or None when it could not say (not a work tree, git missing or failing).
         Its untracked files, when not asked yet: from the folders kept `since`, if they tell
         (looked at while git compares the files with its index)."""
         try:
-            tracked = self._answer("tracked")
+            if "tracked" in self.asked or since is None or since.stamp is None or since.stamp != self.stamp:
+                self._ask([name for name in ["tracked"] if name not in self.asked])
+                tracked = self._answer("tracked")
+                if self.stamp != index_stamp(self.root):  # changed while git read it: which it read is unknown
+                    self.stamp = None
+            else:
+                tracked = since.tracked
             untracked = None
             if tracked is not None and "untracked" not in self.processes:
                 untracked = self._untracked(since, tracked)
@@ -103,7 +118,7 @@ class GitLook:
         if tracked is None or modified is None or untracked is None:
             return None
         kept = since.folders if since is not None and since.folders is not None and untracked is since.folders.untracked else None
-        return GitView(tracked, _names(modified), untracked, self.seen_ns, kept)
+        return GitView(tracked, _names(modified), untracked, self.seen_ns, kept, self.stamp)
 
     def _answer(self, name: str) -> bytes | None:
         process = self.processes.get(name)
@@ -146,7 +161,23 @@ def state_of(view: GitView, cached: Iterable[str], digest: Callable[[str], str |
         if stage == "0" and path not in view.modified and digest(path) == blob:
             vouched.add(path)
     return GitState(view.tracked, tuple(
-        sorted({path for path in cached if path not in vouched} | view.modified | view.untracked)), folders)
+        sorted({path for path in cached if path not in vouched} | view.modified | view.untracked)), folders, view.stamp)
+
+
+def index_stamp(root: Path) -> str | None:
+    """What tells the contents of git's index apart: its size and the checksum git ends it with.
+    None when there is none to read, or git was told to write none (index.skipHash: all zeros)."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--git-path", "index"], cwd=root, capture_output=True, timeout=TIMEOUT)
+        if done.returncode != 0:
+            return None
+        with open(root / done.stdout.decode("utf-8", "surrogateescape").strip(), "rb") as index:
+            size = os.fstat(index.fileno()).st_size
+            index.seek(max(0, size - CHECKSUM_TAIL))
+            tail = index.read()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{size}:{tail.hex()}" if len(tail) == CHECKSUM_TAIL and any(tail) else None
 
 
 def changed_since(state: GitState, view: GitView) -> set[str]:

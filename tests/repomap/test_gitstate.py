@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.repomap import RepoMap, files
-from agent.repomap.gitstate import GitLook
+from agent.repomap.gitstate import GitLook, GitState, index_stamp
 from tests.conftest import make_repo, write_files
 
 FILES = {f"pkg/mod_{i}.py": f"def step_{i}(x):\n    return x + {i}\n" for i in range(8)} | {
@@ -188,3 +188,44 @@ def test_a_snapshot_saved_after_an_edit_has_the_patched_edges_folded_in(tmp_path
     third = new_map(root, tmp_path)
     assert third.ranked("step_1").paths == ranked
     third.close()
+
+
+def skip_checksum(root: Path) -> None:
+    """The index's checksum zeroed, as git writes it with index.skipHash (git reads it all the same)."""
+    index = root / ".git/index"
+    data = index.read_bytes()
+    index.write_bytes(data[:-20] + bytes(20))
+
+
+@pytest.mark.parametrize("index", ["as saved", "a file staged", "written without a checksum"])
+def test_git_lists_its_index_again_only_when_it_changed(tmp_path, index):
+    """A new process takes the index's listing kept with the snapshot while git's index is the
+    one it was read from (its size and checksum); else git lists it again."""
+    root = repo(tmp_path)
+    if index == "written without a checksum":
+        skip_checksum(root)
+    saved_map(root, tmp_path)
+    if index == "a file staged":
+        write_files(root, {"pkg/staged.py": "def staged():\n    pass\n"})
+        git(root, "add", "pkg/staged.py")
+    repo_map = RepoMap(root, cache_dir=tmp_path / "cache")
+    snapshot = repo_map.cache.snapshot()
+    assert snapshot is not None and snapshot.git is not None
+    look = GitLook(root, untracked=False, index_then=repo_map.cache.saved_index_stamp())
+    view = look.view(snapshot.git)
+    assert view is not None and view.tracked == subprocess.run(
+        ["git", "ls-files", "-s", "-z"], cwd=root, check=True, capture_output=True).stdout
+    assert ("tracked" in look.asked) == (index != "as saved")
+    repo_map.refresh()
+    assert ("pkg/staged.py" in repo_map.paths) == (index == "a file staged")
+    repo_map.close()
+
+
+def test_an_index_listing_is_taken_only_from_the_state_of_that_index(tmp_path):
+    """Told the index is as it was, git is asked all the same when the state it is read against
+    was taken from another (another process saved a snapshot meanwhile, say)."""
+    root = repo(tmp_path)
+    look = GitLook(root, untracked=False, index_then=index_stamp(root))
+    assert "tracked" not in look.asked
+    view = look.view(GitState(b"", (), None, "another"))
+    assert view is not None and b"pkg/mod_1.py" in view.tracked and "tracked" in look.asked
