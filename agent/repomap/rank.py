@@ -554,7 +554,8 @@ class IndexBuilder:
 
     def finish(self, paths: Sequence[str], languages: Sequence[str | None]) -> Index:
         """The index of the files taken in, each once, numbered in the order of `paths` (each
-        file's language beside it)."""
+        file's language beside it). The builder is spent: what it numbered is let go of as soon
+        as it is packed, before the edges are made (their peak is the build's)."""
         n = len(paths)
         taken = np.fromiter((self.taken[path] for path in paths), dtype=np.int64, count=n)
         if n != len(self.taken):
@@ -574,11 +575,14 @@ class IndexBuilder:
         uses = buffers.pop("uses")
         references = np.bincount(ref_by, weights=uses, minlength=n)
         names = list(self.name_ids)
+        self.name_ids.clear()
         private = np.fromiter((name.startswith("_") for name in names), dtype=bool, count=len(names))
+        packed_definers = Packed.of_groups(names, *definers)
+        del names
         src, dst, weight = _linked(ref_by, buffers.pop("refs"), uses, *definers, private, n)
         del ref_by, uses
         return Index(
-            paths=list(paths), definers=Packed.of_groups(names, *definers),
+            paths=list(paths), definers=packed_definers,
             # 32-bit file numbers and counts (whole numbers): the index pickles into the cache
             # and is read at every start, so its size is time.
             src=src, dst=dst, weight=weight,
@@ -620,6 +624,7 @@ class IndexBuilder:
             files, counts = files[order], counts[order]
         count = len(self.term_ids)
         terms = Packed.of_groups(list(self.term_ids), np.arange(count + 1), np.arange(count, dtype=np.int32))
+        self.term_ids.clear()
         return terms, starts, files, counts, lengths
 
 def _grouped(keys: np.ndarray, values: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
