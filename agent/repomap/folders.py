@@ -54,7 +54,7 @@ def ancestors(names: Iterable[str]) -> set[str]:
 def record(root: Path, listed: Iterable[str], untracked: frozenset[str], seen_ns: int) -> Folders | None:
     """The folders of `root` as they are, git having listed `listed` files (`untracked` of them)
     when it began to look at `seen_ns`; None when they cannot be kept (see HIDDEN_MAX)."""
-    hidden = _git(root, ["ls-files", "-z", "--others", "--exclude-standard", "--directory"])
+    hidden = git_output(root, ["ls-files", "-z", "--others", "--exclude-standard", "--directory"])
     ignores: list[str] = []  # the .gitignore files, noted in the one pass over the listing
 
     def noted(paths: Iterable[str]) -> Iterator[str]:
@@ -121,7 +121,7 @@ def untracked_now(root: Path, folders: Folders, then: set[str] | None, now: set[
         let_go = [path for path in then - now if os.path.lexists(base + path)]
         specs += [f":(literal){path}" for path in let_go]
     if specs:
-        listed = _git(root, ["ls-files", "-z", "--others", "--exclude-standard", "--", *specs])
+        listed = git_output(root, ["ls-files", "-z", "--others", "--exclude-standard", "--", *specs])
         if listed is None:
             return None
         found.update(_entries(listed))
@@ -134,7 +134,7 @@ def _rule_files(root: Path, ignores: list[str]) -> list[str] | None:
     """The files whose contents decide what git ignores under `root`: the .gitignore files it
     lists (`ignores`) and those of the folders above it in the work tree, the repository's
     exclude file, git's configuration files and the excludes file they name."""
-    said = _git(root, ["rev-parse", "--show-prefix", "--git-path", "info/exclude", "--git-path", "config"])
+    said = git_output(root, ["rev-parse", "--show-prefix", "--git-path", "info/exclude", "--git-path", "config"])
     paths = said.split("\n") if said is not None else []
     if len(paths) < 3:
         return None
@@ -149,7 +149,7 @@ def _rule_files(root: Path, ignores: list[str]) -> list[str] | None:
     home = Path.home()
     xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
     found += [str(home / ".gitconfig"), str(xdg / "git" / "config"), str(xdg / "git" / "ignore")]
-    named = _git(root, ["config", "--path", "--get", "core.excludesFile"], missing_ok=True)
+    named = git_output(root, ["config", "--path", "--get", "core.excludesFile"], missing_ok=True)
     found += [str(root / path) for path in (named or "").split("\n") if path]
     return found
 
@@ -186,7 +186,7 @@ def _stat(path: str) -> tuple[int, int]:
     return (st.st_mtime_ns, st.st_size)
 
 
-def _git(root: Path, args: list[str], missing_ok: bool = False) -> str | None:
+def git_output(root: Path, args: list[str], missing_ok: bool = False) -> str | None:
     """What git printed, None when it failed."""
     # Pathspecs' magic read as written, whatever the user's GIT_*_PATHSPECS say.
     env = {name: value for name, value in os.environ.items() if not name.endswith("_PATHSPECS")}

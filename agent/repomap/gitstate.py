@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from agent.repomap.folders import Folders, untracked_now
+from agent.repomap.folders import Folders, git_output, untracked_now
 
 # Three questions asked at once, each a pass over the tree in C; the last, of every folder, is
 # not asked when the folders kept since the last look tell (see folders.py).
@@ -84,7 +84,8 @@ class GitLook:
         self.asked: set[str] = set()  # the questions put to git
         self.failed = False
         # Taken before git reads the index: should it change meanwhile, the stamp is the older.
-        self.stamp = index_stamp(root)
+        self.index = index_path(root)
+        self.stamp = index_stamp(self.index)
         # The index as it was when `index_then` was taken is not listed again (view() checks it
         # was: listing 200,000 entries takes a core 0.6 s of a warm start).
         same = self.stamp is not None and self.stamp == index_then
@@ -95,13 +96,14 @@ class GitLook:
         Its untracked files, when not asked yet: from the folders kept `since`, if they tell
         (looked at while git compares the files with its index)."""
         try:
-            if "tracked" in self.asked or since is None or since.stamp is None or since.stamp != self.stamp:
-                self._ask([name for name in ["tracked"] if name not in self.asked])
-                tracked = self._answer("tracked")
-                if self.stamp != index_stamp(self.root):  # changed while git read it: which it read is unknown
-                    self.stamp = None
-            else:
+            if since is not None and since.stamp is not None and since.stamp == self.stamp and "tracked" not in self.asked:
                 tracked = since.tracked
+            else:
+                if "tracked" not in self.asked:
+                    self._ask(["tracked"])
+                tracked = self._answer("tracked")
+                if self.stamp != index_stamp(self.index):  # changed while git read it: which it read is unknown
+                    self.stamp = None
             untracked = None
             if tracked is not None and "untracked" not in self.processes:
                 untracked = self._untracked(since, tracked)
@@ -164,18 +166,24 @@ def state_of(view: GitView, cached: Iterable[str], digest: Callable[[str], str |
         sorted({path for path in cached if path not in vouched} | view.modified | view.untracked)), folders, view.stamp)
 
 
-def index_stamp(root: Path) -> str | None:
+def index_path(root: Path) -> Path | None:
+    """Where git keeps the index of the work tree `root` is in (a worktree's, GIT_INDEX_FILE);
+    None outside git."""
+    said = git_output(root, ["rev-parse", "--git-path", "index"])
+    return root / said.strip() if said and said.strip() else None
+
+
+def index_stamp(index: Path | None) -> str | None:
     """What tells the contents of git's index apart: its size and the checksum git ends it with.
     None when there is none to read, or git was told to write none (index.skipHash: all zeros)."""
+    if index is None:
+        return None
     try:
-        done = subprocess.run(["git", "rev-parse", "--git-path", "index"], cwd=root, capture_output=True, timeout=TIMEOUT)
-        if done.returncode != 0:
-            return None
-        with open(root / done.stdout.decode("utf-8", "surrogateescape").strip(), "rb") as index:
-            size = os.fstat(index.fileno()).st_size
-            index.seek(max(0, size - CHECKSUM_TAIL))
-            tail = index.read()
-    except (OSError, subprocess.SubprocessError):
+        with open(index, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            file.seek(max(0, size - CHECKSUM_TAIL))
+            tail = file.read()
+    except OSError:
         return None
     return f"{size}:{tail.hex()}" if len(tail) == CHECKSUM_TAIL and any(tail) else None
 

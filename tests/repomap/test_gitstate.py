@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.repomap import RepoMap, files
-from agent.repomap.gitstate import GitLook, GitState, index_stamp
+from agent.repomap.gitstate import GitLook, GitState, index_path, index_stamp
 from tests.conftest import make_repo, write_files
 
 FILES = {f"pkg/mod_{i}.py": f"def step_{i}(x):\n    return x + {i}\n" for i in range(8)} | {
@@ -225,7 +225,7 @@ def test_an_index_listing_is_taken_only_from_the_state_of_that_index(tmp_path):
     """Told the index is as it was, git is asked all the same when the state it is read against
     was taken from another (another process saved a snapshot meanwhile, say)."""
     root = repo(tmp_path)
-    look = GitLook(root, untracked=False, index_then=index_stamp(root))
+    look = GitLook(root, untracked=False, index_then=index_stamp(index_path(root)))
     assert "tracked" not in look.asked
     view = look.view(GitState(b"", (), None, "another"))
     assert view is not None and b"pkg/mod_1.py" in view.tracked and "tracked" in look.asked
