@@ -162,8 +162,8 @@ class TagCache:
         try:
             with open(self.snapshot_path, "rb") as file:  # the header first: another is not read
                 header = file.readline()
-                version, generation, found, _ = header.decode("ascii", "replace").rsplit(" ", 3)
-                if version != SNAPSHOT_VERSION or not (generation == self.generation or found.strip() == fingerprint):
+                version, generation, found, _ = _fields(header)
+                if version != SNAPSHOT_VERSION or not (generation == self.generation or found == fingerprint):
                     return None
                 # Read-only: its arrays are never written, and the system may drop their pages.
                 mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
@@ -180,8 +180,8 @@ class TagCache:
         from, from its header alone: known before git is asked anything at a warm start."""
         try:
             with open(self.snapshot_path, "rb") as file:
-                stamp = file.readline().decode("ascii", "replace").rsplit(" ", 1)[-1].strip()
-        except OSError:
+                stamp = _fields(file.readline())[3]
+        except (OSError, ValueError):
             return None
         return stamp if stamp != "-" else None
 
@@ -265,6 +265,15 @@ SNAPSHOT_VERSION = f"heron index {SCHEMA_VERSION}.{INDEX_VERSION}"
 # place from the file mapped into memory: a warm start copies none of the 200 MB of a 100,000-file
 # tree's index, and reads from disk only the pages a ranking touches.
 ALIGN = 64
+
+
+def _fields(header: bytes) -> list[str]:
+    """A snapshot's header line as save_snapshot writes it: version, generation, fingerprint and
+    the stamp of git's index; ValueError when it is not one."""
+    fields = header.decode("ascii", "replace").strip().rsplit(" ", 3)
+    if len(fields) != 4:
+        raise ValueError("not a snapshot's header")
+    return fields
 
 
 def _pack(value: Any, file: BinaryIO, written: Callable[[], None]) -> None:
