@@ -119,7 +119,7 @@ class HeronApp(App[None]):
         if not self.is_headless:
             # What startup made (modules, the widgets) lives as long as the app: frozen, it is no
             # longer walked by the cycle collector's full passes, which stalled the UI for up to
-            # 142 ms a pass while a fresh session streamed (66 ms with it frozen). Not the session's
+            # 142 ms a pass while a fresh session streamed (57 ms with it frozen). Not the session's
             # objects, which a new session lets go of; nor under Pilot, whose process runs many apps.
             gc.freeze()
         self.load_files()
