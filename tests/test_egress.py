@@ -13,7 +13,7 @@ from agent.core.policy import Policy
 from agent.events import Event, ToolStarted
 from agent.model.client import ToolCall
 from agent.sandbox.bubblewrap import Sandbox
-from agent.secrets import KnownSecrets, found_by_form, is_secret_file
+from agent.secrets import PIECE_CHARS, KnownSecrets, found_by_form, is_secret_file
 from tools.base import ShellSettings, ToolContext
 from tools.files import read_file, write_file
 from tools.shell import shell
@@ -43,6 +43,20 @@ def test_secrets_are_found_by_their_form_and_ordinary_text_is_kept() -> None:
     ])
     assert found_by_form(text) == {AWS, STRIPE, GITHUB, SLACK, JWT, PEM, ASSIGNED}
 
+
+
+def test_secrets_in_a_long_text_are_found_wherever_its_pieces_are_cut() -> None:
+    # Scanned in pieces of whole lines (secrets.PIECE_CHARS): each secret's line here starts a
+    # few characters before a multiple of the piece size, so it crosses where a piece would end.
+    lines = [f'AWS_SECRET_ACCESS_KEY = "{AWS}"', f"stripe: {STRIPE}", f"token {GITHUB}", SLACK, JWT,
+             f'DEPLOY_TOKEN = "{ASSIGNED}"']
+    text = ""
+    filler = "def ordinary_function(value): return value  # nothing here\n"
+    for n, line in enumerate(lines, start=1):
+        starts_at = n * PIECE_CHARS - 7
+        text += filler * ((starts_at - len(text)) // len(filler))
+        text += "#" * (starts_at - len(text) - 1) + "\n" + line + "\n"
+    assert found_by_form(text) == {AWS, STRIPE, GITHUB, SLACK, JWT, ASSIGNED}
 
 def test_every_text_of_a_request_is_redacted_and_the_protocol_is_left_alone() -> None:
     door = egress({"env-secret-123"})
