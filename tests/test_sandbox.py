@@ -15,6 +15,7 @@ from typing import Iterator
 import git
 import pytest
 
+from agent.sandbox import gitlinks
 from agent.sandbox.bubblewrap import Mounts, Sandbox, ShellSandbox
 from agent.sandbox.limits import Limits
 from agent.sandbox.protect import Protection
@@ -228,3 +229,10 @@ def test_git_works_in_a_linked_worktree_and_its_repository_hooks_stay_read_only(
     linked = linked_worktree(tmp_path)
     sh = session(dataclasses.replace(sandbox, workspace=linked))
     check_git_in_linked_worktree(sh, tmp_path, "b.txt", "Read-only file system")
+
+
+def test_a_gitlinks_mode_is_found_where_the_pieces_an_index_is_searched_in_meet() -> None:
+    index = bytearray(3 << 20)
+    assert not gitlinks._may_hold_gitlink(bytes(index))
+    index[(1 << 20) - 2 : (1 << 20) + 2] = gitlinks.GITLINK_MODE  # across the first megabyte's end
+    assert gitlinks._may_hold_gitlink(bytes(index))
