@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import HERON, heron_env
+from tests.conftest import HERON, heron_env, make_repo
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, call, tool_reply
 from tests.test_fix_cli import BUGGY, FIXED, fixing_script, inventory
 from tests.tmux_support import TmuxApp
 
@@ -40,5 +42,24 @@ def test_a_whole_fix_in_the_terminal_with_approvals(tmp_path, home, fake_server)
         while not app.exited() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert app.exited()
+    finally:
+        app.close()
+
+
+def test_the_screens_thread_outranks_the_sessions_work_and_the_commands_it_runs(
+        tmp_path: Path, home: Path, fake_server: FakeOpenAIServer) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"notes.txt": "a note\n", "heron.toml": 'approval = "full-auto"\n'})
+    fake_server.script(tool_reply(call("shell", command="echo niceness=$(nice)")), Reply(text="Checked."))
+    app = TmuxApp([str(HERON), "--base-url", fake_server.base_url], cwd=repo,
+                  env=heron_env(home, TERM="xterm-256color"))
+    try:
+        app.wait_for("fake-model")
+        app.type("how nice is the shell?")
+        app.keys("Enter")
+        app.wait_for("niceness=10")  # the shell, started by the session's work, gave way
+        app.wait_for("Checked.")
+        # The screen's thread (the main one, whose id is the process's) did not.
+        assert Path(f"/proc/{app.pid()}/stat").read_text().rsplit(")", 1)[1].split()[16] == "0"
     finally:
         app.close()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent import priority
 from agent.config import Config, Mode
 from agent.context.transcript import (
     SessionInfo,
@@ -232,9 +233,10 @@ class Session:
         self.cancel.set()
         self.ctx.interrupt()  # a running command stops now, not at its timeout
 
-    def start(self) -> None:
-        """Run the core on a thread of its own, taking commands until close."""
-        threading.Thread(target=self._serve, name="heron-core", daemon=True).start()
+    def start(self, give_way: int = 0) -> None:
+        """Run the core on a thread of its own, taking commands until close; `give_way` lowers
+        its priority and that of the processes it starts (see agent/priority.py)."""
+        threading.Thread(target=self._serve, args=(give_way,), name="heron-core", daemon=True).start()
 
     def turn(self, text: str, fresh_budget: bool = True, pictures: tuple[Picture, ...] = ()) -> Outcome:
         """Work on one message on the calling thread (headless front-ends); HeronError propagates."""
@@ -324,7 +326,8 @@ class Session:
             self.interrupt()
         return Approval(command.answer, command.reason, command.pattern)
 
-    def _serve(self) -> None:
+    def _serve(self, give_way: int = 0) -> None:
+        priority.give_way(give_way)
         while True:
             command = self._deferred.popleft() if self._deferred else self._commands.get()
             if isinstance(command, _Stop):
