@@ -94,6 +94,12 @@ def _forms() -> _Forms:
     )
 
 
+def load_forms() -> None:
+    """Load detect-secrets' patterns now rather than at the first text scanned: a session does
+    as it opens, before the TUI takes keys (the import holds Python's lock for most of 0.1 s)."""
+    _forms()
+
+
 # The ToolContext state key of the configured patterns (Config.secret_files).
 DEFAULT_SECRET_FILES = (".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*",
                         "id_ecdsa*", "id_ed25519*", "credentials", "*credentials.json", ".netrc", "_netrc",

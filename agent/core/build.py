@@ -30,7 +30,7 @@ from agent.repomap.apart import MapProcess
 from agent.repomap.turns import MapTurns, map_budget
 from agent.sandbox.bubblewrap import ShellSandbox
 from agent.sandbox.choose import choose_sandbox
-from agent.secrets import KnownSecrets, placeholder_key
+from agent.secrets import KnownSecrets, load_forms, placeholder_key
 from agent.vcs.record import open_checkpoints
 from agent.vcs.turnlock import LockedTurns
 from prompts import render
@@ -144,6 +144,7 @@ def open_egress(config: Config, workspace: Path | None) -> Egress:
     # The server's key may come from a file rather than the environment: redact it as well.
     known = KnownSecrets.from_env(workspace.resolve() if workspace else None,
                                   {**os.environ, "HERON_API_KEY": config.api_key})
+    load_forms()
     return Egress(known.values, placeholder_key())
 
 
