@@ -59,13 +59,18 @@ class NoEndpointScreen(Screen[None]):
         if self.planned:  # y answers the plan shown: nothing is fetched before the user saw it
             self.run_serve(["--yes"])
 
-    @work(thread=True, exclusive=True, group="serve")
     def run_serve(self, flags: list[str]) -> None:
-        """`heron serve` in a subprocess, its output streamed into the log as it comes."""
-        log = self.query_one("#serve-log", Log)
-        self.app.call_from_thread(log.write_line, f"$ heron serve {' '.join(flags)}")
+        """`heron serve` in a subprocess, its output streamed into the log as it comes. Started
+        here, on the screen's thread: the workers run at a lower priority (agent/priority.py),
+        which a model server started from one of them would keep."""
+        self.query_one("#serve-log", Log).write_line(f"$ heron serve {' '.join(flags)}")
         process = subprocess.Popen([*SERVE, *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, text=True)
+        self._stream(process, flags)
+
+    @work(thread=True, exclusive=True, group="serve")
+    def _stream(self, process: subprocess.Popen[str], flags: list[str]) -> None:
+        log = self.query_one("#serve-log", Log)
         assert process.stdout
         for line in process.stdout:
             self.app.call_from_thread(log.write_line, line.rstrip("\n"))
