@@ -44,7 +44,6 @@ def test_secrets_are_found_by_their_form_and_ordinary_text_is_kept() -> None:
     assert found_by_form(text) == {AWS, STRIPE, GITHUB, SLACK, JWT, PEM, ASSIGNED}
 
 
-
 def test_secrets_in_a_long_text_are_found_wherever_its_pieces_are_cut() -> None:
     # Scanned in pieces of whole lines (secrets.PIECE_CHARS): each secret's line here starts a
     # few characters before a multiple of the piece size, so it crosses where a piece would end.
@@ -57,6 +56,7 @@ def test_secrets_in_a_long_text_are_found_wherever_its_pieces_are_cut() -> None:
         text += filler * ((starts_at - len(text)) // len(filler))
         text += "#" * (starts_at - len(text) - 1) + "\n" + line + "\n"
     assert found_by_form(text) == {AWS, STRIPE, GITHUB, SLACK, JWT, ASSIGNED}
+
 
 def test_every_text_of_a_request_is_redacted_and_the_protocol_is_left_alone() -> None:
     door = egress({"env-secret-123"})

@@ -326,7 +326,7 @@ class Session:
             self.interrupt()
         return Approval(command.answer, command.reason, command.pattern)
 
-    def _serve(self, give_way: int = 0) -> None:
+    def _serve(self, give_way: int) -> None:
         priority.give_way(give_way)
         while True:
             command = self._deferred.popleft() if self._deferred else self._commands.get()
