@@ -14,9 +14,9 @@ import agent.repomap.tags  # noqa: F401
 import agent.sandbox.container  # noqa: F401
 import agent.sandbox.landlock_tier  # noqa: F401
 import agent.vcs.journal  # noqa: F401
-from agent.model.tokens import encoding
+from agent.model.tokens import load_tokenizer
 from agent.sandbox.bubblewrap import seccomp_program
 
-encoding()
+load_tokenizer()
 openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="unused").close()  # imports its transport
 seccomp_program()

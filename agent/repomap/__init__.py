@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from agent.model.tokens import count_tokens, encoding, forget_encoding
+from agent.model.tokens import ascii_encoding, count_tokens, forget_encoding
 from agent.repomap.cache import TagCache, database_path, default_cache_dir
 from agent.repomap.columns import Cached, Columns, InOrder
 from agent.repomap.files import RACY_NS, FileStat, Lister
@@ -466,8 +466,8 @@ class RepoMap:
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             # Small chunks, so that no worker is left alone with a long one at the end.
             parsed = pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 32)))
-            # While the workers parse: the tokenizer, numpy for the ranking index, scipy for PageRank.
-            encoding()
+            # While the workers parse: the tokenizer (code's), numpy for the ranking index, scipy for PageRank.
+            ascii_encoding()
             import scipy.sparse  # noqa: F401
 
             import agent.repomap.rank  # noqa: F401

@@ -1,12 +1,21 @@
-"""Qwen3.6 token counts: the BPE file is read whole and right."""
+"""Qwen3.6 token counts: the BPE file is read whole and right, and every way of counting agrees."""
 
 from __future__ import annotations
 
 import base64
 import marshal
+import random
+import unicodedata
 from importlib import resources
+from pathlib import Path
 
-from agent.model.tokens import bpe_ranks, count_tokens, encoding, forget_encoding
+from agent.model.tokens import FOREIGN_CHARS, ascii_encoding, bpe_ranks, count_tokens, encoding, forget_encoding
+
+# Characters that the split and the merges treat each their own way: letters of several scripts,
+# combining marks, digits, emoji beyond the BMP, spaces of all kinds, contractions.
+MIXED = [*"abcXYZ_019 \t\n\r.,;:'\"()[]{}#/\\-+=*&^%$@!?<>|`~", *"éñüß—“”…日本語中文한국ΩλπЖ€£🎉😀",
+         "\u0301", "\u0308", "\u00a0", "\u2028", "\u3000", "١", "٢", "ก", "\u200b", "ﬁ", "Å", "Ａ", "ｱ", "𝔘",
+         "\ufeff", " ’s", "'S", "'ll"]
 
 
 def test_every_rank_of_the_bpe_file_is_loaded_as_written():
@@ -38,5 +47,37 @@ def test_the_ranks_copy_in_the_cache_is_faithful_and_a_damaged_one_is_replaced(t
 def test_a_forgotten_tokenizer_is_loaded_again_when_next_used():
     counted = count_tokens("def forgotten(): pass")
     forget_encoding()
-    assert encoding.cache_info().currsize == 0
+    assert encoding.cache_info().currsize == ascii_encoding.cache_info().currsize == 0
     assert count_tokens("def forgotten(): pass") == counted
+
+
+def test_ascii_text_is_counted_by_the_ascii_tokens_alone_as_by_the_whole_vocabulary(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    forget_encoding()
+    assert bpe_ranks(ascii_only=True) == {token: rank for token, rank in bpe_ranks().items() if token.isascii()}
+    sources = sorted(Path(__file__).resolve().parents[2].glob("agent/**/*.py"))
+    texts = [path.read_text(encoding="utf-8").encode("ascii", "replace").decode() for path in sources]
+    counts = [count_tokens(text) for text in texts]
+    assert encoding.cache_info().currsize == 0  # all counted by the ASCII tokenizer
+    whole = encoding()
+    assert counts == [len(whole.encode_ordinary(text)) for text in texts]
+    assert ascii_encoding.cache_info().currsize == 0  # let go of once the whole one is here
+
+
+def test_short_text_beyond_ascii_is_counted_by_merging_as_the_whole_tokenizer_counts_it():
+    forget_encoding()
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(MIXED) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    texts = [text for text in texts if not text.isascii()]
+    counts = [count_tokens(text) for text in texts]
+    assert encoding.cache_info().currsize == 0  # none was long enough to load the whole tokenizer
+    whole = encoding()
+    assert counts == [len(whole.encode_ordinary(unicodedata.normalize("NFC", text))) for text in texts]
+
+
+def test_long_text_beyond_ascii_loads_the_whole_tokenizer():
+    forget_encoding()
+    text = "def f():\n    return '" + "日本語" * FOREIGN_CHARS + "'\n"
+    counted = count_tokens(text)
+    assert encoding.cache_info().currsize == 1
+    assert counted == len(encoding().encode_ordinary(text))
