@@ -50,8 +50,9 @@ def encoding() -> tiktoken.Encoding:
     tenth. Once here, it counts every text."""
     import tiktoken  # here: a warm start of the repo map counts nothing and need not load it
 
+    # What counted text until now is of no more use: let go of before the build, not to add to a peak.
+    ascii_encoding.cache_clear()
     whole = tiktoken.Encoding(name="qwen3_6", pat_str=QWEN3_6_PATTERN, mergeable_ranks=_whole_ranks(), special_tokens={})
-    ascii_encoding.cache_clear()  # what counted the rest is of no more use
     _whole_ranks.cache_clear()
     return whole
 
