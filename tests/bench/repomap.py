@@ -125,9 +125,10 @@ def main() -> None:
     python = heron_python()
     env = dict(os.environ, XDG_CACHE_HOME=str(WORK / "heron-cache"))
     env.pop("PYTHONPATH", None)  # each side imports its own install
-    # Untimed: the tokenizer's ranks copied into the cache once (see agent.model.tokens.bpe_ranks), as
+    # Untimed: the tokenizers' ranks copied into the cache once (see agent.model.tokens.bpe_ranks), as
     # any earlier heron process would have left them.
-    subprocess.run([str(python), "-c", "from agent.model.tokens import encoding; encoding()"], env=env, check=True)
+    subprocess.run([str(python), "-c", "from agent.model.tokens import load_tokenizer; load_tokenizer()"], env=env,
+                   check=True)
     print(f"budget {args.tokens} tokens, medians of {args.runs} runs, whole processes, on {os.cpu_count()} cores")
     for project in args.projects:
         tree = sdist_tree(project)

@@ -48,7 +48,8 @@ def main() -> None:
     python = heron_python()
     env = dict(os.environ, XDG_CACHE_HOME=str(CACHE))
     env.pop("PYTHONPATH", None)
-    subprocess.run([str(python), "-c", "from agent.model.tokens import encoding; encoding()"], env=env, check=True)
+    subprocess.run([str(python), "-c", "from agent.model.tokens import load_tokenizer; load_tokenizer()"], env=env,
+                   check=True)
     side = [str(python), str(HERE / "heron_side.py")]
     figures: dict[str, list[float]] = {}
 
