@@ -38,10 +38,13 @@ QWEN3_6_PATTERN = (
 )
 
 
-# Of a text beyond ASCII, pieces of up to this many characters in all are counted here by merging
-# byte pairs over the whole vocabulary's ranks; more load its tokenizer. The merging is quadratic
-# in a piece's length: 64 CJK characters in one piece take 2 ms, 256 take 33 ms.
-FOREIGN_CHARS = 64
+# A text beyond ASCII is counted piece by piece (tiktoken's split): ASCII pieces by the ASCII
+# tokenizer, the others by merging their bytes pair by pair over the whole vocabulary's ranks here,
+# which is quadratic in a piece's length (a piece of 64 CJK characters, 192 bytes, takes 2 ms).
+# Past this many squared bytes of such pieces, or this many characters of text, the whole
+# tokenizer is loaded instead, and counts from then on.
+MERGE_BUDGET = 192**2
+MERGE_TEXT_CHARS = 1 << 18
 
 
 @lru_cache(maxsize=1)
@@ -122,10 +125,10 @@ def count_tokens(text: str) -> int:
     if text.isascii():
         return len((encoding() if encoding.cache_info().currsize else ascii_encoding()).encode_ordinary(text))
     text = unicodedata.normalize("NFC", text)
-    if not encoding.cache_info().currsize:
+    if not encoding.cache_info().currsize and len(text) <= MERGE_TEXT_CHARS:
         pieces = _pieces().findall(text)
-        if sum(len(piece) for piece in pieces if not piece.isascii()) <= FOREIGN_CHARS:
-            return _merged_count(pieces)
+        if sum(len(piece.encode()) ** 2 for piece in pieces if not piece.isascii()) <= MERGE_BUDGET:
+            return _piecewise_count(pieces)
     return len(encoding().encode_ordinary(text))
 
 
@@ -136,14 +139,20 @@ def _pieces() -> regex.Pattern[str]:
     return regex.compile(QWEN3_6_PATTERN)
 
 
-def _merged_count(pieces: list[str]) -> int:
-    """The tokens of these pieces, each a token whole or its bytes merged pair by pair in the
-    order of their ranks, as tiktoken merges them."""
+def _piecewise_count(pieces: list[str]) -> int:
+    """The tokens of these pieces: one for a piece that is a token; else those the ASCII tokenizer
+    makes of an ASCII piece, and of another those its bytes merged pair by pair in the order of
+    their ranks make, as tiktoken merges them."""
     from tiktoken._educational import bpe_encode
 
-    ranks = _whole_ranks()
+    ranks, ascii_tokens = _whole_ranks(), ascii_encoding()
     count = 0
     for piece in pieces:
         data = piece.encode()
-        count += 1 if data in ranks else len(bpe_encode(ranks, data, visualise=None))
+        if data in ranks:
+            count += 1
+        elif piece.isascii():
+            count += len(ascii_tokens._encode_single_piece(data))
+        else:
+            count += len(bpe_encode(ranks, data, visualise=None))
     return count

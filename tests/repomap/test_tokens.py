@@ -7,9 +7,11 @@ import marshal
 import random
 import unicodedata
 from importlib import resources
+from math import isqrt
 from pathlib import Path
 
-from agent.model.tokens import FOREIGN_CHARS, ascii_encoding, bpe_ranks, count_tokens, encoding, forget_encoding
+from agent.model.tokens import (MERGE_BUDGET, MERGE_TEXT_CHARS, ascii_encoding, bpe_ranks, count_tokens, encoding,
+                                forget_encoding)
 
 # Characters that the split and the merges treat each their own way: letters of several scripts,
 # combining marks, digits, emoji beyond the BMP, spaces of all kinds, contractions.
@@ -75,9 +77,19 @@ def test_short_text_beyond_ascii_is_counted_by_merging_as_the_whole_tokenizer_co
     assert counts == [len(whole.encode_ordinary(unicodedata.normalize("NFC", text))) for text in texts]
 
 
-def test_long_text_beyond_ascii_loads_the_whole_tokenizer():
+def test_long_text_with_a_little_beyond_ascii_is_counted_piece_by_piece_as_the_whole_tokenizer_counts_it():
     forget_encoding()
-    text = "def f():\n    return '" + "日本語" * FOREIGN_CHARS + "'\n"
-    counted = count_tokens(text)
-    assert encoding.cache_info().currsize == 1
-    assert counted == len(encoding().encode_ordinary(text))
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert not readme.isascii() and len(readme) > 20_000
+    counted = count_tokens(readme)
+    assert encoding.cache_info().currsize == 0
+    assert counted == len(encoding().encode_ordinary(unicodedata.normalize("NFC", readme)))
+
+
+def test_a_long_piece_beyond_ascii_or_a_very_long_text_loads_the_whole_tokenizer():
+    piece = "語" * (isqrt(MERGE_BUDGET) // 3 + 1)  # its squared bytes just over the budget
+    for text in (f"def f():\n    return '{piece}'\n", "x = 'é'\n" * (MERGE_TEXT_CHARS // 8 + 1)):
+        forget_encoding()
+        counted = count_tokens(text)
+        assert encoding.cache_info().currsize == 1
+        assert counted == len(encoding().encode_ordinary(text))
