@@ -12,6 +12,10 @@ How far it can be trusted (checked by hand; no Qwen3.5/3.6 tokenizer.json could 
   which tiktoken will split where the real tokenizer may not: immaterial for code.
 - The pre-tokenizer pattern is Qwen3's with combining marks joined to letters, as the
   package gives it; Qwen's tokenizers also normalize to NFC, which is done here too.
+
+A count loads no more than its text needs, all three ways counting alike: ASCII text (nearly all
+code) by a tokenizer of the ASCII tokens alone, text with a little beyond ASCII piece by piece,
+the rest by the whole vocabulary's tokenizer.
 """
 
 from __future__ import annotations
