@@ -130,10 +130,20 @@ def count_tokens(text: str) -> int:
         return len((encoding() if encoding.cache_info().currsize else ascii_encoding()).encode_ordinary(text))
     text = unicodedata.normalize("NFC", text)
     if not encoding.cache_info().currsize and len(text) <= MERGE_TEXT_CHARS:
-        pieces = _pieces().findall(text)
+        pieces = _pieces().findall(_well_formed(text))
         if sum(len(piece.encode()) ** 2 for piece in pieces if not piece.isascii()) <= MERGE_BUDGET:
             return _piecewise_count(pieces)
     return len(encoding().encode_ordinary(text))
+
+
+def _well_formed(text: str) -> str:
+    """The text with each lone surrogate (a JSON escape can make one) as U+FFFD, as tiktoken
+    counts it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 @lru_cache(maxsize=1)

@@ -86,6 +86,14 @@ def test_long_text_with_a_little_beyond_ascii_is_counted_piece_by_piece_as_the_w
     assert counted == len(encoding().encode_ordinary(unicodedata.normalize("NFC", readme)))
 
 
+def test_lone_surrogates_are_counted_as_the_whole_tokenizer_counts_them():
+    forget_encoding()
+    text = 'x = "\ud800 lone" + "\udfff"'  # as json.loads makes of "\\ud800"
+    counted = count_tokens(text)
+    assert encoding.cache_info().currsize == 0
+    assert counted == len(encoding().encode_ordinary(text))
+
+
 def test_a_long_piece_beyond_ascii_or_a_very_long_text_loads_the_whole_tokenizer():
     piece = "語" * (isqrt(MERGE_BUDGET) // 3 + 1)  # its squared bytes just over the budget
     for text in (f"def f():\n    return '{piece}'\n", "x = 'é'\n" * (MERGE_TEXT_CHARS // 8 + 1)):
