@@ -72,8 +72,8 @@ def ascii_encoding() -> tiktoken.Encoding:
     is built and freed in half the time (code is ASCII nearly all)."""
     import tiktoken
 
-    return tiktoken.Encoding(name="qwen3_6-ascii", pat_str=QWEN3_6_PATTERN, mergeable_ranks=bpe_ranks(ascii_only=True),
-                             special_tokens={})
+    return tiktoken.Encoding(name="qwen3_6-ascii", pat_str=QWEN3_6_PATTERN,
+                             mergeable_ranks=bpe_ranks(ascii_only=True), special_tokens={})
 
 
 @lru_cache(maxsize=1)
