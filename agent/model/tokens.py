@@ -130,8 +130,8 @@ def count_tokens(text: str) -> int:
         return len((encoding() if encoding.cache_info().currsize else ascii_encoding()).encode_ordinary(text))
     text = unicodedata.normalize("NFC", text)
     if not encoding.cache_info().currsize and len(text) <= MERGE_TEXT_CHARS:
-        pieces = _pieces().findall(_well_formed(text))
-        if sum(len(piece.encode()) ** 2 for piece in pieces if not piece.isascii()) <= MERGE_BUDGET:
+        pieces = [piece.encode() for piece in _pieces().findall(_well_formed(text))]
+        if sum(len(piece) ** 2 for piece in pieces if not piece.isascii()) <= MERGE_BUDGET:
             return _piecewise_count(pieces)
     return len(encoding().encode_ordinary(text))
 
@@ -153,20 +153,19 @@ def _pieces() -> regex.Pattern[str]:
     return regex.compile(QWEN3_6_PATTERN)
 
 
-def _piecewise_count(pieces: list[str]) -> int:
-    """The tokens of these pieces: one for a piece that is a token; else those the ASCII tokenizer
-    makes of an ASCII piece, and of another those its bytes merged pair by pair in the order of
-    their ranks make, as tiktoken merges them."""
+def _piecewise_count(pieces: list[bytes]) -> int:
+    """The tokens of these pieces (UTF-8): one for a piece that is a token; else those the ASCII
+    tokenizer makes of an ASCII piece, and of another those its bytes merged pair by pair in the
+    order of their ranks make, as tiktoken merges them."""
     from tiktoken._educational import bpe_encode
 
     ranks, ascii_tokens = _whole_ranks(), ascii_encoding()
     count = 0
     for piece in pieces:
-        data = piece.encode()
-        if data in ranks:
+        if piece in ranks:
             count += 1
         elif piece.isascii():
-            count += len(ascii_tokens._encode_single_piece(data))
+            count += len(ascii_tokens._encode_single_piece(piece))
         else:
-            count += len(bpe_encode(ranks, data, visualise=None))
+            count += len(bpe_encode(ranks, piece, visualise=None))
     return count
