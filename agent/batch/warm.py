@@ -6,7 +6,6 @@ sandbox's seccomp compiler. Nothing here talks to a server or starts a thread.
 """
 
 import openai
-import scipy.sparse  # noqa: F401  - the repo map's PageRank
 
 import agent.fix  # noqa: F401
 import agent.repomap.rank  # noqa: F401

@@ -466,10 +466,8 @@ class RepoMap:
         with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
             # Small chunks, so that no worker is left alone with a long one at the end.
             parsed = pool.map(read_source, *zip(*args), chunksize=max(1, len(args) // (self.workers * 32)))
-            # While the workers parse: the tokenizer (code's), numpy for the ranking index, scipy for PageRank.
+            # While the workers parse: the tokenizer (code's), and numpy for the ranking index.
             ascii_encoding()
-            import scipy.sparse  # noqa: F401
-
             import agent.repomap.rank  # noqa: F401
             batch: list[Source] = []
             for f, source in zip(stale, parsed, strict=True):

@@ -32,7 +32,7 @@ from agent.repomap.source import Source
 SCHEMA_VERSION = "19"  # bumped whenever Source changes shape: every file is read again
 # Bumped whenever the pickled Snapshot or Index changes shape or order, or what the index keeps
 # per path (the ranking's file factors): only the index is built again.
-INDEX_VERSION = "11"
+INDEX_VERSION = "12"
 # Up to this many rows (heads, bodies, counts) are looked up by path, so many a query (SQLite allows 999
 # parameters); beyond, one scan of the table is quicker.
 ROWS_BY_PATH = 2000

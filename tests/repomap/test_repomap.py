@@ -759,6 +759,27 @@ def test_the_index_splices_arrays_as_numpy_inserts_and_deletes():
         assert np.array_equal(_deleted(array, gone), np.delete(array, gone))
 
 
+def test_pagerank_s_product_is_the_dense_one_by_numpy_and_by_scipy():
+    """rank._spread's matrix, numpy's Flow for a small graph and scipy's past NUMPY_FLOW_EDGES,
+    against the dense matrix it stands for: files with no edges in or out among them."""
+    from agent.repomap.rank import Flow, _spread
+
+    rng = np.random.default_rng(3)
+    for n, m in [(1, 0), (5, 0), (6, 9), (40, 300), (200, 50)]:
+        keys = np.unique(rng.integers(0, n, m) * n + rng.integers(0, n, m))  # by dst, then src
+        src, dst = (keys % n).astype(np.int32), (keys // n).astype(np.int32)
+        weight = rng.random(len(keys)) + 0.1
+        dense = np.zeros((n, n))
+        out = np.bincount(src, weights=weight, minlength=n)
+        dense[dst, src] = weight / out[src]
+        rank = rng.random(n).astype(np.float32)
+        for numpy_up_to, kind in ((len(src), Flow), (len(src) - 1, None)):
+            matrix, weights_out = _spread(src, dst, weight, n, numpy_up_to=numpy_up_to)
+            assert kind is None or isinstance(matrix, kind)
+            assert np.allclose(matrix @ rank, dense @ rank, atol=1e-5)
+            assert np.allclose(weights_out, out)
+
+
 def test_the_planner_takes_what_a_plain_loop_over_the_files_would():
     """render._fitting, found a run at a time, against the loop it stands for."""
     from agent.repomap.render import _fitting
