@@ -42,14 +42,21 @@ class Packed(Mapping[str, list[int]]):
         a build has them (a dict of lists of the definers of 10^5 names took 60 MB)."""
         counts = np.diff(starts)
         held = np.flatnonzero(counts)
-        encoded = [names[k].encode("utf-8", "surrogatepass") for k in held]
-        order = sorted(range(len(held)), key=encoded.__getitem__)
+        kept = [names[k] for k in held.tolist()]
+        # Sorted as strings, which is their UTF-8 bytes' order too (surrogates included), and
+        # encoded at once: one by one, a big tree's terms took a third longer.
+        order = sorted(range(len(kept)), key=kept.__getitem__)
+        ordered = [kept[k] for k in order]
+        joined = "".join(ordered)
+        data = joined.encode("utf-8", "surrogatepass")
+        sizes = map(len, ordered) if len(data) == len(joined) else (
+            len(name.encode("utf-8", "surrogatepass")) for name in ordered)
+        ends = np.cumsum(np.fromiter(sizes, dtype=np.int64, count=len(ordered)))
         groups = held[order]
         lengths = counts[groups]
         packed_starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
         at = np.repeat(starts[groups] - packed_starts[:-1], lengths) + np.arange(packed_starts[-1])
-        ends = np.cumsum([len(encoded[k]) for k in order], dtype=np.int64)
-        return cls(b"".join(encoded[k] for k in order), ends, packed_starts, values[at].astype(np.int32))
+        return cls(data, ends, packed_starts, values[at].astype(np.int32))
 
     def __getitem__(self, name: str) -> list[int]:
         numbers = self._changed.get(name)

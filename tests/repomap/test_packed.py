@@ -35,3 +35,11 @@ def test_a_map_packed_from_groups_leaves_out_the_names_with_none():
     assert dict(packed) == {"zz": [5, 6, 7], "é": [4], "a": [3], "b": [1, 2]} and "gone" not in packed
     assert list(packed) == ["a", "b", "zz", "é"]  # by their UTF-8 bytes
     assert dict(Packed.of({"x": [], "y": [1]})) == {"y": [1]}
+
+
+def test_names_of_every_plane_and_lone_surrogates_are_found():
+    """Sorted as strings, packed as UTF-8: the two orders agree, or lookups would miss."""
+    names = ["z", "\ud7ff", "\ud800", "\udfff", "\ue000", "\uffff", "\U0001f600", "a\udc80b", "é", "", "_x"]
+    packed = Packed.of({name: [k] for k, name in enumerate(names)})
+    assert all(packed[name] == [k] for k, name in enumerate(names))
+    assert list(packed) == sorted(names, key=lambda name: name.encode("utf-8", "surrogatepass"))
