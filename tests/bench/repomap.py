@@ -108,6 +108,17 @@ class Side:
                 "peak_mb": max(self.peaks), "tokens": count_tokens(self.text)}
 
 
+def heron_env(python: Path, cache: Path) -> dict[str, str]:
+    """The environment heron's processes run in, with `cache` as the user cache; untimed, the
+    tokenizers' ranks copied into it once (see agent.model.tokens.bpe_ranks), as any earlier heron
+    process would have left them."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    env.pop("PYTHONPATH", None)  # each side imports its own install
+    subprocess.run([str(python), "-c", "from agent.model.tokens import load_tokenizer; load_tokenizer()"], env=env,
+                   check=True)
+    return env
+
+
 def sides(tree: Path, tokens: int, tasks: list[str], heron_python: Path) -> tuple[Side, Side]:
     heron = Side([str(heron_python), str(HERE / "heron_side.py"), "map", str(tree), str(tokens), *tasks],
                  WORK / "heron-cache" / "heron" / "repomap", len(tasks))  # the tag cache, not the tokenizer's copy
@@ -123,12 +134,7 @@ def main() -> None:
     parser.add_argument("--projects", nargs="+", default=["django", "sympy"])
     args = parser.parse_args()
     python = heron_python()
-    env = dict(os.environ, XDG_CACHE_HOME=str(WORK / "heron-cache"))
-    env.pop("PYTHONPATH", None)  # each side imports its own install
-    # Untimed: the tokenizers' ranks copied into the cache once (see agent.model.tokens.bpe_ranks), as
-    # any earlier heron process would have left them.
-    subprocess.run([str(python), "-c", "from agent.model.tokens import load_tokenizer; load_tokenizer()"], env=env,
-                   check=True)
+    env = heron_env(python, WORK / "heron-cache")
     print(f"budget {args.tokens} tokens, medians of {args.runs} runs, whole processes, on {os.cpu_count()} cores")
     for project in args.projects:
         tree = sdist_tree(project)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 from tests.bench.benchdata import WORK, aider_python, heron_python  # noqa: E402
 from tests.bench.bigtree import CHECKOUT, build  # noqa: E402
 from tests.bench.edit_turn import edited  # noqa: E402
-from tests.bench.repomap import timed  # noqa: E402
+from tests.bench.repomap import heron_env, timed  # noqa: E402
 
 TASK = "QuerySet.bulk_create() ignores batch_size when update_conflicts=True is passed"
 EDITED = "django/5.2/django/db/models/query.py"
@@ -46,10 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     tree = build()
     python = heron_python()
-    env = dict(os.environ, XDG_CACHE_HOME=str(CACHE))
-    env.pop("PYTHONPATH", None)
-    subprocess.run([str(python), "-c", "from agent.model.tokens import load_tokenizer; load_tokenizer()"], env=env,
-                   check=True)
+    env = heron_env(python, CACHE)
     side = [str(python), str(HERE / "heron_side.py")]
     figures: dict[str, list[float]] = {}
 
