@@ -11,6 +11,8 @@ is printed too: the machines here are shared, and a slow spell should weigh on b
 Beside them runs the floor of any tree-sitter map: a whole process that lists the same files,
 parses them and runs the tag queries in as many processes as heron uses, and keeps nothing.
 Each side runs installed in a venv of its own (heron_side.py, aider_side.py).
+Last, heron alone maps the whole window (262,144 tokens) over its warm cache in a new process: the
+process's time, its first map and the next, and how many files each tier holds.
 Anchors measured on this machine with aider-chat 0.86.2 on Django: 28.7 s cold, 7.0 s warm,
 3.5 s per turn.
 """
@@ -51,6 +53,8 @@ TASKS = {
 # The file each project's edit turn changes (restored afterwards, mtime included).
 EDITED = {"django": "django/db/models/query.py", "sympy": "sympy/matrices/matrixbase.py"}
 ANCHORS = {"cold": 28.7, "warm": 7.0, "turn": 3.5}
+WINDOW = 262_144  # Qwen3.6's whole context
+TIERS = ("full", "signatures", "names", "path")
 TARGETS = {"cold": 0.15}  # at most this share of aider's cold time
 
 
@@ -67,6 +71,17 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, dict]:
     if done.returncode != 0:
         raise SystemExit(f"{argv[:3]} failed:\n{done.stderr[-3000:]}")
     return elapsed, json.loads(done.stdout.splitlines()[-1])
+
+
+def full_window(side: list[str], tree: Path, task: str, env: dict[str, str]) -> dict[str, float]:
+    """A map of the whole window in a new process over a warm cache: the process's seconds, those
+    of its first map and of the next (a refresh and a render each, timed inside it), the rendered
+    tokens, and the files in each tier. `side`: heron_side.py as its python runs it."""
+    from agent.model.tokens import count_tokens
+
+    elapsed, made = timed([*side, "map", str(tree), str(WINDOW), task, task + " again"], env)
+    return {"process": elapsed, "first": made["seconds"][0], "next": made["seconds"][1],
+            "tokens": count_tokens(made["map"]), **{tier: made["tiers"].get(tier, 0) for tier in TIERS}}
 
 
 @dataclass
@@ -161,6 +176,10 @@ def main() -> None:
         print(f"tree-sitter floor (parse and tag query of the same files, {os.cpu_count()} processes, whole "
               f"process): {statistics.median(floor):.3f} s, {statistics.median(floor) / theirs['cold']:.3f}x aider's "
               f"cold; run by run " + ", ".join(f"{f / a:.3f}" for f, a in zip(floor, aider.cold)))
+        window = full_window(heron.argv[:2], tree, TASKS[project][0], env)
+        print(f"the whole window ({WINDOW:,} tokens), warm: process {window['process']:.3f} s, first map "
+              f"{window['first']:.3f} s, next {window['next']:.3f} s, {window['tokens'] / WINDOW:.3f} of it "
+              f"rendered; files " + ", ".join(f"{tier} {window[tier]:,}" for tier in TIERS))
         if project == "django":
             print("anchors (aider 0.86.2, Django): " + ", ".join(f"{k} {v} s" for k, v in ANCHORS.items())
                   + f"; target cold <= {TARGETS['cold']}x aider, warm < 0.5 s, turn < 0.1 s")
