@@ -516,6 +516,23 @@ def test_a_repository_bigger_than_the_budget_fills_it_nearly_whole(tmp_path, bud
     assert 0.95 * budget <= count_tokens(rendered.text) <= budget
 
 
+def test_a_repository_whose_paths_fit_their_share_is_listed_whole(tmp_path):
+    """Signatures and names take only what the listing of the other files leaves, the margin kept
+    under the budget included: taking that margin, they once left a 262K map of sympy short of
+    451 of its 1,941 paths, more the bigger the budget."""
+    files = {f"core/part_{k:02}.py": "".join(f'def step_{k}_{j}(value, other=None, *rest, **options):\n'
+                                             f'    """Step {j} of core part {k}, with options."""\n'
+                                             f"    return value\n\n\n" for j in range(120)) for k in range(40)}
+    files |= {f"tiny/mod_{k:02}.py": f"def tiny_{k}():\n    pass\n" for k in range(60)}
+    files |= {f"data/part_{k % 20}/notes_{k:04}.txt": "plain notes\n" for k in range(2000)}
+    root = tmp_path / "spread"
+    make_repo(root, files)  # the signatures take 176K tokens, the paths 15K
+    rendered = new_map(root, tmp_path).render("step_3_7 returns the wrong value", budget=128_000)
+    assert len(rendered.tiers) == len(files) and "left out for space" not in rendered.text
+    assert "signatures" in rendered.tiers.values()
+    assert 0.95 * 128_000 <= count_tokens(rendered.text) <= 128_000
+
+
 def test_an_index_rebuilt_after_an_edit_is_kept_at_close_for_the_next_start(tmp_path):
     root = tmp_path / "shop"
     make_repo(root, SHOP)
