@@ -236,7 +236,8 @@ class RepoMap:
         self._order()
         if saved is not None and saved.index.paths == self.paths:
             self.index = saved.index
-            if saved.git is not None:  # PageRank's matrix (and scipy) made while git answers: the first map needs it
+            # PageRank's matrix (and, for a large graph, scipy) made while git answers: the first map needs it.
+            if saved.git is not None:
                 self.index.prepare()
 
     def _listing(self) -> list[FileStat]:
